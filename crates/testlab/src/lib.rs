@@ -1,0 +1,249 @@
+//! Test support for pbxguard's real-network tier.
+//!
+//! Tests that need root (network namespaces, nftables, real SIP peers) call [`root_or_skip`] first. When the
+//! test process is not root they print a loud `SKIPPED` line and return early, unless `CI=true`, where a
+//! missing privilege is a failure: CI must run the whole tier.
+//!
+//! [`Netns`] creates a uniquely named network namespace and deletes it on drop, so a failing test leaves
+//! nothing behind. Only addresses inside namespaces created here (or loopback) may receive test traffic.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Whether the current process runs with effective UID 0.
+pub fn is_root() -> bool {
+    // /proc/self/status has "Uid:\treal\teffective\tsaved\tfs"; no libc call (and no unsafe) needed.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|rest| rest.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Whether this run is a CI run (`CI=true`), where skipping the root tier is not allowed.
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Returns `true` when the root-tier test `name` may run. Otherwise prints a loud skip notice and returns
+/// `false`, so the test can `return` early.
+///
+/// # Panics
+///
+/// Under `CI=true` when not root: CI must exercise the real-network tier, not skip it.
+pub fn root_or_skip(name: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        !is_ci(),
+        "root-tier test `{name}` needs root, and CI=true forbids skipping it"
+    );
+    eprintln!(
+        "\n*** SKIPPED root-tier test `{name}`: it needs root (network namespaces, nftables). ***\n\
+         *** Run the tests as root, or with CI=true to make this a failure.                ***\n"
+    );
+    false
+}
+
+/// Returns `true` when every program in `programs` is on `PATH`. Under `CI=true` a missing program is a
+/// failure (`.ci/run` must install it); otherwise the test is skipped with a loud notice.
+///
+/// # Panics
+///
+/// Under `CI=true` when a program is missing.
+pub fn tools_or_skip(name: &str, programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        !is_ci(),
+        "test `{name}` needs {missing:?} on PATH, and CI=true forbids skipping it"
+    );
+    eprintln!("\n*** SKIPPED test `{name}`: missing programs {missing:?}. ***\n");
+    false
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// A failed command in the lab: which command, its exit status and what it printed.
+#[derive(Debug)]
+pub struct LabError {
+    command: String,
+    detail: String,
+}
+
+impl fmt::Display for LabError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` failed: {}", self.command, self.detail)
+    }
+}
+
+impl std::error::Error for LabError {}
+
+/// Runs a command to completion and returns its output, or an error naming the command when it could not
+/// start or exited non-zero.
+///
+/// # Errors
+///
+/// [`LabError`] when the program cannot be started or exits unsuccessfully.
+pub fn run<I, S>(program: &str, args: I) -> Result<Output, LabError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let command = format!(
+        "{program} {}",
+        args.iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = Command::new(program)
+        .args(&args)
+        .output()
+        .map_err(|e| LabError {
+            command: command.clone(),
+            detail: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(LabError {
+            command,
+            detail: format!(
+                "{}; stderr: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace owned by the test that created it; deleted (with everything in it) on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates a namespace named `<prefix><pid>_<n>` with loopback up. The name is unique per process and
+    /// call, so tests running in parallel never share or delete each other's namespaces.
+    ///
+    /// # Errors
+    ///
+    /// [`LabError`] when `ip netns add` fails (for example without root).
+    pub fn new(prefix: &str) -> Result<Self, LabError> {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{prefix}{}_{n}", std::process::id());
+        run("ip", ["netns", "add", &name])?;
+        let ns = Self { name };
+        ns.exec("ip", ["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// The namespace's name, as `ip netns` knows it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A [`Command`] that runs `program` inside this namespace (`ip netns exec NAME program`), for callers
+    /// that need to spawn a long-running peer.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `program args…` inside this namespace to completion.
+    ///
+    /// # Errors
+    ///
+    /// [`LabError`] when the command cannot start or exits non-zero.
+    pub fn exec<I, S>(&self, program: &str, args: I) -> Result<Output, LabError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<std::ffi::OsString> = vec![
+            "netns".into(),
+            "exec".into(),
+            self.name.clone().into(),
+            program.into(),
+        ];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        run("ip", all)
+    }
+
+    /// Connects this namespace to `peer` with a veth pair, assigns the addresses (CIDR notation, e.g.
+    /// `10.77.0.2/24`) and brings both ends up. Returns the interface names (this side, peer side).
+    ///
+    /// # Errors
+    ///
+    /// [`LabError`] when any `ip` command fails.
+    pub fn link(
+        &self,
+        peer: &Netns,
+        addr: &str,
+        peer_addr: &str,
+    ) -> Result<(String, String), LabError> {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Interface names are limited to 15 bytes; the pid keeps them unique across test processes.
+        let (a, b) = (
+            format!("va{}_{n}", std::process::id() % 100_000),
+            format!("vb{}_{n}", std::process::id() % 100_000),
+        );
+        run(
+            "ip",
+            [
+                "link", "add", &a, "netns", &self.name, "type", "veth", "peer", "name", &b,
+                "netns", &peer.name,
+            ],
+        )?;
+        self.exec("ip", ["addr", "add", addr, "dev", &a])?;
+        peer.exec("ip", ["addr", "add", peer_addr, "dev", &b])?;
+        self.exec("ip", ["link", "set", &a, "up"])?;
+        peer.exec("ip", ["link", "set", &b, "up"])?;
+        Ok((a, b))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Best effort: a namespace that is already gone is fine.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netns_is_created_linked_and_removed() {
+        if !root_or_skip("netns_is_created_linked_and_removed") {
+            return;
+        }
+        let a = Netns::new("tla").unwrap();
+        let b = Netns::new("tlb").unwrap();
+        a.link(&b, "10.99.0.1/24", "10.99.0.2/24").unwrap();
+        a.exec("ping", ["-c", "1", "-W", "2", "10.99.0.2"]).unwrap();
+        let name = a.name().to_owned();
+        drop(a);
+        let list = run("ip", ["netns", "list"]).unwrap();
+        assert!(!String::from_utf8_lossy(&list.stdout).contains(&name));
+    }
+}
