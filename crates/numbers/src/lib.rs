@@ -18,6 +18,7 @@ pub mod classify;
 pub mod country;
 pub mod dial;
 pub mod emergency;
+pub mod policy;
 pub mod risk;
 pub mod time;
 
