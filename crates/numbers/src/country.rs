@@ -49,6 +49,18 @@ impl Country {
         }
     }
 
+    /// A country from two upper-case ASCII letters known at compile time (`*b"GB"`); anything
+    /// else gives `ZZ`, the user-assigned "unknown" code.
+    #[must_use]
+    pub const fn from_upper(code: [u8; 2]) -> Self {
+        let [a, b] = code;
+        if a.is_ascii_uppercase() && b.is_ascii_uppercase() {
+            Self(code)
+        } else {
+            Self(*b"ZZ")
+        }
+    }
+
     /// The code as an upper-case `&str`.
     #[must_use]
     pub fn as_str(&self) -> &str {
