@@ -1,10 +1,35 @@
 //! A small, borrowing CSV row splitter (RFC 4180 quoting, one record per line).
 //!
 //! CDR writers (Asterisk cdr_csv/cdr_custom, FreeSWITCH cdr_csv) put one record on one line and
-//! quote fields with `"`, doubling embedded quotes. Unquoted fields and fields without embedded
-//! quotes are borrowed from the input; only fields with `""` are copied.
+//! quote fields with `"`, doubling embedded quotes. Fields come out as borrowed [`RawField`]s;
+//! only a field with `""` that is actually used is copied (by [`RawField::text`]).
 
 use std::borrow::Cow;
+
+/// One field as it appears in the line, quotes removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawField<'a> {
+    raw: &'a str,
+    escaped: bool,
+}
+
+impl<'a> RawField<'a> {
+    /// The field's text, with doubled quotes made single.
+    #[must_use]
+    pub fn text(self) -> Cow<'a, str> {
+        if self.escaped {
+            Cow::Owned(self.raw.replace("\"\"", "\""))
+        } else {
+            Cow::Borrowed(self.raw)
+        }
+    }
+
+    /// The field's text as written (doubled quotes left as they are).
+    #[must_use]
+    pub fn raw(self) -> &'a str {
+        self.raw
+    }
+}
 
 /// Why a line could not be split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +44,7 @@ pub enum SplitError {
 ///
 /// # Errors
 /// [`SplitError`] for broken quoting; `out` then holds the fields read so far.
-pub fn split_line<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), SplitError> {
+pub fn split_line<'a>(line: &'a str, out: &mut Vec<RawField<'a>>) -> Result<(), SplitError> {
     out.clear();
     let bytes = line.as_bytes();
     let mut pos = 0;
@@ -38,11 +63,7 @@ pub fn split_line<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), 
                             i = q + 2;
                         } else {
                             let raw = line.get(start..q).unwrap_or_default();
-                            out.push(if escaped {
-                                Cow::Owned(raw.replace("\"\"", "\""))
-                            } else {
-                                Cow::Borrowed(raw)
-                            });
+                            out.push(RawField { raw, escaped });
                             pos = q + 1;
                             break;
                         }
@@ -58,11 +79,17 @@ pub fn split_line<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), 
             let rest = bytes.get(pos..).unwrap_or_default();
             match memchr::memchr(b',', rest) {
                 Some(off) => {
-                    out.push(Cow::Borrowed(line.get(pos..pos + off).unwrap_or_default()));
+                    out.push(RawField {
+                        raw: line.get(pos..pos + off).unwrap_or_default(),
+                        escaped: false,
+                    });
                     pos += off + 1;
                 }
                 None => {
-                    out.push(Cow::Borrowed(line.get(pos..).unwrap_or_default()));
+                    out.push(RawField {
+                        raw: line.get(pos..).unwrap_or_default(),
+                        escaped: false,
+                    });
                     return Ok(());
                 }
             }
@@ -76,7 +103,7 @@ mod tests {
 
     fn split(line: &str) -> Result<Vec<String>, SplitError> {
         let mut v = Vec::new();
-        split_line(line, &mut v).map(|()| v.into_iter().map(Cow::into_owned).collect())
+        split_line(line, &mut v).map(|()| v.into_iter().map(|f| f.text().into_owned()).collect())
     }
 
     #[test]

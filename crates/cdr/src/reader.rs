@@ -3,12 +3,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use chrono::{NaiveDate, TimeZone};
+use chrono::TimeZone;
 use chrono_tz::Tz;
 use pbxguard_numbers::Timestamp;
 use serde::Serialize;
 
-use crate::csv::{SplitError, split_line};
+use crate::csv::{RawField, SplitError, split_line};
 use crate::format::{Field, Format};
 
 /// How a call ended.
@@ -33,12 +33,25 @@ impl Disposition {
         if billsec > 0 {
             return Self::Answered;
         }
-        match text.trim().to_ascii_uppercase().as_str() {
-            "ANSWERED" | "ANSWER" => Self::Answered,
-            "NO ANSWER" | "NO_ANSWER" | "NOANSWER" | "ORIGINATOR_CANCEL" | "NO_USER_RESPONSE"
-            | "NORMAL_CLEARING" | "" => Self::NoAnswer,
-            "BUSY" | "USER_BUSY" => Self::Busy,
-            _ => Self::Failed,
+        let t = text.trim();
+        let is = |names: &[&str]| names.iter().any(|n| t.eq_ignore_ascii_case(n));
+        if is(&["ANSWERED", "ANSWER"]) {
+            Self::Answered
+        } else if t.is_empty()
+            || is(&[
+                "NO ANSWER",
+                "NO_ANSWER",
+                "NOANSWER",
+                "ORIGINATOR_CANCEL",
+                "NO_USER_RESPONSE",
+                "NORMAL_CLEARING",
+            ])
+        {
+            Self::NoAnswer
+        } else if is(&["BUSY", "USER_BUSY"]) {
+            Self::Busy
+        } else {
+            Self::Failed
         }
     }
 }
@@ -192,16 +205,16 @@ impl std::error::Error for RowError {}
 #[derive(Debug, Clone)]
 struct LocalTime {
     tz: Tz,
-    cached_hour: i64,
-    cached_offset: i64,
+    /// Direct-mapped by local hour: (hour, offset seconds). Start, answer and end of a row, and
+    /// rows written out of start order, fall into a few hours that stay cached.
+    cache: [(i64, i64); 64],
 }
 
 impl LocalTime {
     fn new(tz: Tz) -> Self {
         Self {
             tz,
-            cached_hour: i64::MIN,
-            cached_offset: 0,
+            cache: [(i64::MIN, 0); 64],
         }
     }
 
@@ -211,15 +224,20 @@ impl LocalTime {
             return local;
         }
         let hour = local.div_euclid(3600);
-        if hour != self.cached_hour {
-            let naive = chrono::DateTime::from_timestamp(hour * 3600, 0).map(|d| d.naive_utc());
-            let offset = naive
-                .and_then(|n| self.tz.from_local_datetime(&n).earliest())
-                .map_or(0, |d| d.naive_local().and_utc().timestamp() - d.timestamp());
-            self.cached_hour = hour;
-            self.cached_offset = offset;
+        let slot = usize::try_from(hour.rem_euclid(64)).unwrap_or(0);
+        if let Some(&(h, offset)) = self.cache.get(slot)
+            && h == hour
+        {
+            return local - offset;
         }
-        local - self.cached_offset
+        let naive = chrono::DateTime::from_timestamp(hour * 3600, 0).map(|d| d.naive_utc());
+        let offset = naive
+            .and_then(|n| self.tz.from_local_datetime(&n).earliest())
+            .map_or(0, |d| d.naive_local().and_utc().timestamp() - d.timestamp());
+        if let Some(entry) = self.cache.get_mut(slot) {
+            *entry = (hour, offset);
+        }
+        local - offset
     }
 }
 
@@ -229,19 +247,41 @@ fn two(b: &[u8], i: usize) -> Option<u32> {
     Some(u32::from(hi) * 10 + u32::from(lo))
 }
 
+/// Days from 1970-01-01 to the given civil date (proleptic Gregorian), or `None` when the
+/// date does not exist.
+fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+    const DAYS: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let max = match month {
+        2 if !leap => 28,
+        1..=12 => *DAYS.get(usize::try_from(month - 1).ok()?)?,
+        _ => return None,
+    };
+    if day == 0 || day > max {
+        return None;
+    }
+    // H. Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// Parses `YYYY-MM-DD HH:MM:SS` (optionally `T` and fractional seconds) as naive seconds, or
 /// Unix seconds (optionally fractional) as UTC. Returns (seconds, is_local).
 fn parse_time(text: &str) -> Option<(i64, bool)> {
     let t = text.trim();
     let b = t.as_bytes();
     if b.len() >= 19 && b.get(4) == Some(&b'-') {
-        let year = i32::try_from(two(b, 0)? * 100 + two(b, 2)?).ok()?;
-        let date = NaiveDate::from_ymd_opt(year, two(b, 5)?, two(b, 8)?)?;
+        let year = i64::from(two(b, 0)? * 100 + two(b, 2)?);
+        let days = days_from_civil(year, two(b, 5)?, two(b, 8)?)?;
         let (h, m, s) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
         if h > 23 || m > 59 || s > 60 {
             return None;
         }
-        let days = i64::from(date.num_days_from_ce()) - 719_163;
         return Some((days * 86_400 + i64::from(h * 3600 + m * 60 + s), true));
     }
     let whole = t.split('.').next()?;
@@ -250,8 +290,6 @@ fn parse_time(text: &str) -> Option<(i64, bool)> {
     }
     whole.parse::<i64>().ok().map(|s| (s, false))
 }
-
-use chrono::Datelike;
 
 fn parse_u32(text: &str) -> Option<u32> {
     let t = text.trim();
@@ -270,7 +308,7 @@ pub struct CdrReader<'a> {
     line: u64,
     format: Format,
     time: LocalTime,
-    fields: Vec<Cow<'a, str>>,
+    fields: Vec<RawField<'a>>,
     generic: Option<Vec<Field>>,
 }
 
@@ -315,7 +353,7 @@ impl<'a> CdrReader<'a> {
                 _ => self
                     .fields
                     .iter()
-                    .position(|h| h.trim().eq_ignore_ascii_case(column)),
+                    .position(|h| h.text().trim().eq_ignore_ascii_case(column)),
             };
             match index.and_then(|i| layout.get_mut(i)) {
                 Some(slot) => *slot = *field,
@@ -402,7 +440,11 @@ impl<'a> CdrReader<'a> {
                 }),
             }
         };
-        for (field, value) in layout.iter().zip(self.fields.drain(..)) {
+        for (field, raw) in layout.iter().zip(self.fields.drain(..)) {
+            if *field == Field::Other {
+                continue;
+            }
+            let value = raw.text();
             match field {
                 Field::AccountCode => rec.account_code = value,
                 Field::Src => rec.src = value,
@@ -433,12 +475,7 @@ impl<'a> CdrReader<'a> {
                         rec.billsec = v
                     }
                 }
-                Field::Disposition => {
-                    disposition = match value {
-                        Cow::Borrowed(s) => s,
-                        Cow::Owned(_) => "FAILED",
-                    }
-                }
+                Field::Disposition => disposition = raw.raw(),
                 Field::Other => {}
             }
         }
@@ -519,6 +556,9 @@ mod tests {
         );
         assert_eq!(parse_time("1700000000.25"), Some((1_700_000_000, false)));
         assert_eq!(parse_time("2024-02-30 00:00:00"), None);
+        assert_eq!(parse_time("2023-02-29 00:00:00"), None);
+        assert_eq!(parse_time("2000-02-29 00:00:00"), Some((951_782_400, true)));
+        assert_eq!(parse_time("1969-12-31 23:59:59"), Some((-1, true)));
         assert_eq!(parse_time("yesterday"), None);
         let mut london = LocalTime::new(chrono_tz::Europe::London);
         // 2024-07-01 12:00 BST is 11:00 UTC.
