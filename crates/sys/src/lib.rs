@@ -11,6 +11,8 @@
 //! `unsafe` is denied crate-wide and allowed only in the modules that make system calls (`netlink`,
 //! [`netns`], the capture ring); every block states why it is sound.
 
+pub mod capture;
+pub mod decode;
 #[allow(unsafe_code)]
 mod netlink;
 #[allow(unsafe_code)]
