@@ -206,7 +206,7 @@ fn ipv6_address_and_prefix_bans_drop() {
     l.nft.unban(&[Target::from(addr)]).unwrap();
     assert!(arrives(&atk, &pbx));
     let IpAddr::V6(v6) = addr else { unreachable!() };
-    let prefix = Target::prefix64(v6);
+    let prefix = Target::v6_net(v6, 64);
     l.nft.ban(&[(prefix, None)]).unwrap();
     assert!(!arrives(&atk, &pbx), "/64 ban let the host through");
     let bans = l.nft.list_bans().unwrap();
@@ -215,6 +215,21 @@ fn ipv6_address_and_prefix_bans_drop() {
     assert_eq!(bans[0].expires, None);
     l.nft.unban(&[prefix]).unwrap();
     assert!(arrives(&atk, &pbx));
+
+    // A /56 table: the network of the attacker's /56 is banned through the masked lookup.
+    l.nft.set_ipv6_prefix(56).unwrap();
+    l.nft.ensure_table().unwrap();
+    let net56 = Target::v6_net("fd77:0:0:42::9".parse().unwrap(), 56);
+    l.nft.ban(&[(net56, None)]).unwrap();
+    assert!(!arrives(&atk, &pbx), "/56 ban let the host through");
+    assert!(nft_list(&l.pbx).contains("ip6 saddr & ffff:ffff:ffff:ff00::"));
+    assert!(matches!(
+        l.nft.ban(&[(prefix, None)]),
+        Err(NftError::PrefixLengthMismatch {
+            table: 56,
+            given: 64
+        })
+    ));
 }
 
 #[test]

@@ -9,14 +9,14 @@
 //!     set allow6  { type ipv6_addr; flags interval; }
 //!     set ban4    { type ipv4_addr; flags timeout; }
 //!     set ban6    { type ipv6_addr; flags timeout; }
-//!     set ban6net { type ipv6_addr; flags timeout; }          # /64 prefixes, host bits zero
+//!     set ban6net { type ipv6_addr; flags timeout; }          # networks (default /64), host bits zero
 //!     chain prerouting {
 //!         type filter hook prerouting priority raw; policy accept;   # raw = -300, before conntrack (-200)
 //!         ip saddr @allow4 counter accept
 //!         ip6 saddr @allow6 counter accept
 //!         ip saddr @ban4 counter drop
 //!         ip6 saddr @ban6 counter drop
-//!         ip6 saddr & ffff:ffff:ffff:ffff:: @ban6net counter drop
+//!         ip6 saddr & ffff:ffff:ffff:ffff:: @ban6net counter drop   # mask from the prefix length
 //!     }
 //! }
 //! ```
@@ -91,14 +91,19 @@ const BAN6NET: SetSpec = SetSpec {
     flags: wire::NFT_SET_TIMEOUT,
 };
 
-/// The rules of [`CHAIN`], in order.
-const RULES: [(Match, SetSpec, Verdict); 5] = [
-    (Match::Ip4Saddr, ALLOW4, Verdict::Accept),
-    (Match::Ip6Saddr, ALLOW6, Verdict::Accept),
-    (Match::Ip4Saddr, BAN4, Verdict::Drop),
-    (Match::Ip6Saddr, BAN6, Verdict::Drop),
-    (Match::Ip6Saddr64, BAN6NET, Verdict::Drop),
-];
+/// The rules of [`CHAIN`], in order, for IPv6 network bans of `prefix` bits.
+fn rules(prefix: u8) -> [(Match, SetSpec, Verdict); 5] {
+    [
+        (Match::Ip4Saddr, ALLOW4, Verdict::Accept),
+        (Match::Ip6Saddr, ALLOW6, Verdict::Accept),
+        (Match::Ip4Saddr, BAN4, Verdict::Drop),
+        (Match::Ip6Saddr, BAN6, Verdict::Drop),
+        (Match::Ip6SaddrNet(prefix), BAN6NET, Verdict::Drop),
+    ]
+}
+
+/// Default prefix length of IPv6 network bans: one host usually controls a whole /64.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 
 /// The longest timeout the kernel accepts for an element is bounded by its jiffies conversion; pbxguard
 /// caps bans at ten years, far beyond any policy, and treats "no timeout" as "until unbanned".
@@ -110,28 +115,30 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 // Message types added in Linux 6.3; older kernels answer EINVAL and pbxguard falls back.
 const NFT_MSG_DESTROYSETELEM: u8 = 30;
 
-/// What is banned: an address, or (IPv6) a whole /64, since one IPv6 host controls at least a /64.
+/// What is banned: an address, or an IPv6 network, since one IPv6 host usually controls a whole /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
     /// One IPv4 address (set `ban4`).
     V4(Ipv4Addr),
     /// One IPv6 address (set `ban6`).
     V6(Ipv6Addr),
-    /// The /64 containing this IPv6 address (set `ban6net`; stored with the host bits zero).
-    V6Prefix64(Ipv6Addr),
+    /// An IPv6 network (set `ban6net`), host bits zero. The prefix length must be the one the enforcer's
+    /// table was set up with ([`Nft::set_ipv6_prefix`], default [`DEFAULT_IPV6_PREFIX`]): one set, one mask.
+    V6Net(Ipv6Addr, u8),
 }
 
 impl Target {
-    /// The /64 of an IPv6 address, host bits cleared.
-    pub fn prefix64(addr: Ipv6Addr) -> Self {
-        Self::V6Prefix64(Ipv6Addr::from(u128::from(addr) & !u128::from(u64::MAX)))
+    /// The network of `prefix` bits containing `addr` (`prefix` is capped at 128).
+    pub fn v6_net(addr: Ipv6Addr, prefix: u8) -> Self {
+        let prefix = prefix.min(128);
+        Self::V6Net(Ipv6Addr::from(u128::from(addr) & mask128(prefix)), prefix)
     }
 
     fn set(&self) -> &'static SetSpec {
         match self {
             Self::V4(_) => &BAN4,
             Self::V6(_) => &BAN6,
-            Self::V6Prefix64(_) => &BAN6NET,
+            Self::V6Net(..) => &BAN6NET,
         }
     }
 
@@ -139,9 +146,7 @@ impl Target {
         match self {
             Self::V4(a) => KeyBytes::V4(a.octets()),
             Self::V6(a) => KeyBytes::V6(a.octets()),
-            Self::V6Prefix64(a) => {
-                KeyBytes::V6((u128::from(*a) & !u128::from(u64::MAX)).to_be_bytes())
-            }
+            Self::V6Net(a, p) => KeyBytes::V6((u128::from(*a) & mask128(*p)).to_be_bytes()),
         }
     }
 }
@@ -162,7 +167,7 @@ impl fmt::Display for Target {
         match self {
             Self::V4(a) => write!(f, "{a}"),
             Self::V6(a) => write!(f, "{a}"),
-            Self::V6Prefix64(a) => write!(f, "{a}/64"),
+            Self::V6Net(a, p) => write!(f, "{a}/{p}"),
         }
     }
 }
@@ -361,6 +366,15 @@ pub enum NftError {
     TableMissing,
     /// A request was larger than the netlink encoding allows; a bug in the chunking.
     RequestTooLarge,
+    /// An IPv6 ban prefix length outside 1..=128 was configured.
+    PrefixLengthInvalid(u8),
+    /// An IPv6 network ban's prefix length differs from the one the table was set up with.
+    PrefixLengthMismatch {
+        /// The enforcer's prefix length.
+        table: u8,
+        /// The target's prefix length.
+        given: u8,
+    },
 }
 
 impl fmt::Display for NftError {
@@ -379,6 +393,13 @@ impl fmt::Display for NftError {
             ),
             Self::TableMissing => write!(f, "table inet {TABLE} does not exist"),
             Self::RequestTooLarge => write!(f, "nf_tables request exceeds netlink limits"),
+            Self::PrefixLengthInvalid(p) => {
+                write!(f, "IPv6 ban prefix length /{p} is outside 1..=128")
+            }
+            Self::PrefixLengthMismatch { table, given } => write!(
+                f,
+                "IPv6 network ban of /{given} given, but the table bans /{table} networks"
+            ),
         }
     }
 }
@@ -404,6 +425,17 @@ impl From<wire::AttrTooLong> for NftError {
 
 /// The operations the daemon applies to the kernel, implemented by [`Nft`] (real) and [`DryRun`] (records).
 pub trait Enforcer {
+    /// Sets the prefix length of IPv6 network bans ([`Target::V6Net`]); takes effect at the next
+    /// [`Enforcer::ensure_table`]. Elements already in `ban6net` keep the mask they were added with.
+    ///
+    /// # Errors
+    ///
+    /// [`NftError::PrefixLengthInvalid`] outside 1..=128.
+    fn set_ipv6_prefix(&mut self, prefix: u8) -> Result<(), NftError>;
+
+    /// The prefix length of IPv6 network bans.
+    fn ipv6_prefix(&self) -> u8;
+
     /// Creates table, sets, chain and rules if missing; resets the chain's rules to pbxguard's; keeps
     /// elements already in the sets. Idempotent.
     ///
@@ -461,6 +493,7 @@ pub struct Nft {
     sock: NetlinkSocket,
     seq: u32,
     rbuf: Vec<u8>,
+    ipv6_prefix: u8,
 }
 
 impl Nft {
@@ -481,6 +514,7 @@ impl Nft {
             sock,
             seq,
             rbuf: vec![0; 1 << 18],
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
         })
     }
 
@@ -709,7 +743,41 @@ enum ElemOp {
     Destroy,
 }
 
+fn check_prefix(prefix: u8) -> Result<u8, NftError> {
+    if (1..=128).contains(&prefix) {
+        Ok(prefix)
+    } else {
+        Err(NftError::PrefixLengthInvalid(prefix))
+    }
+}
+
+fn check_targets<'a>(
+    targets: impl Iterator<Item = &'a Target>,
+    prefix: u8,
+) -> Result<(), NftError> {
+    for t in targets {
+        if let Target::V6Net(_, p) = t
+            && *p != prefix
+        {
+            return Err(NftError::PrefixLengthMismatch {
+                table: prefix,
+                given: *p,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Enforcer for Nft {
+    fn set_ipv6_prefix(&mut self, prefix: u8) -> Result<(), NftError> {
+        self.ipv6_prefix = check_prefix(prefix)?;
+        Ok(())
+    }
+
+    fn ipv6_prefix(&self) -> u8 {
+        self.ipv6_prefix
+    }
+
     fn ensure_table(&mut self) -> Result<(), NftError> {
         let mut t = self.txn();
         let s = self.next_seq(&mut t, "create table inet pbxguard");
@@ -722,7 +790,7 @@ impl Enforcer for Nft {
         wire::new_prerouting_chain(&mut t.buf, s, TABLE, CHAIN, PRIORITY)?;
         let s = self.next_seq(&mut t, "flush chain prerouting");
         wire::flush_chain(&mut t.buf, s, TABLE, CHAIN);
-        for (field, set, verdict) in &RULES {
+        for (field, set, verdict) in &rules(self.ipv6_prefix) {
             let s = self.next_seq(&mut t, "add rule");
             wire::new_lookup_rule(&mut t.buf, s, TABLE, CHAIN, *field, set, *verdict)?;
         }
@@ -730,6 +798,7 @@ impl Enforcer for Nft {
     }
 
     fn ban(&mut self, bans: &[(Target, Option<Duration>)]) -> Result<(), NftError> {
+        check_targets(bans.iter().map(|(t, _)| t), self.ipv6_prefix)?;
         for set in [&BAN4, &BAN6, &BAN6NET] {
             let keys = Self::set_elems_bytes(bans, set);
             // One transaction per MAX_BATCH_BYTES of elements (about 100,000 IPv4 bans each).
@@ -752,6 +821,7 @@ impl Enforcer for Nft {
     }
 
     fn unban(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        check_targets(targets.iter(), self.ipv6_prefix)?;
         for set in [&BAN4, &BAN6, &BAN6NET] {
             let keys: Vec<KeyBytes> = targets
                 .iter()
@@ -858,7 +928,7 @@ impl Enforcer for Nft {
                         if name == "ban6" {
                             Target::V6(Ipv6Addr::from(k))
                         } else {
-                            Target::V6Prefix64(Ipv6Addr::from(k))
+                            Target::V6Net(Ipv6Addr::from(k), self.ipv6_prefix)
                         }
                     }
                     _ => continue,
@@ -901,8 +971,8 @@ fn key_of(v: u128, v4: bool) -> KeyBytes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
-    /// Create (or verify) table, sets, chain and rules.
-    EnsureTable,
+    /// Create (or verify) table, sets, chain and rules, with this IPv6 network-ban prefix length.
+    EnsureTable(u8),
     /// Add a ban.
     Ban(Target, Option<Duration>),
     /// Remove a ban.
@@ -916,7 +986,7 @@ pub enum Action {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::EnsureTable => write!(f, "{}", ruleset_text().trim_end()),
+            Self::EnsureTable(prefix) => write!(f, "{}", ruleset_text(*prefix).trim_end()),
             Self::Ban(t, d) => {
                 write!(
                     f,
@@ -955,13 +1025,13 @@ impl Target {
     fn key_text(&self) -> String {
         match self {
             Self::V4(a) => a.to_string(),
-            Self::V6(a) | Self::V6Prefix64(a) => a.to_string(),
+            Self::V6(a) | Self::V6Net(a, _) => a.to_string(),
         }
     }
 }
 
 /// The ruleset [`Enforcer::ensure_table`] creates, in `nft -f` syntax (for `--dry-run` logs and docs).
-pub fn ruleset_text() -> String {
+pub fn ruleset_text(ipv6_prefix: u8) -> String {
     let mut s = format!("table inet {TABLE} {{\n");
     for set in [&ALLOW4, &ALLOW6, &BAN4, &BAN6, &BAN6NET] {
         let ty = if set.key_len == 4 {
@@ -982,11 +1052,13 @@ pub fn ruleset_text() -> String {
     s += &format!(
         "\tchain {CHAIN} {{\n\t\ttype filter hook prerouting priority {PRIORITY}; policy accept;\n"
     );
-    for (field, set, verdict) in &RULES {
+    for (field, set, verdict) in &rules(ipv6_prefix) {
         let m = match field {
-            Match::Ip4Saddr => "ip saddr",
-            Match::Ip6Saddr => "ip6 saddr",
-            Match::Ip6Saddr64 => "ip6 saddr & ffff:ffff:ffff:ffff::",
+            Match::Ip4Saddr => "ip saddr".to_owned(),
+            Match::Ip6Saddr => "ip6 saddr".to_owned(),
+            Match::Ip6SaddrNet(p) => {
+                format!("ip6 saddr & {}", Ipv6Addr::from(mask128(*p)))
+            }
         };
         let v = match verdict {
             Verdict::Accept => "accept",
@@ -1002,6 +1074,7 @@ pub fn ruleset_text() -> String {
 /// `pbxguard run --dry-run` can log what it would do and still answer `bans`.
 #[derive(Debug, Default)]
 pub struct DryRun {
+    ipv6_prefix: Option<u8>,
     actions: Vec<Action>,
     bans: BTreeMap<Target, (Option<Duration>, Instant)>,
     table: bool,
@@ -1025,13 +1098,23 @@ impl DryRun {
 }
 
 impl Enforcer for DryRun {
+    fn set_ipv6_prefix(&mut self, prefix: u8) -> Result<(), NftError> {
+        self.ipv6_prefix = Some(check_prefix(prefix)?);
+        Ok(())
+    }
+
+    fn ipv6_prefix(&self) -> u8 {
+        self.ipv6_prefix.unwrap_or(DEFAULT_IPV6_PREFIX)
+    }
+
     fn ensure_table(&mut self) -> Result<(), NftError> {
         self.table = true;
-        self.actions.push(Action::EnsureTable);
+        self.actions.push(Action::EnsureTable(self.ipv6_prefix()));
         Ok(())
     }
 
     fn ban(&mut self, bans: &[(Target, Option<Duration>)]) -> Result<(), NftError> {
+        check_targets(bans.iter().map(|(t, _)| t), self.ipv6_prefix())?;
         let now = Instant::now();
         for (t, d) in bans {
             let d = d.map(|d| d.min(MAX_TIMEOUT));
@@ -1042,6 +1125,7 @@ impl Enforcer for DryRun {
     }
 
     fn unban(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        check_targets(targets.iter(), self.ipv6_prefix())?;
         for t in targets {
             self.bans.remove(t);
             self.actions.push(Action::Unban(*t));
@@ -1126,8 +1210,10 @@ mod tests {
     fn mapped_ipv6_sources_are_banned_as_ipv4_and_prefixes_drop_host_bits() {
         let t = Target::from("::ffff:192.0.2.7".parse::<IpAddr>().unwrap());
         assert_eq!(t, Target::V4(Ipv4Addr::new(192, 0, 2, 7)));
-        let p = Target::prefix64("2001:db8:1:2:3:4:5:6".parse().unwrap());
+        let p = Target::v6_net("2001:db8:1:2:3:4:5:6".parse().unwrap(), 64);
         assert_eq!(p.to_string(), "2001:db8:1:2::/64");
+        let p = Target::v6_net("2001:db8:1:2:3:4:5:6".parse().unwrap(), 56);
+        assert_eq!(p.to_string(), "2001:db8:1::/56");
     }
 
     #[test]
@@ -1151,11 +1237,27 @@ mod tests {
             "delete element inet pbxguard ban4 { 198.51.100.9 }"
         );
         assert!(d.delete_table().unwrap());
+        let wrong = Target::v6_net("2001:db8::1".parse().unwrap(), 48);
+        assert!(matches!(
+            d.ban(&[(wrong, None)]),
+            Err(NftError::PrefixLengthMismatch {
+                table: 64,
+                given: 48
+            })
+        ));
+        assert!(matches!(
+            d.set_ipv6_prefix(0),
+            Err(NftError::PrefixLengthInvalid(0))
+        ));
     }
 
     #[test]
     fn ruleset_text_lists_allow_before_ban() {
-        let t = ruleset_text();
+        let t = ruleset_text(56);
+        assert!(
+            t.contains("ip6 saddr & ffff:ffff:ffff:ff00:: @ban6net"),
+            "{t}"
+        );
         let allow = t.find("@allow4").unwrap();
         let ban = t.find("@ban4").unwrap();
         assert!(allow < ban);

@@ -388,8 +388,8 @@ pub(crate) enum Match {
     Ip4Saddr,
     /// `ip6 saddr @set`
     Ip6Saddr,
-    /// `ip6 saddr & ffff:ffff:ffff:ffff:: @set`: the source's /64.
-    Ip6Saddr64,
+    /// `ip6 saddr & <mask> @set`: the source's network at this prefix length.
+    Ip6SaddrNet(u8),
 }
 
 /// `NFT_MSG_NEWRULE`: `meta nfproto X <payload saddr> [& mask] @set counter <verdict>`, appended.
@@ -414,7 +414,7 @@ pub(crate) fn new_lookup_rule(
 
     let (proto, offset, len) = match field {
         Match::Ip4Saddr => (NFPROTO_IPV4, 12u32, 4u32),
-        Match::Ip6Saddr | Match::Ip6Saddr64 => (NFPROTO_IPV6, 8, 16),
+        Match::Ip6Saddr | Match::Ip6SaddrNet(_) => (NFPROTO_IPV6, 8, 16),
     };
     let e = b.expr_begin("meta");
     b.put_u32(NFTA_META_KEY, NFT_META_NFPROTO);
@@ -434,9 +434,11 @@ pub(crate) fn new_lookup_rule(
     b.put_u32(NFTA_PAYLOAD_LEN, len);
     b.expr_end(e)?;
 
-    if field == Match::Ip6Saddr64 {
-        let mut mask = [0u8; 16];
-        mask.iter_mut().take(8).for_each(|m| *m = 0xff);
+    if let Match::Ip6SaddrNet(prefix) = field {
+        let mask = u128::MAX
+            .checked_shl(128 - u32::from(prefix.min(128)))
+            .unwrap_or(0)
+            .to_be_bytes();
         let e = b.expr_begin("bitwise");
         b.put_u32(NFTA_BITWISE_SREG, NFT_REG_1);
         b.put_u32(NFTA_BITWISE_DREG, NFT_REG_1);
