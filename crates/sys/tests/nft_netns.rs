@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use pbxguard_sys::netns;
-use pbxguard_sys::nft::{Cidr, Enforcer, Nft, NftError, Target};
+use pbxguard_sys::nft::{Cidr, Enforcer, NetList, Nft, NftError, Target};
 use pbxguard_testlab::{Netns, root_or_skip, tools_or_skip};
 
 /// A PBX namespace and an attacker namespace joined by a veth pair (IPv4 and IPv6).
@@ -110,7 +110,7 @@ fn creating_the_table_twice_is_idempotent_and_keeps_bans() {
     let bans = l.nft.list_bans().unwrap();
     assert_eq!(bans.len(), 1, "{bans:?}");
     let listing = nft_list(&l.pbx);
-    assert_eq!(listing.matches("counter").count(), 5, "{listing}");
+    assert_eq!(listing.matches("counter").count(), 7, "{listing}");
     assert_eq!(listing.matches("chain prerouting").count(), 1, "{listing}");
     assert!(
         first.contains("type filter hook prerouting priority raw; policy accept;"),
@@ -281,7 +281,7 @@ fn allow_list_beats_ban() {
     let t = Target::from(ATK4.parse::<IpAddr>().unwrap());
     l.nft.ban(&[(t, None)]).unwrap();
     assert!(arrives(&atk, &pbx), "allow-listed source was dropped");
-    let allow = l.nft.list_allow().unwrap();
+    let allow = l.nft.list_networks(NetList::Allow).unwrap();
     let shown: Vec<String> = allow.iter().map(|(a, b)| format!("{a}-{b}")).collect();
     assert_eq!(
         shown,
@@ -295,7 +295,30 @@ fn allow_list_beats_ban() {
     l.nft.set_allow(&["192.0.2.0/24".parse().unwrap()]).unwrap();
     assert!(!arrives(&atk, &pbx));
     l.nft.set_allow(&[]).unwrap();
-    assert!(l.nft.list_allow().unwrap().is_empty());
+    assert!(l.nft.list_networks(NetList::Allow).unwrap().is_empty());
+}
+
+#[test]
+fn block_list_drops_networks_unless_allow_listed() {
+    if skip("block_list_drops_networks_unless_allow_listed") {
+        return;
+    }
+    let mut l = lab("blk");
+    let pbx = udp_in(&l.pbx, &format!("{PBX4}:5060"));
+    let atk = udp_in(&l.atk, &format!("{ATK4}:5062"));
+    l.nft.ensure_table().unwrap();
+    l.nft
+        .set_list(NetList::Block, &["10.77.0.0/28".parse().unwrap()])
+        .unwrap();
+    assert!(!arrives(&atk, &pbx), "block-listed network got through");
+    l.nft.set_allow(&["10.77.0.3".parse().unwrap()]).unwrap();
+    assert!(
+        arrives(&atk, &pbx),
+        "allow list must win over the block list"
+    );
+    let shown = l.nft.list_networks(NetList::Block).unwrap();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].1.to_string(), "10.77.0.15");
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! table inet pbxguard {
 //!     set allow4  { type ipv4_addr; flags interval; }
 //!     set allow6  { type ipv6_addr; flags interval; }
+//!     set block4  { type ipv4_addr; flags interval; }
+//!     set block6  { type ipv6_addr; flags interval; }
 //!     set ban4    { type ipv4_addr; flags timeout; }
 //!     set ban6    { type ipv6_addr; flags timeout; }
 //!     set ban6net { type ipv6_addr; flags timeout; }          # networks (default /64), host bits zero
@@ -14,6 +16,8 @@
 //!         type filter hook prerouting priority raw; policy accept;   # raw = -300, before conntrack (-200)
 //!         ip saddr @allow4 counter accept
 //!         ip6 saddr @allow6 counter accept
+//!         ip saddr @block4 counter drop
+//!         ip6 saddr @block6 counter drop
 //!         ip saddr @ban4 counter drop
 //!         ip6 saddr @ban6 counter drop
 //!         ip6 saddr & ffff:ffff:ffff:ffff:: @ban6net counter drop   # mask from the prefix length
@@ -69,6 +73,20 @@ const ALLOW6: SetSpec = SetSpec {
     key_len: 16,
     flags: wire::NFT_SET_INTERVAL,
 };
+const BLOCK4: SetSpec = SetSpec {
+    name: "block4",
+    id: 6,
+    key_type: wire::TYPE_IPADDR,
+    key_len: 4,
+    flags: wire::NFT_SET_INTERVAL,
+};
+const BLOCK6: SetSpec = SetSpec {
+    name: "block6",
+    id: 7,
+    key_type: wire::TYPE_IP6ADDR,
+    key_len: 16,
+    flags: wire::NFT_SET_INTERVAL,
+};
 const BAN4: SetSpec = SetSpec {
     name: "ban4",
     id: 3,
@@ -92,10 +110,12 @@ const BAN6NET: SetSpec = SetSpec {
 };
 
 /// The rules of [`CHAIN`], in order, for IPv6 network bans of `prefix` bits.
-fn rules(prefix: u8) -> [(Match, SetSpec, Verdict); 5] {
+fn rules(prefix: u8) -> [(Match, SetSpec, Verdict); 7] {
     [
         (Match::Ip4Saddr, ALLOW4, Verdict::Accept),
         (Match::Ip6Saddr, ALLOW6, Verdict::Accept),
+        (Match::Ip4Saddr, BLOCK4, Verdict::Drop),
+        (Match::Ip6Saddr, BLOCK6, Verdict::Drop),
         (Match::Ip4Saddr, BAN4, Verdict::Drop),
         (Match::Ip6Saddr, BAN6, Verdict::Drop),
         (Match::Ip6SaddrNet(prefix), BAN6NET, Verdict::Drop),
@@ -336,6 +356,33 @@ fn merge_ranges(nets: impl Iterator<Item = (u128, u128)>) -> Vec<(u128, u128)> {
     out
 }
 
+/// The two static network lists of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NetList {
+    /// Never dropped by pbxguard (sets `allow4`/`allow6`, checked first): allow-listed networks and trunks.
+    Allow,
+    /// Always dropped (sets `block4`/`block6`), unless also allow-listed.
+    Block,
+}
+
+impl NetList {
+    fn sets(self) -> [(&'static SetSpec, bool); 2] {
+        match self {
+            Self::Allow => [(&ALLOW4, true), (&ALLOW6, false)],
+            Self::Block => [(&BLOCK4, true), (&BLOCK6, false)],
+        }
+    }
+}
+
+impl fmt::Display for NetList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Allow => "allow",
+            Self::Block => "block",
+        })
+    }
+}
+
 /// Why an nf_tables operation failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -458,12 +505,21 @@ pub trait Enforcer {
     /// [`NftError`] when the kernel refuses or cannot be reached.
     fn unban(&mut self, targets: &[Target]) -> Result<(), NftError>;
 
-    /// Replaces both allow lists with `nets` in one transaction.
+    /// Replaces the IPv4 and IPv6 sets of `list` with `nets` (overlaps merged) in one transaction.
     ///
     /// # Errors
     ///
     /// [`NftError`] when the kernel refuses or cannot be reached.
-    fn set_allow(&mut self, nets: &[Cidr]) -> Result<(), NftError>;
+    fn set_list(&mut self, list: NetList, nets: &[Cidr]) -> Result<(), NftError>;
+
+    /// [`Enforcer::set_list`] for the allow list.
+    ///
+    /// # Errors
+    ///
+    /// As [`Enforcer::set_list`].
+    fn set_allow(&mut self, nets: &[Cidr]) -> Result<(), NftError> {
+        self.set_list(NetList::Allow, nets)
+    }
 
     /// Every ban in force, with remaining time.
     ///
@@ -679,14 +735,14 @@ impl Nft {
             .collect()
     }
 
-    /// Lists the allow-list ranges the kernel holds, as (first, last) addresses.
+    /// Lists the ranges of a network list the kernel holds, as (first, last) addresses.
     ///
     /// # Errors
     ///
     /// [`NftError::TableMissing`] before [`Enforcer::ensure_table`]; other kernel errors.
-    pub fn list_allow(&mut self) -> Result<Vec<(IpAddr, IpAddr)>, NftError> {
+    pub fn list_networks(&mut self, list: NetList) -> Result<Vec<(IpAddr, IpAddr)>, NftError> {
         let mut out = Vec::new();
-        for set in [&ALLOW4, &ALLOW6] {
+        for (set, _) in list.sets() {
             let mut elems = self.dump(set.name)?;
             // The kernel reports interval sets in descending key order; walk them ascending.
             elems.sort_by(|a, b| a.key.cmp(&b.key));
@@ -782,7 +838,7 @@ impl Enforcer for Nft {
         let mut t = self.txn();
         let s = self.next_seq(&mut t, "create table inet pbxguard");
         wire::new_table(&mut t.buf, s, TABLE);
-        for set in [&ALLOW4, &ALLOW6, &BAN4, &BAN6, &BAN6NET] {
+        for set in [&ALLOW4, &ALLOW6, &BLOCK4, &BLOCK6, &BAN4, &BAN6, &BAN6NET] {
             let s = self.next_seq(&mut t, "create set");
             wire::new_set(&mut t.buf, s, TABLE, set);
         }
@@ -879,9 +935,9 @@ impl Enforcer for Nft {
         Ok(())
     }
 
-    fn set_allow(&mut self, nets: &[Cidr]) -> Result<(), NftError> {
+    fn set_list(&mut self, list: NetList, nets: &[Cidr]) -> Result<(), NftError> {
         let mut t = self.txn();
-        for (set, v4) in [(&ALLOW4, true), (&ALLOW6, false)] {
+        for (set, v4) in list.sets() {
             let ranges = merge_ranges(
                 nets.iter()
                     .filter(|n| n.addr.is_ipv4() == v4)
@@ -895,7 +951,7 @@ impl Enforcer for Nft {
                     keys.push((key_of(e + 1, v4), true));
                 }
             }
-            let s = self.next_seq(&mut t, "flush allow set");
+            let s = self.next_seq(&mut t, "flush network list set");
             wire::flush_set(&mut t.buf, s, TABLE, set.name);
             let elems: Vec<Elem<'_>> = keys
                 .iter()
@@ -905,7 +961,13 @@ impl Enforcer for Nft {
                     timeout_ms: None,
                 })
                 .collect();
-            self.add_elems(&mut t, set.name, &elems, ElemOp::Add, "add allow elements")?;
+            self.add_elems(
+                &mut t,
+                set.name,
+                &elems,
+                ElemOp::Add,
+                "add network list elements",
+            )?;
         }
         self.commit(t)
     }
@@ -977,8 +1039,8 @@ pub enum Action {
     Ban(Target, Option<Duration>),
     /// Remove a ban.
     Unban(Target),
-    /// Replace the allow lists.
-    SetAllow(Vec<Cidr>),
+    /// Replace a network list.
+    SetList(NetList, Vec<Cidr>),
     /// Delete the table.
     DeleteTable,
 }
@@ -1005,14 +1067,14 @@ impl fmt::Display for Action {
                 t.set().name,
                 t.key_text()
             ),
-            Self::SetAllow(nets) => {
+            Self::SetList(list, nets) => {
                 write!(
                     f,
-                    "flush set inet {TABLE} allow4; flush set inet {TABLE} allow6"
+                    "flush set inet {TABLE} {list}4; flush set inet {TABLE} {list}6"
                 )?;
                 for n in nets {
-                    let set = if n.addr.is_ipv4() { "allow4" } else { "allow6" };
-                    write!(f, "; add element inet {TABLE} {set} {{ {n} }}")?;
+                    let v = if n.addr.is_ipv4() { 4 } else { 6 };
+                    write!(f, "; add element inet {TABLE} {list}{v} {{ {n} }}")?;
                 }
                 Ok(())
             }
@@ -1033,7 +1095,7 @@ impl Target {
 /// The ruleset [`Enforcer::ensure_table`] creates, in `nft -f` syntax (for `--dry-run` logs and docs).
 pub fn ruleset_text(ipv6_prefix: u8) -> String {
     let mut s = format!("table inet {TABLE} {{\n");
-    for set in [&ALLOW4, &ALLOW6, &BAN4, &BAN6, &BAN6NET] {
+    for set in [&ALLOW4, &ALLOW6, &BLOCK4, &BLOCK6, &BAN4, &BAN6, &BAN6NET] {
         let ty = if set.key_len == 4 {
             "ipv4_addr"
         } else {
@@ -1133,8 +1195,8 @@ impl Enforcer for DryRun {
         Ok(())
     }
 
-    fn set_allow(&mut self, nets: &[Cidr]) -> Result<(), NftError> {
-        self.actions.push(Action::SetAllow(nets.to_vec()));
+    fn set_list(&mut self, list: NetList, nets: &[Cidr]) -> Result<(), NftError> {
+        self.actions.push(Action::SetList(list, nets.to_vec()));
         Ok(())
     }
 
