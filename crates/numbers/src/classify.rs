@@ -199,12 +199,19 @@ impl Classification {
     }
 
     /// The fraud risk: the destination's, `Low` for emergency, extensions and short codes,
-    /// `Medium` for unreadable strings.
+    /// `Medium` for digit strings no plan explains.
     #[must_use]
     pub fn risk(&self) -> RiskLevel {
         match (&self.destination, &self.dialled) {
             (Some(d), _) => d.risk,
-            (None, Dialled::Unrecognised { .. }) => RiskLevel::Medium,
+            // A SIP user name such as "alice" stays inside the PBX; digits no plan explains do not.
+            (
+                None,
+                Dialled::Unrecognised {
+                    reason: crate::dial::Unrecognised::NotANumber { .. },
+                    ..
+                },
+            ) => RiskLevel::Medium,
             (None, _) => RiskLevel::Low,
         }
     }
