@@ -508,7 +508,8 @@ impl<'a> Iterator for CdrReader<'a> {
                     kind: RowErrorKind::NotUtf8,
                 }));
             };
-            if text.trim().is_empty() {
+            if text.is_empty() || (text.starts_with(char::is_whitespace) && text.trim().is_empty())
+            {
                 continue;
             }
             if let Format::Generic(map) = &self.format
