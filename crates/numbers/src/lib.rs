@@ -27,6 +27,7 @@ pub mod classify;
 pub mod country;
 pub mod dial;
 pub mod emergency;
+pub mod guard;
 pub mod policy;
 pub mod risk;
 pub mod time;
