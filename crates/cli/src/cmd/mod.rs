@@ -7,7 +7,9 @@ use crate::context::{Context, Outcome};
 mod cdr;
 mod classify;
 mod config;
+mod control;
 mod policy_file;
+mod run;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
@@ -19,6 +21,43 @@ pub enum Command {
     Classify(classify::ClassifyArgs),
     /// Audit call detail records (Asterisk, FreeSWITCH, CSV) for toll fraud.
     Cdr(cdr::CdrArgs),
+
+    /// Run the guard: watch SIP traffic, ban attackers in the kernel (nftables), keep state, serve the API.
+    ///
+    /// Captures SIP on [guard] interfaces and sip_ports (default: every interface, UDP/TCP 5060 and 5080),
+    /// feeds every message to the detection engine, and bans offenders in the nftables table
+    /// `inet pbxguard`, which drops them before conntrack. Bans are stored in [guard] state_dir and
+    /// restored at start. Without the privileges to change nftables it runs observe-only and says so.
+    /// SIGHUP reloads the configuration; SIGTERM stops (bans stay in the kernel until they expire;
+    /// `nft delete table inet pbxguard` removes every trace).
+    Run(run::RunArgs),
+
+    /// Show a running guard's state: bans, counters, kernel drops, ban latency.
+    Status {
+        #[command(flatten)]
+        socket: control::SocketArg,
+    },
+
+    /// List the bans in force, with detector and evidence.
+    Bans {
+        #[command(flatten)]
+        socket: control::SocketArg,
+    },
+
+    /// Ban an address by hand.
+    Ban(control::BanArgs),
+
+    /// Lift a ban.
+    Unban {
+        /// The banned address (or any address in a banned IPv6 prefix).
+        address: String,
+        #[command(flatten)]
+        socket: control::SocketArg,
+    },
+
+    /// Manage the runtime allow list of a running guard.
+    #[command(subcommand)]
+    Allow(control::AllowCommand),
 }
 
 /// Runs one subcommand.
@@ -27,5 +66,11 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Config(c) => config::run(c, ctx),
         Command::Classify(a) => classify::run(a, ctx),
         Command::Cdr(a) => cdr::run(a, ctx),
+        Command::Run(args) => run::run(args, ctx),
+        Command::Status { socket } => control::status(&socket, ctx),
+        Command::Bans { socket } => control::bans(&socket, ctx),
+        Command::Ban(args) => control::ban(&args, ctx),
+        Command::Unban { address, socket } => control::unban(&address, &socket, ctx),
+        Command::Allow(cmd) => control::allow(&cmd, ctx),
     }
 }
