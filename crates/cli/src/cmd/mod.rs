@@ -5,6 +5,7 @@ use clap::Subcommand;
 use crate::context::{Context, Outcome};
 
 mod config;
+mod nft;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
@@ -12,11 +13,14 @@ pub enum Command {
     /// Validate, print or document the configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Operate pbxguard's nftables table directly: set it up, ban, unban, list, remove.
+    Nft(nft::NftArgs),
 }
 
 /// Runs one subcommand.
 pub fn run(command: Command, ctx: &Context) -> Outcome {
     match command {
         Command::Config(c) => config::run(c, ctx),
+        Command::Nft(a) => nft::run(a, ctx),
     }
 }

@@ -451,18 +451,8 @@ impl fmt::Display for NftError {
     }
 }
 
-impl std::error::Error for NftError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::SocketOpenFailed(e)
-            | Self::NamespaceJoinFailed(e)
-            | Self::SendFailed(e)
-            | Self::ReceiveFailed(e)
-            | Self::KernelRejected { error: e, .. } => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The underlying system error is part of the message, so it is not repeated as a `source`.
+impl std::error::Error for NftError {}
 
 impl From<wire::AttrTooLong> for NftError {
     fn from(_: wire::AttrTooLong) -> Self {
