@@ -6,13 +6,22 @@
 //!    the receiving namespace: sender rate, packets captured, kernel drops.
 //!
 //! ```sh
-//! cargo run --release -p pbxguard-sys --example capture_bench [-- LIVE_PACKETS]
+//! cargo run --release -p pbxguard-sys --example capture_bench -- \
+//!     [--packets N] [--senders N] [--block-kib N] [--blocks N] [--timeout-ms N]
 //! ```
+//!
+//! Senders use `sendmmsg` in batches of 64, the fastest way this lab has to flood. Besides drops, the live
+//! part reports capture latency: from the kernel's receive timestamp of each frame to the moment user space
+//! read it (p50/p99/max). It bounds how fast a sensor can react, and is set mostly by the block size and
+//! the block retire timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+// The flood sender calls sendmmsg(2) directly; std has no batched send.
+#![allow(unsafe_code)]
 
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pbxguard_sys::capture::{Capture, CaptureConfig, frames_in_block};
 use pbxguard_sys::decode::{Decoded, decode_ip};
@@ -100,7 +109,42 @@ fn offline() {
     );
 }
 
-fn live(count: u64) {
+/// Live-part settings.
+struct Live {
+    packets: u64,
+    senders: usize,
+    block_kib: usize,
+    blocks: usize,
+    timeout_ms: u64,
+}
+
+/// Sends `count` copies of `payload` on a connected socket with sendmmsg, 64 per call.
+fn flood(sock: &UdpSocket, payload: &[u8], count: u64) -> u64 {
+    const BATCH: usize = 64;
+    let mut iov = [libc::iovec {
+        iov_base: payload.as_ptr().cast_mut().cast(),
+        iov_len: payload.len(),
+    }; 1];
+    // SAFETY: mmsghdr is plain old data; all-zero is a valid value before the fields are set.
+    let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
+    for m in &mut msgs {
+        m.msg_hdr.msg_iov = iov.as_mut_ptr();
+        m.msg_hdr.msg_iovlen = 1;
+    }
+    let mut sent = 0u64;
+    while sent < count {
+        let n = (count - sent).min(BATCH as u64) as u32;
+        // SAFETY: `msgs` holds `n` initialised headers pointing at `iov`, which points at `payload`; all
+        // outlive the call, and the socket is connected so no address is needed.
+        let r = unsafe { libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), n, 0) };
+        if r > 0 {
+            sent += r as u64;
+        }
+    }
+    sent
+}
+
+fn live(cfg: &Live) {
     if !root_or_skip("capture_bench live") || !tools_or_skip("capture_bench live", &["ip"]) {
         return;
     }
@@ -113,45 +157,58 @@ fn live(count: u64) {
     })
     .unwrap()
     .unwrap();
-    let cfg = CaptureConfig {
+    let capture_cfg = CaptureConfig {
         interface: Some(pif),
         ports: vec![5060],
+        block_size: cfg.block_kib << 10,
+        block_count: cfg.blocks,
+        block_timeout: Duration::from_millis(cfg.timeout_ms),
         ..CaptureConfig::default()
     };
-    let mut cap = Capture::open_in_netns(&netns::named(pbx.name()), &cfg).unwrap();
-    let sock = netns::run_in(&netns::named(atk.name()), || {
-        UdpSocket::bind("10.82.0.3:5062")
-    })
-    .unwrap()
-    .unwrap();
-    let done = AtomicBool::new(false);
+    let mut cap = Capture::open_in_netns(&netns::named(pbx.name()), &capture_cfg).unwrap();
+    let socks: Vec<UdpSocket> = (0..cfg.senders)
+        .map(|i| {
+            netns::run_in(&netns::named(atk.name()), || {
+                let s = UdpSocket::bind(format!("10.82.0.3:{}", 5062 + i))?;
+                s.connect("10.82.0.2:5060")?;
+                Ok::<_, std::io::Error>(s)
+            })
+            .unwrap()
+            .unwrap()
+        })
+        .collect();
+    let running = std::sync::atomic::AtomicUsize::new(cfg.senders);
     let payload = REGISTER.as_bytes();
+    let per_sender = cfg.packets / cfg.senders as u64;
+    let mut latencies: Vec<Duration> = Vec::with_capacity(cfg.packets as usize);
     let (sent, send_secs, captured) = std::thread::scope(|s| {
-        let sender = s.spawn(|| {
-            let t = Instant::now();
-            let mut sent = 0u64;
-            while sent < count {
-                if sock.send_to(payload, "10.82.0.2:5060").is_ok() {
-                    sent += 1;
-                }
-            }
-            let secs = t.elapsed().as_secs_f64();
-            done.store(true, Ordering::Relaxed);
-            (sent, secs)
-        });
+        let senders: Vec<_> = socks
+            .iter()
+            .map(|sock| {
+                let running = &running;
+                s.spawn(move || {
+                    let t = Instant::now();
+                    let n = flood(sock, payload, per_sender);
+                    running.fetch_sub(1, Ordering::Relaxed);
+                    (n, t.elapsed().as_secs_f64())
+                })
+            })
+            .collect();
         let mut captured = 0u64;
         let mut idle_since: Option<Instant> = None;
         loop {
             match cap.next_batch(Duration::from_millis(20)).unwrap() {
                 Some(b) => {
                     idle_since = None;
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
                     for f in b.frames() {
                         if let Ok(Decoded::Packet(p)) = f.decode() {
                             captured += u64::from(p.payload.len() == payload.len());
+                            latencies.push(now.saturating_sub(f.timestamp));
                         }
                     }
                 }
-                None if done.load(Ordering::Relaxed) => {
+                None if running.load(Ordering::Relaxed) == 0 => {
                     let since = *idle_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > Duration::from_millis(200) {
                         break;
@@ -160,26 +217,62 @@ fn live(count: u64) {
                 None => {}
             }
         }
-        let (sent, secs) = sender.join().unwrap();
+        let results: Vec<(u64, f64)> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+        let sent: u64 = results.iter().map(|r| r.0).sum();
+        let secs = results.iter().map(|r| r.1).fold(0.0, f64::max);
         (sent, secs, captured)
     });
     let stats = cap.stats().unwrap();
+    latencies.sort();
+    let pct = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
     println!(
-        "live: {sent} SIP datagrams sent over veth at {:.0}/s (one sender, send_to); captured {captured}, \
-         kernel: {} passed the filter, {} dropped ({:.3}%), ring full {} times",
+        "live: {sent} SIP datagrams from {} sendmmsg sender(s) at {:.0}/s over veth; ring {} x {} KiB, \
+         block timeout {} ms\n      captured {captured}, kernel: {} passed the filter, {} dropped ({:.3}%), \
+         ring full {} times\n      capture latency (kernel timestamp to user space): p50 {:.2} ms, \
+         p99 {:.2} ms, max {:.2} ms",
+        cfg.senders,
         sent as f64 / send_secs,
+        cfg.blocks,
+        cfg.block_kib,
+        cfg.timeout_ms,
         stats.packets,
         stats.drops,
         100.0 * stats.drops as f64 / stats.packets.max(1) as f64,
-        stats.ring_full
+        stats.ring_full,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
     );
 }
 
 fn main() {
-    let count: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    offline();
-    live(count);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let cfg = Live {
+        packets: get("--packets", 2_000_000),
+        senders: get("--senders", 1).max(1) as usize,
+        block_kib: get(
+            "--block-kib",
+            (CaptureConfig::default().block_size >> 10) as u64,
+        ) as usize,
+        blocks: get("--blocks", CaptureConfig::default().block_count as u64) as usize,
+        timeout_ms: get(
+            "--timeout-ms",
+            CaptureConfig::default().block_timeout.as_millis() as u64,
+        ),
+    };
+    if !args.iter().any(|a| a == "--live-only") {
+        offline();
+    }
+    live(&cfg);
 }

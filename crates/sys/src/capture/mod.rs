@@ -53,15 +53,20 @@ pub struct CaptureConfig {
 }
 
 impl Default for CaptureConfig {
-    /// Every interface, SIP ports 5060 and 5080, a 32 MiB ring of 1 MiB blocks, 10 ms block timeout, whole
-    /// packets.
+    /// Every interface, SIP ports 5060 and 5080, a 32 MiB ring of 256 blocks of 128 KiB, 1 ms block
+    /// timeout, whole packets.
+    ///
+    /// Small blocks and a short timeout keep capture latency low (a block reaches user space when full or
+    /// timed out: 1 MiB blocks held frames ~3 ms at the median in the lab flood, 64 KiB blocks ~0.1 ms, with
+    /// no drops either way at ~300,000 datagrams/s); 128 KiB keeps room for a 64 KiB GRO packet in one
+    /// block, which a 64 KiB block would truncate.
     fn default() -> Self {
         Self {
             interface: None,
             ports: vec![5060, 5080],
-            block_size: 1 << 20,
-            block_count: 32,
-            block_timeout: Duration::from_millis(10),
+            block_size: 128 << 10,
+            block_count: 256,
+            block_timeout: Duration::from_millis(1),
             snaplen: 65_535,
         }
     }
