@@ -542,6 +542,8 @@ pub struct Nft {
     seq: u32,
     rbuf: Vec<u8>,
     ipv6_prefix: u8,
+    /// Set once the kernel refused `NFT_MSG_DESTROYSETELEM` (before Linux 6.3).
+    destroy_unsupported: bool,
 }
 
 impl Nft {
@@ -563,6 +565,7 @@ impl Nft {
             seq,
             rbuf: vec![0; 1 << 18],
             ipv6_prefix: DEFAULT_IPV6_PREFIX,
+            destroy_unsupported: false,
         })
     }
 
@@ -727,6 +730,51 @@ impl Nft {
             .collect()
     }
 
+    /// Lifts bans the way kernels before 6.3 allow: lists each ban set, then deletes only the targets it
+    /// holds (deleting an absent element would abort the whole transaction). [`Enforcer::unban`] uses this
+    /// automatically when the kernel lacks "destroy"; it is public so the fallback can be exercised anywhere.
+    /// A ban that expires between the listing and the deletion makes the deletion fail with `ENOENT`;
+    /// it is retried once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Enforcer::unban`].
+    pub fn unban_listed(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        check_targets(targets.iter(), self.ipv6_prefix)?;
+        for (set, keys) in ban_keys(targets) {
+            let mut attempt = 0;
+            loop {
+                let present: std::collections::HashSet<Vec<u8>> =
+                    self.dump(set.name)?.into_iter().map(|e| e.key).collect();
+                let elems: Vec<Elem<'_>> = key_elems(&keys)
+                    .into_iter()
+                    .filter(|e| present.contains(e.key))
+                    .collect();
+                if elems.is_empty() {
+                    break;
+                }
+                let mut t = self.txn();
+                self.add_elems(
+                    &mut t,
+                    set.name,
+                    &elems,
+                    ElemOp::Delete,
+                    "remove ban elements",
+                )?;
+                match self.commit(t) {
+                    Ok(()) => break,
+                    Err(NftError::KernelRejected { error, .. })
+                        if error.raw_os_error() == Some(libc::ENOENT) && attempt == 0 =>
+                    {
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Lists the ranges of a network list the kernel holds, as (first, last) addresses.
     ///
     /// # Errors
@@ -766,6 +814,32 @@ impl Nft {
         }
         Ok(out)
     }
+}
+
+/// The targets grouped by ban set, as key bytes; sets without targets are left out.
+fn ban_keys(targets: &[Target]) -> Vec<(&'static SetSpec, Vec<KeyBytes>)> {
+    [&BAN4, &BAN6, &BAN6NET]
+        .into_iter()
+        .map(|set| {
+            let keys: Vec<KeyBytes> = targets
+                .iter()
+                .filter(|t| t.set().name == set.name)
+                .map(Target::key)
+                .collect();
+            (set, keys)
+        })
+        .filter(|(_, keys)| !keys.is_empty())
+        .collect()
+}
+
+fn key_elems(keys: &[KeyBytes]) -> Vec<Elem<'_>> {
+    keys.iter()
+        .map(|k| Elem {
+            key: k.as_slice(),
+            interval_end: false,
+            timeout_ms: None,
+        })
+        .collect()
 }
 
 fn key_to_u128(k: &[u8]) -> Option<u128> {
@@ -869,24 +943,12 @@ impl Enforcer for Nft {
     }
 
     fn unban(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        if self.destroy_unsupported {
+            return self.unban_listed(targets);
+        }
         check_targets(targets.iter(), self.ipv6_prefix)?;
-        for set in [&BAN4, &BAN6, &BAN6NET] {
-            let keys: Vec<KeyBytes> = targets
-                .iter()
-                .filter(|t| t.set().name == set.name)
-                .map(Target::key)
-                .collect();
-            if keys.is_empty() {
-                continue;
-            }
-            let elems: Vec<Elem<'_>> = keys
-                .iter()
-                .map(|k| Elem {
-                    key: k.as_slice(),
-                    interval_end: false,
-                    timeout_ms: None,
-                })
-                .collect();
+        for (set, keys) in ban_keys(targets) {
+            let elems = key_elems(&keys);
             let mut t = self.txn();
             self.add_elems(
                 &mut t,
@@ -901,25 +963,9 @@ impl Enforcer for Nft {
                     if error.raw_os_error() == Some(libc::EINVAL)
                         || error.raw_os_error() == Some(libc::EOPNOTSUPP) =>
                 {
-                    // Before Linux 6.3 there is no "destroy" (delete-if-present): delete only what is there.
-                    let present: std::collections::HashSet<Vec<u8>> =
-                        self.dump(set.name)?.into_iter().map(|e| e.key).collect();
-                    let elems: Vec<Elem<'_>> = elems
-                        .into_iter()
-                        .filter(|e| present.contains(e.key))
-                        .collect();
-                    if elems.is_empty() {
-                        continue;
-                    }
-                    let mut t = self.txn();
-                    self.add_elems(
-                        &mut t,
-                        set.name,
-                        &elems,
-                        ElemOp::Delete,
-                        "remove ban elements",
-                    )?;
-                    self.commit(t)?;
+                    // Before Linux 6.3 there is no "destroy" (delete if present); remember, and fall back.
+                    self.destroy_unsupported = true;
+                    return self.unban_listed(targets);
                 }
                 Err(e) => return Err(e),
             }
