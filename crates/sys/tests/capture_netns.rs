@@ -227,6 +227,7 @@ fn kernel_drops_are_counted_when_the_ring_is_not_read() {
         block_count: 2,
         block_timeout: Duration::from_millis(1),
         snaplen: 65_535,
+        fanout_group: None,
     };
     let mut cap = Capture::open_in_netns(&netns::named(pbx.name()), &cfg).unwrap();
     let _server = udp_in(&pbx, "10.80.0.2:5060");
@@ -370,4 +371,53 @@ fn tcp_sip_segments_are_captured_with_the_handshake() {
     }
     assert!(syn_seen, "the TCP handshake was not captured");
     assert_eq!(tcp_payload, register);
+}
+
+#[test]
+fn a_fanout_group_splits_flows_between_rings_and_defragments() {
+    if skip("a_fanout_group_splits_flows_between_rings_and_defragments") {
+        return;
+    }
+    let pbx = Netns::new("op").unwrap();
+    let atk = Netns::new("oa").unwrap();
+    let (pif, _) = pbx.link(&atk, "10.85.0.2/24", "10.85.0.3/24").unwrap();
+    let cfg = CaptureConfig {
+        interface: Some(pif),
+        ports: vec![5060],
+        fanout_group: Some(7),
+        ..CaptureConfig::default()
+    };
+    let path = netns::named(pbx.name());
+    let mut a = Capture::open_in_netns(&path, &cfg).unwrap();
+    let mut b = Capture::open_in_netns(&path, &cfg).unwrap();
+    let _server = udp_in(&pbx, "10.85.0.2:5060");
+    const FLOWS: u16 = 40;
+    let clients: Vec<UdpSocket> = (0..FLOWS)
+        .map(|i| udp_in(&atk, &format!("10.85.0.3:{}", 6000 + i)))
+        .collect();
+    for (i, c) in clients.iter().enumerate() {
+        c.send_to(&options(i), "10.85.0.2:5060").unwrap();
+    }
+    // One fragmented datagram: with the defrag flag it arrives whole, on one member.
+    let big: Vec<u8> = options(999).into_iter().cycle().take(3000).collect();
+    clients[0].send_to(&big, "10.85.0.2:5060").unwrap();
+    let mut seen_a = collect(&mut a, 1, Duration::from_millis(500));
+    seen_a.extend(collect(&mut a, usize::MAX, Duration::from_millis(300)));
+    let seen_b = collect(&mut b, usize::MAX, Duration::from_millis(300));
+    assert!(
+        !seen_a.is_empty() && !seen_b.is_empty(),
+        "{} / {}",
+        seen_a.len(),
+        seen_b.len()
+    );
+    assert_eq!(seen_a.len() + seen_b.len(), usize::from(FLOWS) + 1);
+    let whole = seen_a
+        .iter()
+        .chain(&seen_b)
+        .filter(|s| s.payload == big)
+        .count();
+    assert_eq!(
+        whole, 1,
+        "the fragmented datagram was not delivered whole exactly once"
+    );
 }

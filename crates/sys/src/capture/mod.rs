@@ -50,6 +50,11 @@ pub struct CaptureConfig {
     pub block_timeout: Duration,
     /// Bytes kept per packet.
     pub snaplen: u32,
+    /// Join this `PACKET_FANOUT` group: sockets of one group (same namespace, same interface binding)
+    /// share the traffic by flow hash, so one ring and one thread per core scale the sensor. The kernel
+    /// reassembles IPv4 fragments for fanout sockets (`PACKET_FANOUT_FLAG_DEFRAG`) so that every fragment
+    /// of a datagram reaches the same member.
+    pub fanout_group: Option<u16>,
 }
 
 impl Default for CaptureConfig {
@@ -68,6 +73,7 @@ impl Default for CaptureConfig {
             block_count: 256,
             block_timeout: Duration::from_millis(1),
             snaplen: 65_535,
+            fanout_group: None,
         }
     }
 }
@@ -90,6 +96,8 @@ pub enum CaptureError {
     FilterRejected(io::Error),
     /// Binding to the interface failed.
     BindFailed(io::Error),
+    /// Joining the fanout group failed (a group of another type or interface holds the id).
+    FanoutJoinFailed(io::Error),
     /// Waiting for packets failed.
     PollFailed(io::Error),
     /// Reading the kernel's drop counters failed.
@@ -108,6 +116,7 @@ impl fmt::Display for CaptureError {
             Self::RingSetupFailed(e) => write!(f, "cannot set up the capture ring: {e}"),
             Self::FilterRejected(e) => write!(f, "kernel rejected the capture filter: {e}"),
             Self::BindFailed(e) => write!(f, "cannot bind the capture socket: {e}"),
+            Self::FanoutJoinFailed(e) => write!(f, "cannot join the capture fanout group: {e}"),
             Self::PollFailed(e) => write!(f, "waiting for packets failed: {e}"),
             Self::StatsFailed(e) => write!(f, "cannot read capture statistics: {e}"),
             Self::NamespaceJoinFailed(e) => write!(f, "cannot join network namespace: {e}"),
@@ -177,6 +186,7 @@ impl Capture {
         let geometry = ring::Geometry {
             block_size: cfg.block_size,
             block_count: cfg.block_count,
+            fanout_group: cfg.fanout_group,
             block_timeout_ms: u32::try_from(cfg.block_timeout.as_millis())
                 .unwrap_or(u32::MAX)
                 .max(1),
@@ -186,6 +196,7 @@ impl Capture {
             ring::SetupError::Ring(e) => CaptureError::RingSetupFailed(e),
             ring::SetupError::Filter(e) => CaptureError::FilterRejected(e),
             ring::SetupError::Bind(e) => CaptureError::BindFailed(e),
+            ring::SetupError::Fanout(e) => CaptureError::FanoutJoinFailed(e),
         })?;
         Ok(Self {
             ring,
