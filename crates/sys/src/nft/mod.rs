@@ -29,15 +29,33 @@
 //! cannot let a banned UDP source through (the trap that makes fail2ban's UDP bans useless). `accept` here
 //! only ends this chain: allow-listed traffic still meets every rule of the host's own tables.
 //!
+//! # Use
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use pbxguard_sys::nft::{Enforcer, Nft, Target};
+//!
+//! let mut nft = Nft::open()?;                    // needs CAP_NET_ADMIN
+//! nft.ensure_table()?;                           // idempotent; keeps bans already in the sets
+//! nft.set_allow(&["192.0.2.0/24".parse().expect("valid")])?;
+//! let attacker = Target::from("198.51.100.7".parse::<std::net::IpAddr>().expect("valid"));
+//! nft.ban(&[(attacker, Some(Duration::from_secs(3600)))])?;
+//! for b in nft.list_bans()? {
+//!     println!("{} expires in {:?}", b.target, b.expires);
+//! }
+//! nft.unban(&[attacker])?;
+//! nft.delete_table()?;                           // removes every trace
+//! # Ok::<(), pbxguard_sys::nft::NftError>(())
+//! ```
+//!
 //! # Why hand-written nfnetlink
 //!
 //! The messages needed are few (table, chain, set, rule, element add/delete/dump) and fixed, while batching,
 //! chunking below the 64 KiB attribute limit, acknowledgement accounting and error attribution must be
 //! under our control. The candidates: `rustables` covers nf_tables but is GPL-3.0-or-later (this workspace
 //! is Apache-2.0) and runs bindgen at build time (libclang in CI). `netlink-packet-netfilter` (MIT) gained
-//! typed nf_tables messages in 0.4, but brings `netlink-packet-core`/`-utils`, `anyhow`, `byteorder` and
-//! `derive_more` for what is a few hundred lines here, and batching and ack accounting would still be
-//! ours. `neli` is generic netlink framing only; `nlink` is async. The encoder (module `wire`) is pure code
+//! typed nf_tables messages in 0.4, but brings the `netlink-packet-core`/`-utils` stack for what is a
+//! few hundred lines here, and batching and ack accounting would still be ours. `neli` is generic netlink framing only; `nlink` is async. The encoder (module `wire`) is pure code
 //! with unit tests; the only system calls are in the socket module, and the one dependency is `libc`.
 
 use std::collections::BTreeMap;
@@ -536,7 +554,6 @@ struct Txn {
 }
 
 /// The nf_tables enforcer over a `NETLINK_NETFILTER` socket.
-#[derive(Debug)]
 pub struct Nft {
     sock: NetlinkSocket,
     seq: u32,
@@ -544,6 +561,17 @@ pub struct Nft {
     ipv6_prefix: u8,
     /// Set once the kernel refused `NFT_MSG_DESTROYSETELEM` (before Linux 6.3).
     destroy_unsupported: bool,
+}
+
+impl fmt::Debug for Nft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nft")
+            .field("sock", &self.sock)
+            .field("seq", &self.seq)
+            .field("ipv6_prefix", &self.ipv6_prefix)
+            .field("destroy_unsupported", &self.destroy_unsupported)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Nft {
