@@ -113,6 +113,9 @@ fn setup_ban_list_unban_and_remove_in_a_namespace() {
     let listed = String::from_utf8(run(&["list"])).unwrap();
     assert!(listed.contains("192.0.2.9"), "{listed}");
     assert!(listed.contains("1 ban"), "{listed}");
+    let counters = String::from_utf8(run(&["counters"])).unwrap();
+    assert!(counters.contains("ban4"), "{counters}");
+    assert_eq!(counters.lines().count(), 8, "{counters}");
     run(&["unban", "192.0.2.9"]);
     assert!(
         String::from_utf8(run(&["list"]))

@@ -181,6 +181,11 @@ fn banned_udp_source_is_dropped_even_on_an_established_flow_and_unban_restores_i
         listing.contains("ip saddr @ban4 counter packets 3"),
         "{listing}"
     );
+    let counters = l.nft.counters().unwrap();
+    let ban4 = counters.iter().find(|c| c.set == "ban4").unwrap();
+    assert_eq!(ban4.packets, 3, "{counters:?}");
+    assert!(ban4.bytes > 3 * 28, "{counters:?}");
+    assert_eq!(counters.len(), 7, "{counters:?}");
 
     l.nft.unban(&[t]).unwrap();
     assert!(arrives(&atk, &pbx), "unbanned source still dropped");

@@ -60,6 +60,8 @@ pub enum NftCommand {
     },
     /// List the bans in force, with the time each has left.
     List,
+    /// Show how many packets each rule of the table accepted (allow lists) or dropped (block list, bans).
+    Counters,
     /// Delete table `inet pbxguard` with every ban and list in it. Leaves no trace; other tables are
     /// never touched.
     Remove,
@@ -91,6 +93,9 @@ pub fn run(args: NftArgs, ctx: &Context) -> Outcome {
         None => Nft::open(),
     };
     let mut nft = nft.map_err(explain)?;
+    if let NftCommand::Counters = args.command {
+        return counters(&mut nft, ctx);
+    }
     exec(&mut nft, args.command, &config, ctx)
 }
 
@@ -99,6 +104,9 @@ fn exec<E: Enforcer>(e: &mut E, command: NftCommand, config: &Config, ctx: &Cont
     e.set_ipv6_prefix(prefix).map_err(explain)?;
     match command {
         NftCommand::Show => Ok(Exit::Ok),
+        NftCommand::Counters => Err(Failure::Usage(
+            "`nft counters` reads the kernel and has no dry run".to_owned(),
+        )),
         NftCommand::Setup => setup(e, config),
         NftCommand::Ban {
             addresses,
@@ -226,6 +234,35 @@ fn list<E: Enforcer>(e: &mut E, ctx: &Context) -> Outcome {
         bans.len(),
         if bans.len() == 1 { "" } else { "s" }
     );
+    context::print(&text)?;
+    Ok(Exit::Ok)
+}
+
+fn counters(nft: &mut Nft, ctx: &Context) -> Outcome {
+    let counters = nft.counters().map_err(explain)?;
+    if ctx.json {
+        let v: Vec<_> = counters
+            .iter()
+            .map(|c| json!({ "set": c.set, "packets": c.packets, "bytes": c.bytes }))
+            .collect();
+        context::print_json(&json!(v))?;
+        return Ok(Exit::Ok);
+    }
+    let mut text = format!(
+        "{:<10} {:>8} {:>14} {:>16}\n",
+        "SET", "ACTION", "PACKETS", "BYTES"
+    );
+    for c in &counters {
+        let action = if c.set.starts_with("allow") {
+            "accept"
+        } else {
+            "drop"
+        };
+        text += &format!(
+            "{:<10} {:>8} {:>14} {:>16}\n",
+            c.set, action, c.packets, c.bytes
+        );
+    }
     context::print(&text)?;
     Ok(Exit::Ok)
 }

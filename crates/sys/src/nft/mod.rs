@@ -227,6 +227,17 @@ impl KeyBytes {
     }
 }
 
+/// What one rule of the chain has matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleCounter {
+    /// The set the rule looks up (`allow4`, `block4`, `ban4`, `ban6`, `ban6net`, …).
+    pub set: String,
+    /// Packets matched (accepted for allow sets, dropped for the others).
+    pub packets: u64,
+    /// Bytes matched.
+    pub bytes: u64,
+}
+
 /// A ban as the kernel holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BanEntry {
@@ -708,12 +719,27 @@ impl Nft {
 
     /// Dumps the elements of one set.
     fn dump(&mut self, set: &str) -> Result<Vec<wire::DumpedElem>, NftError> {
+        let mut out = Vec::new();
+        self.dump_with(
+            |b, seq| wire::dump_set(b, seq, TABLE, set),
+            "list set elements",
+            |body| wire::parse_elems(body, &mut out),
+        )?;
+        Ok(out)
+    }
+
+    /// Sends the dump request `request` writes and hands every answer message's body to `on_msg`.
+    fn dump_with(
+        &mut self,
+        request: impl FnOnce(&mut MsgBuf, u32),
+        operation: &'static str,
+        mut on_msg: impl FnMut(&[u8]),
+    ) -> Result<(), NftError> {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         let mut b = MsgBuf::new();
-        wire::dump_set(&mut b, seq, TABLE, set);
+        request(&mut b, seq);
         self.sock.send(b.as_bytes()).map_err(NftError::SendFailed)?;
-        let mut out = Vec::new();
         loop {
             let n = match self.sock.recv(&mut self.rbuf, false) {
                 Ok(Some(n)) => n,
@@ -725,21 +751,46 @@ impl Nft {
                     continue;
                 }
                 match m.ty {
-                    wire::NLMSG_DONE => return Ok(out),
+                    wire::NLMSG_DONE => return Ok(()),
                     wire::NLMSG_ERROR => match wire::error_code(m.body) {
-                        Some(0) | None => return Ok(out),
+                        Some(0) | None => return Ok(()),
                         Some(code) if -code == libc::ENOENT => return Err(NftError::TableMissing),
                         Some(code) => {
                             return Err(NftError::KernelRejected {
-                                operation: "list set elements",
+                                operation,
                                 error: io::Error::from_raw_os_error(-code),
                             });
                         }
                     },
-                    _ => wire::parse_elems(m.body, &mut out),
+                    _ => on_msg(m.body),
                 }
             }
         }
+    }
+
+    /// Packets and bytes each rule of [`CHAIN`] has matched, by the set it looks up (e.g. `ban4`: what
+    /// the kernel dropped for IPv4 bans). For metrics; counters restart when [`Enforcer::ensure_table`]
+    /// re-creates the rules.
+    ///
+    /// # Errors
+    ///
+    /// [`NftError::TableMissing`] before [`Enforcer::ensure_table`]; other kernel errors.
+    pub fn counters(&mut self) -> Result<Vec<RuleCounter>, NftError> {
+        let mut out = Vec::new();
+        self.dump_with(
+            |b, seq| wire::dump_rules(b, seq, TABLE, CHAIN),
+            "list rules",
+            |body| {
+                if let Some((set, packets, bytes)) = wire::parse_rule_counter(body) {
+                    out.push(RuleCounter {
+                        set,
+                        packets,
+                        bytes,
+                    });
+                }
+            },
+        )?;
+        Ok(out)
     }
 
     fn set_elems_bytes(
