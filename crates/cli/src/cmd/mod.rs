@@ -4,9 +4,11 @@ use clap::Subcommand;
 
 use crate::context::{Context, Outcome};
 
+mod capture;
 mod config;
 mod control;
 mod run;
+mod nft;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
@@ -51,6 +53,10 @@ pub enum Command {
     /// Manage the runtime allow list of a running guard.
     #[command(subcommand)]
     Allow(control::AllowCommand),
+    /// Watch the SIP traffic the capture sensor sees, and the kernel's drop counters.
+    Capture(capture::CaptureArgs),
+    /// Operate pbxguard's nftables table directly: set it up, ban, unban, list, remove.
+    Nft(nft::NftArgs),
 }
 
 /// Runs one subcommand.
@@ -63,5 +69,7 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Ban(args) => control::ban(&args, ctx),
         Command::Unban { address, socket } => control::unban(&address, &socket, ctx),
         Command::Allow(cmd) => control::allow(&cmd, ctx),
+        Command::Nft(a) => nft::run(a, ctx),
+        Command::Capture(a) => capture::run(a, ctx),
     }
 }
