@@ -1,0 +1,64 @@
+//! The real tools accept every rendering: `nft -c -f` for nftables, `iptables-restore --test` for
+//! iptables. Both run inside a fresh network namespace, so nothing on the host is touched even if a
+//! check were to commit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use pbxguard_firewall::{Format, render};
+use pbxguard_testlab::{Netns, root_or_skip, tools_or_skip};
+
+fn check_all(format: Format, program: &str, args: &[&str]) {
+    let ns = Netns::new("fwchk").unwrap();
+    let dir = std::env::temp_dir().join(format!("pbxguard-fw-{}-{}", format, std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (id, plan) in common::plans() {
+        let path = dir.join(format!("{id}.{format}"));
+        std::fs::write(&path, render(&plan, format)).unwrap();
+        let mut full: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        full.push(path.display().to_string());
+        if let Err(e) = ns.exec(program, &full) {
+            failures.push(format!("{id}: {e}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_nftables_rendering_passes_nft_check() {
+    if !root_or_skip("every_nftables_rendering_passes_nft_check")
+        || !tools_or_skip("every_nftables_rendering_passes_nft_check", &["nft", "ip"])
+    {
+        return;
+    }
+    check_all(Format::Nft, "nft", &["-c", "-f"]);
+}
+
+#[test]
+fn every_iptables_rendering_passes_iptables_restore_test() {
+    if !root_or_skip("every_iptables_rendering_passes_iptables_restore_test")
+        || !tools_or_skip(
+            "every_iptables_rendering_passes_iptables_restore_test",
+            &["iptables-restore", "ip"],
+        )
+    {
+        return;
+    }
+    // iptables-restore reads the file from stdin; `sh -c` keeps the namespace exec simple.
+    let ns = Netns::new("fwipt").unwrap();
+    let dir = std::env::temp_dir().join(format!("pbxguard-fw-ipt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (id, plan) in common::plans() {
+        let path = dir.join(format!("{id}.rules"));
+        std::fs::write(&path, render(&plan, Format::Iptables)).unwrap();
+        let cmd = format!("iptables-restore --test < '{}'", path.display());
+        if let Err(e) = ns.exec("sh", ["-c", &cmd]) {
+            failures.push(format!("{id}: {e}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
