@@ -301,90 +301,103 @@ fn did_you_mean(s: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-impl fmt::Display for SiteError {
+/// The mistake without its location, so callers can prefix `file:line:` in their own style.
+struct Message<'a>(&'a SiteError);
+
+impl fmt::Display for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::SyntaxInvalid {
-                line,
-                column,
-                message,
-            } => write!(f, "line {line}, column {column}: {message}"),
-            Self::KeyUnknown {
-                line,
-                key,
-                suggestion,
-            } => write!(
-                f,
-                "line {line}: unknown key `{key}`{}",
-                did_you_mean(suggestion)
-            ),
-            Self::KeyMissing { line, key } => write!(f, "line {line}: `{key}` is required"),
-            Self::TypeWrong {
-                line,
-                key,
-                expected,
-            } => write!(f, "line {line}: `{key}` must be {expected}"),
-            Self::ProductUnknown {
-                line,
+        match self.0 {
+            SiteError::SyntaxInvalid { message, .. } => write!(f, "{message}"),
+            SiteError::KeyUnknown {
+                key, suggestion, ..
+            } => write!(f, "unknown key `{key}`{}", did_you_mean(suggestion)),
+            SiteError::KeyMissing { key, .. } => write!(f, "`{key}` is required"),
+            SiteError::TypeWrong { key, expected, .. } => write!(f, "`{key}` must be {expected}"),
+            SiteError::ProductUnknown {
                 key,
                 name,
                 suggestion,
+                ..
             } => write!(
                 f,
-                "line {line}: `{key}`: unknown product `{name}`{}",
+                "`{key}`: unknown product `{name}`{}",
                 did_you_mean(suggestion)
             ),
-            Self::FeatureUnknown {
-                line,
+            SiteError::FeatureUnknown {
                 key,
                 feature,
                 product,
                 suggestion,
+                ..
             } => write!(
                 f,
-                "line {line}: `{key}`: {product} has no feature `{feature}`{}",
+                "`{key}`: {product} has no feature `{feature}`{}",
                 did_you_mean(suggestion)
             ),
-            Self::ServiceUnknown {
-                line,
+            SiteError::ServiceUnknown {
                 key,
                 service,
                 suggestion,
+                ..
             } => write!(
                 f,
-                "line {line}: `{key}`: no inbound-capable service `{service}`{}",
+                "`{key}`: no inbound-capable service `{service}`{}",
                 did_you_mean(suggestion)
             ),
-            Self::ValueUnknown {
-                line,
+            SiteError::ValueUnknown {
                 key,
                 value,
                 allowed,
-            } => write!(f, "line {line}: `{key}`: `{value}` is not one of {allowed}"),
-            Self::PortOutOfRange { line, key, detail } => {
-                write!(f, "line {line}: `{key}`: {detail}")
+                ..
+            } => write!(f, "`{key}`: `{value}` is not one of {allowed}"),
+            SiteError::PortOutOfRange { key, detail, .. } => {
+                write!(f, "`{key}`: {detail}")
             }
-            Self::AddressInvalid { line, key, value } => write!(
+            SiteError::AddressInvalid { key, value, .. } => write!(
                 f,
-                "line {line}: `{key}`: `{value}` is not an address or prefix (e.g. 203.0.113.0/24)"
+                "`{key}`: `{value}` is not an address or prefix (e.g. 203.0.113.0/24)"
             ),
-            Self::TrustedCoversInternet { line, key, instead } => write!(
+            SiteError::TrustedCoversInternet { key, instead, .. } => write!(
                 f,
-                "line {line}: `{key}` covers the whole internet; trusting everyone is not a trusted \
+                "`{key}` covers the whole internet; trusting everyone is not a trusted \
                  range (if you mean it, set `{instead}` instead)"
             ),
-            Self::RangesOverlap { line, key, other } => {
-                write!(f, "line {line}: `{key}` overlaps {other}")
+            SiteError::RangesOverlap { key, other, .. } => {
+                write!(f, "`{key}` overlaps {other}")
             }
-            Self::EntryDuplicated { line, key, value } => {
-                write!(f, "line {line}: `{key}`: `{value}` is listed twice")
+            SiteError::EntryDuplicated { key, value, .. } => {
+                write!(f, "`{key}`: `{value}` is listed twice")
             }
-            Self::RtpRangeNotTheProducts { line, key, detail } => {
-                write!(f, "line {line}: `{key}`: {detail}")
+            SiteError::RtpRangeNotTheProducts { key, detail, .. } => {
+                write!(f, "`{key}`: {detail}")
             }
-            Self::NumberOutOfRange { line, key, bounds } => {
-                write!(f, "line {line}: `{key}` must be {bounds}")
+            SiteError::NumberOutOfRange { key, bounds, .. } => {
+                write!(f, "`{key}` must be {bounds}")
             }
+        }
+    }
+}
+
+impl SiteError {
+    /// The column (1-based), for syntax errors.
+    pub fn column(&self) -> Option<usize> {
+        match self {
+            Self::SyntaxInvalid { column, .. } => Some(*column),
+            _ => None,
+        }
+    }
+
+    /// The mistake without its location.
+    pub fn message(&self) -> String {
+        Message(self).to_string()
+    }
+}
+
+impl fmt::Display for SiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.column() {
+            Some(c) => write!(f, "line {}, column {c}: {}", self.line(), Message(self)),
+            None => write!(f, "line {}: {}", self.line(), Message(self)),
         }
     }
 }
