@@ -23,6 +23,7 @@ fn without_a_site_file_the_example_site_is_planned_as_nftables() {
 fn every_format_renders_the_example() {
     for (format, marker) in [
         ("iptables", "*filter"),
+        ("ip6tables", "::1/128"),
         ("firewalld", "<zone target=\"DROP\">"),
         ("ufw", "ufw default deny incoming"),
         ("aws", "\"IpProtocol\""),

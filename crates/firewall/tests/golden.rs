@@ -10,6 +10,7 @@ fn extension(f: Format) -> &'static str {
     match f {
         Format::Nft => "nft",
         Format::Iptables => "iptables",
+        Format::Ip6tables => "ip6tables",
         Format::Firewalld => "firewalld.xml",
         Format::Ufw => "ufw.sh",
         Format::Aws => "aws.json",

@@ -46,15 +46,28 @@ fn every_iptables_rendering_passes_iptables_restore_test() {
     {
         return;
     }
-    // iptables-restore reads the file from stdin; `sh -c` keeps the namespace exec simple.
+    restore_test_all(Format::Iptables, "iptables-restore");
+}
+
+#[test]
+fn every_ip6tables_rendering_passes_ip6tables_restore_test() {
+    let name = "every_ip6tables_rendering_passes_ip6tables_restore_test";
+    if !root_or_skip(name) || !tools_or_skip(name, &["ip6tables-restore", "ip"]) {
+        return;
+    }
+    restore_test_all(Format::Ip6tables, "ip6tables-restore");
+}
+
+fn restore_test_all(format: Format, program: &str) {
+    // The restore tools read the ruleset from stdin; `sh -c` keeps the namespace exec simple.
     let ns = Netns::new("fwipt").unwrap();
-    let dir = std::env::temp_dir().join(format!("pbxguard-fw-ipt-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("pbxguard-fw-{format}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut failures = Vec::new();
     for (id, plan) in common::plans() {
         let path = dir.join(format!("{id}.rules"));
-        std::fs::write(&path, render(&plan, Format::Iptables)).unwrap();
-        let cmd = format!("iptables-restore --test < '{}'", path.display());
+        std::fs::write(&path, render(&plan, format)).unwrap();
+        let cmd = format!("{program} --test < '{}'", path.display());
         if let Err(e) = ns.exec("sh", ["-c", &cmd]) {
             failures.push(format!("{id}: {e}"));
         }

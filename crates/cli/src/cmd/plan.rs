@@ -21,7 +21,8 @@ pub struct PlanArgs {
     /// --example and edit it).
     site: Option<PathBuf>,
 
-    /// Output: nft (nftables ruleset), iptables (iptables-restore), firewalld (zone file), ufw
+    /// Output: nft (nftables ruleset), iptables / ip6tables (iptables-restore / ip6tables-restore),
+    /// firewalld (zone file), ufw
     /// (commands), aws (security-group permissions JSON), forwards / forwards-md (router port-forward
     /// table), conntrack (SIP helper and UDP timeout advice), explain (same as --explain).
     #[arg(long, short = 'f', default_value = "nft", value_parser = PossibleValuesParser::new(format_names()))]

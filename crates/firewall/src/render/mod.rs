@@ -40,6 +40,8 @@ pub enum Format {
     Nft,
     /// An IPv4 ruleset for `iptables-restore`.
     Iptables,
+    /// An IPv6 ruleset for `ip6tables-restore`.
+    Ip6tables,
     /// A firewalld zone file.
     Firewalld,
     /// A ufw command script.
@@ -61,6 +63,7 @@ impl Format {
     pub const ALL: &'static [(&'static str, Format)] = &[
         ("nft", Format::Nft),
         ("iptables", Format::Iptables),
+        ("ip6tables", Format::Ip6tables),
         ("firewalld", Format::Firewalld),
         ("ufw", Format::Ufw),
         ("aws", Format::Aws),
@@ -119,7 +122,8 @@ impl fmt::Display for Format {
 pub fn render(plan: &Plan, format: Format) -> String {
     match format {
         Format::Nft => nft::render(plan),
-        Format::Iptables => iptables::render(plan),
+        Format::Iptables => iptables::render(plan, false),
+        Format::Ip6tables => iptables::render(plan, true),
         Format::Firewalld => firewalld::render(plan),
         Format::Ufw => ufw::render(plan),
         Format::Aws => aws::render(plan),
