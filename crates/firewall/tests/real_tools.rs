@@ -75,3 +75,34 @@ fn restore_test_all(format: Format, program: &str) {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn every_ufw_rendering_passes_ufw_dry_run() {
+    let name = "every_ufw_rendering_passes_ufw_dry_run";
+    if !root_or_skip(name) || !tools_or_skip(name, &["ufw", "ip"]) {
+        return;
+    }
+    // Every command runs with --dry-run (ufw then changes nothing); `enable` is left out.
+    let ns = Netns::new("fwufw").unwrap();
+    let dir = std::env::temp_dir().join(format!("pbxguard-fw-ufw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (id, plan) in common::plans() {
+        let script: String = render(&plan, Format::Ufw)
+            .lines()
+            .filter(|l| !l.contains("--force enable"))
+            .map(|l| match l.strip_prefix("ufw ") {
+                Some(rest) => format!("ufw --dry-run {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        assert!(script.contains("ufw --dry-run default deny incoming"));
+        let path = dir.join(format!("{id}.sh"));
+        std::fs::write(&path, script).unwrap();
+        if let Err(e) = ns.exec("sh", [path.to_str().unwrap()]) {
+            failures.push(format!("{id}: {e}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,5 +1,8 @@
 //! Any text as a site description: parsing never panics, and whatever parses plans and renders in
 //! every format without panicking.
+//!
+//! Seed the corpus with the example sites: `mkdir -p corpus/site_parse && cp ../tests/sites/*.toml
+//! corpus/site_parse/`, then `RUSTC_BOOTSTRAP=1 cargo fuzz run site_parse -- -max_total_time=60`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
