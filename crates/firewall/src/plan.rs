@@ -454,10 +454,15 @@ fn decide(site: &Site, s: &Service, warnings: &mut Vec<Warning>) -> (Access, Str
                 .trim_end()
                 .to_owned(),
             });
+            let reach = if site.admin_networks.is_empty() {
+                " No admin networks are listed, so in effect it stays closed."
+            } else {
+                ""
+            };
             (
                 Access::Admin,
                 format!(
-                    "Exposed to the admin networks because the site lists it in pbx.expose, against the guide's advice: {}",
+                    "Exposed to the admin networks because the site lists it in pbx.expose, against the guide's advice: {}{reach}",
                     s.why
                 ),
             )

@@ -152,5 +152,9 @@ pub(super) fn render(plan: &Plan, markdown: bool) -> String {
         o,
         "{b}Do not put the PBX (or a phone) in the DMZ: it exposes every service on it."
     );
+    let _ = writeln!(
+        o,
+        "{b}Forward nothing to the phones themselves; at a minimum block inbound TCP 80 to them."
+    );
     o
 }

@@ -193,6 +193,10 @@ pub(super) fn render(plan: &Plan) -> String {
     let _ = writeln!(o, "\t\tcounter comment \"default drop\"");
     let _ = writeln!(o, "\t}}");
     let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "\t# The PBX host routes nothing; drop this chain if the same host is also the router."
+    );
     let _ = writeln!(o, "\tchain forward {{");
     let _ = writeln!(
         o,
