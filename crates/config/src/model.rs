@@ -314,7 +314,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_sources: 200_000,
+            max_sources: 100_000,
         }
     }
 }
