@@ -3,6 +3,37 @@
 //! Each file lists the product's services (protocol, ports, direction, who may reach them, which site
 //! features need them, risk notes and the guide each fact comes from). [`Catalog::builtin`] parses and
 //! cross-checks all of them; the crate's tests make sure every shipped file passes.
+//!
+//! A catalog file:
+//!
+//! ```toml
+//! id = "freeswitch"                  # what a site file's pbx.product names
+//! name = "FreeSWITCH"
+//! aliases = ["fs"]
+//! sources = ["002_898baff124e62fb2.txt"]
+//!
+//! [rtp]                              # absent when the product uses no fixed RTP range
+//! default = "16384-32768"
+//! configurable = true                # false: a site range that differs is an error
+//! setting = "switch.conf.xml: rtp-start-port / rtp-end-port"
+//!
+//! [[feature]]                        # what a site may enable
+//! name = "remote-phones"
+//! description = "Phones outside the LAN register on the internal profile (5060)."
+//!
+//! [[service]]
+//! id = "sip-internal"
+//! name = "SIP internal profile"
+//! protocol = "tcp+udp"               # tcp, udp or tcp+udp
+//! ports = "5060"                     # a port or first-last
+//! direction = "inbound"              # inbound, outbound or never
+//! audience = "trusted"               # inbound only: world, trusted or admin
+//! role = "sip"                       # sip, signalling, rtp, media, admin, provisioning, control, other
+//! features = ["remote-phones"]       # inbound only: any one of them opens it
+//! why = "..."                        # why it is opened (or, for never, why not)
+//! risk = "..."                       # optional
+//! source = "002_898baff124e62fb2.txt: Typical Ports, ..."
+//! ```
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -43,6 +43,7 @@ while True:
 "#;
 
 /// Prints `proto:port open|closed` for each probe: open means the listener's "pong" came back.
+/// `udp-scanner:N` sends a SIP request whose User-Agent is `friendly-scanner`.
 const PROBE: &str = r#"
 import socket, sys
 host = sys.argv[1]
@@ -50,10 +51,11 @@ for spec in sys.argv[2:]:
     proto, port = spec.split(":")
     ok = False
     try:
-        if proto == "udp":
+        if proto in ("udp", "udp-scanner"):
+            ua = b"friendly-scanner" if proto == "udp-scanner" else b"Linphone/5.2"
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.settimeout(0.4)
-            s.sendto(b"OPTIONS sip:probe SIP/2.0\r\n\r\n", (host, int(port)))
+            s.sendto(b"OPTIONS sip:probe SIP/2.0\r\nUser-Agent: " + ua + b"\r\n\r\n", (host, int(port)))
             ok = s.recvfrom(64)[0] == b"pong"
         else:
             s = socket.create_connection((host, int(port)), timeout=0.4)
@@ -111,16 +113,22 @@ fn probe(ns: &Netns, host: &str, specs: &[&str]) -> Vec<(String, bool)> {
         .collect()
 }
 
-fn load(pbx: &Netns, open_to_world: bool) {
+fn load(pbx: &Netns, format: Format, open_to_world: bool) {
     let catalog = Catalog::builtin().unwrap();
     let site = Site::parse(&site(open_to_world), &catalog).unwrap();
-    let ruleset = render(&Plan::build(&site, &catalog).unwrap(), Format::Nft);
+    let ruleset = render(&Plan::build(&site, &catalog).unwrap(), format);
     let path = std::env::temp_dir().join(format!(
-        "pbxguard-behaviour-{}-{open_to_world}.nft",
+        "pbxguard-behaviour-{}-{format}-{open_to_world}.rules",
         std::process::id()
     ));
     std::fs::write(&path, ruleset).unwrap();
-    let r = pbx.exec("nft", ["-f", path.to_str().unwrap()]);
+    let r = match format {
+        Format::Nft => pbx.exec("nft", ["-f", path.to_str().unwrap()]),
+        _ => pbx.exec(
+            "sh",
+            ["-c", &format!("iptables-restore < '{}'", path.display())],
+        ),
+    };
     let _ = std::fs::remove_file(&path);
     r.unwrap();
 }
@@ -139,89 +147,112 @@ fn expect(results: &[(String, bool)], want: &[(&str, bool)], who: &str) {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+const PORTS: &[&str] = &[
+    "udp:5060",
+    "tcp:5060",
+    "udp:5080",
+    "tcp:5080",
+    "udp:5070",
+    "tcp:6245",
+    "tcp:8021",
+    "tcp:5066",
+    "udp:16384",
+    "udp:16484",
+    "udp:16485",
+];
+
+/// A PBX namespace with a listener on every port of [`PORTS`], linked to a trusted and an untrusted
+/// client namespace. Dropping it stops the listener and deletes the namespaces.
+struct Lab {
+    _listener: Listener,
+    pbx: Netns,
+    trusted: Netns,
+    untrusted: Netns,
+}
+
+impl Lab {
+    fn new() -> Self {
+        let pbx = Netns::new("fwpbx").unwrap();
+        let trusted = Netns::new("fwtru").unwrap();
+        let untrusted = Netns::new("fwunt").unwrap();
+        pbx.link(&trusted, &format!("{PBX}/24"), "10.81.1.2/24")
+            .unwrap();
+        pbx.link(&untrusted, &format!("{PBX_B}/24"), "10.81.2.2/24")
+            .unwrap();
+        let mut child = pbx
+            .command("python3")
+            .arg("-c")
+            .arg(LISTENER)
+            .args(PORTS)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let listener = Listener(child);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        let lab = Self {
+            _listener: listener,
+            pbx,
+            trusted,
+            untrusted,
+        };
+        // Control: without a ruleset every port answers, so silence later is the firewall's doing.
+        let before = probe(&lab.untrusted, PBX_B, PORTS);
+        assert!(before.iter().all(|(_, open)| *open), "{before:?}");
+        let scanner = probe(&lab.untrusted, PBX_B, &["udp-scanner:5060"]);
+        assert!(scanner.iter().all(|(_, open)| *open), "{scanner:?}");
+        lab
+    }
+}
+
+/// What the trusted source must see with the lab site (SIP trusted-only).
+const TRUSTED_VIEW: &[(&str, bool)] = &[
+    ("udp:5060", true),
+    ("tcp:5060", true),
+    ("udp:5080", true),
+    ("tcp:5080", true),
+    ("tcp:6245", true),
+    ("udp:16384", true),
+    ("udp:16484", true),
+    ("udp:5070", false),  // NAT profile not enabled
+    ("tcp:5066", false),  // WebRTC not enabled
+    ("tcp:8021", false),  // ESL never
+    ("udp:16485", false), // outside the configured RTP range
+];
+
+/// What the untrusted source must see with the lab site (SIP trusted-only).
+const UNTRUSTED_VIEW: &[(&str, bool)] = &[
+    ("udp:5060", false),
+    ("tcp:5060", false),
+    ("udp:5080", false),
+    ("tcp:5080", false),
+    ("tcp:6245", false),
+    ("tcp:8021", false),
+    ("udp:16384", true),
+    ("udp:16485", false),
+];
+
 #[test]
 fn rendered_nftables_ruleset_opens_exactly_the_planned_ports() {
     let name = "rendered_nftables_ruleset_opens_exactly_the_planned_ports";
     if !root_or_skip(name) || !tools_or_skip(name, &["nft", "ip", "python3"]) {
         return;
     }
-    let pbx = Netns::new("fwpbx").unwrap();
-    let trusted = Netns::new("fwtru").unwrap();
-    let untrusted = Netns::new("fwunt").unwrap();
-    pbx.link(&trusted, &format!("{PBX}/24"), "10.81.1.2/24")
-        .unwrap();
-    pbx.link(&untrusted, &format!("{PBX_B}/24"), "10.81.2.2/24")
-        .unwrap();
-
-    let ports = [
-        "udp:5060",
-        "tcp:5060",
-        "udp:5080",
-        "tcp:5080",
-        "udp:5070",
-        "tcp:6245",
-        "tcp:8021",
-        "tcp:5066",
-        "udp:16384",
-        "udp:16484",
-        "udp:16485",
-    ];
-    let mut child = pbx
-        .command("python3")
-        .arg("-c")
-        .arg(LISTENER)
-        .args(ports)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _listener = Listener(child);
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
-
-    // Control: without a ruleset every port answers, so silence later is the firewall's doing.
     let started = Instant::now();
-    let before = probe(&untrusted, PBX_B, &ports);
-    assert!(before.iter().all(|(_, open)| *open), "{before:?}");
-
-    load(&pbx, false);
-    let t = probe(&trusted, PBX, &ports);
+    let lab = Lab::new();
+    load(&lab.pbx, Format::Nft, false);
+    expect(&probe(&lab.trusted, PBX, PORTS), TRUSTED_VIEW, "trusted");
     expect(
-        &t,
-        &[
-            ("udp:5060", true),
-            ("tcp:5060", true),
-            ("udp:5080", true),
-            ("tcp:5080", true),
-            ("tcp:6245", true),
-            ("udp:16384", true),
-            ("udp:16484", true),
-            ("udp:5070", false),  // NAT profile not enabled
-            ("tcp:5066", false),  // WebRTC not enabled
-            ("tcp:8021", false),  // ESL never
-            ("udp:16485", false), // outside the configured RTP range
-        ],
-        "trusted",
-    );
-    let u = probe(&untrusted, PBX_B, &ports);
-    expect(
-        &u,
-        &[
-            ("udp:5060", false),
-            ("tcp:5060", false),
-            ("udp:5080", false),
-            ("tcp:5080", false),
-            ("tcp:6245", false),
-            ("tcp:8021", false),
-            ("udp:16384", true),
-            ("udp:16485", false),
-        ],
+        &probe(&lab.untrusted, PBX_B, PORTS),
+        UNTRUSTED_VIEW,
         "untrusted",
     );
     // The explicit drop counted the untrusted SIP.
-    let listing = pbx
+    let listing = lab
+        .pbx
         .exec("nft", ["list", "chain", "inet", "pbxguard", "input"])
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
@@ -233,16 +264,62 @@ fn rendered_nftables_ruleset_opens_exactly_the_planned_ports() {
     );
 
     // Open to the world: the untrusted source now reaches SIP, still not SSH or ESL.
-    load(&pbx, true);
-    let u = probe(&untrusted, PBX_B, &ports);
+    load(&lab.pbx, Format::Nft, true);
     expect(
-        &u,
+        &probe(&lab.untrusted, PBX_B, PORTS),
         &[
             ("udp:5060", true),
             ("tcp:5060", true),
             ("udp:5080", true),
             ("tcp:6245", false),
             ("tcp:8021", false),
+        ],
+        "untrusted, open to the world",
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn rendered_iptables_ruleset_opens_the_planned_ports_and_drops_scanners() {
+    let name = "rendered_iptables_ruleset_opens_the_planned_ports_and_drops_scanners";
+    if !root_or_skip(name) || !tools_or_skip(name, &["iptables-restore", "ip", "python3"]) {
+        return;
+    }
+    let started = Instant::now();
+    let lab = Lab::new();
+    load(&lab.pbx, Format::Iptables, false);
+    expect(&probe(&lab.trusted, PBX, PORTS), TRUSTED_VIEW, "trusted");
+    expect(
+        &probe(&lab.untrusted, PBX_B, PORTS),
+        UNTRUSTED_VIEW,
+        "untrusted",
+    );
+    // The FreeSWITCH guide's string match: a scanner's request dies even from a trusted source,
+    // while an ordinary request on the same port is answered.
+    expect(
+        &probe(
+            &lab.trusted,
+            PBX,
+            &["udp-scanner:5060", "udp-scanner:5080", "udp:5060"],
+        ),
+        &[
+            ("udp-scanner:5060", false),
+            ("udp-scanner:5080", false),
+            ("udp:5060", true),
+        ],
+        "trusted, scanner User-Agent",
+    );
+    load(&lab.pbx, Format::Iptables, true);
+    expect(
+        &probe(
+            &lab.untrusted,
+            PBX_B,
+            &["udp:5060", "udp-scanner:5060", "tcp:6245"],
+        ),
+        &[
+            ("udp:5060", true),
+            ("udp-scanner:5060", false),
+            ("tcp:6245", false),
         ],
         "untrusted, open to the world",
     );
