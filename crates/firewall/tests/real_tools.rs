@@ -106,3 +106,41 @@ fn every_ufw_rendering_passes_ufw_dry_run() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// firewalld reads zone files with Python's XML parser; the same parser must accept every rendering,
+/// and the zone must have the shape firewalld expects.
+const ZONE_CHECK: &str = r#"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == "zone" and root.get("target") == "DROP", root.tag
+for rule in root.findall("rule"):
+    assert rule.get("family") in ("ipv4", "ipv6"), rule.attrib
+    assert len(rule.findall("accept")) == 1, "one action per rich rule"
+    for port in rule.findall("port"):
+        assert port.get("protocol") in ("tcp", "udp")
+for port in root.findall("port"):
+    assert port.get("protocol") in ("tcp", "udp")
+    lo, _, hi = port.get("port").partition("-")
+    assert 1 <= int(lo) <= int(hi or lo) <= 65535
+"#;
+
+#[test]
+fn every_firewalld_rendering_is_a_well_formed_zone() {
+    let name = "every_firewalld_rendering_is_a_well_formed_zone";
+    if !tools_or_skip(name, &["python3"]) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pbxguard-fw-zone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (id, plan) in common::plans() {
+        let path = dir.join(format!("{id}.xml"));
+        std::fs::write(&path, render(&plan, Format::Firewalld)).unwrap();
+        if let Err(e) = pbxguard_testlab::run("python3", ["-c", ZONE_CHECK, path.to_str().unwrap()])
+        {
+            failures.push(format!("{id}: {e}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
