@@ -27,7 +27,7 @@ pub fn conntrack_advice(plan: &Plan) -> String {
         None => {
             let _ = writeln!(
                 o,
-                "  - This product uses no fixed RTP range; its media reaches the PBX over flows it opened\n    itself (STUN/ICE), which the established/related rule accepts. Leave the helper unassigned."
+                "  - This product uses no fixed RTP range; its media reaches the PBX over flows it opened\n    itself (STUN/ICE), which the established/related rule accepts. Leave the helper unassigned.\n    ICE needs at least one of the two routers in a call to do full-cone or restricted NAT; a\n    symmetric NAT on both ends leaves the call without media unless a media relay is used."
             );
         }
     }
