@@ -9,6 +9,7 @@ mod config;
 mod control;
 mod run;
 mod nft;
+mod plan;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
@@ -57,6 +58,12 @@ pub enum Command {
     Capture(capture::CaptureArgs),
     /// Operate pbxguard's nftables table directly: set it up, ban, unban, list, remove.
     Nft(nft::NftArgs),
+    /// Plan the firewall for a PBX site: nftables, iptables, firewalld, ufw, AWS security group, router
+    /// port forwards, conntrack advice, and why every port is open or closed.
+    ///
+    /// Reads a site description (TOML; `pbxguard plan --example` prints one), validates it (every
+    /// mistake with its line), and renders the plan. `--json` prints the plan model itself.
+    Plan(plan::PlanArgs),
 }
 
 /// Runs one subcommand.
@@ -71,5 +78,6 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Allow(cmd) => control::allow(&cmd, ctx),
         Command::Nft(a) => nft::run(a, ctx),
         Command::Capture(a) => capture::run(a, ctx),
+        Command::Plan(args) => plan::run(args, ctx),
     }
 }
