@@ -15,11 +15,8 @@
 //! read it (p50/p99/max). It bounds how fast a sensor can react, and is set mostly by the block size and
 //! the block retire timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-// The flood sender calls sendmmsg(2) directly; std has no batched send.
-#![allow(unsafe_code)]
 
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -118,30 +115,8 @@ struct Live {
     timeout_ms: u64,
 }
 
-/// Sends `count` copies of `payload` on a connected socket with sendmmsg, 64 per call.
 fn flood(sock: &UdpSocket, payload: &[u8], count: u64) -> u64 {
-    const BATCH: usize = 64;
-    let mut iov = [libc::iovec {
-        iov_base: payload.as_ptr().cast_mut().cast(),
-        iov_len: payload.len(),
-    }; 1];
-    // SAFETY: mmsghdr is plain old data; all-zero is a valid value before the fields are set.
-    let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
-    for m in &mut msgs {
-        m.msg_hdr.msg_iov = iov.as_mut_ptr();
-        m.msg_hdr.msg_iovlen = 1;
-    }
-    let mut sent = 0u64;
-    while sent < count {
-        let n = (count - sent).min(BATCH as u64) as u32;
-        // SAFETY: `msgs` holds `n` initialised headers pointing at `iov`, which points at `payload`; all
-        // outlive the call, and the socket is connected so no address is needed.
-        let r = unsafe { libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), n, 0) };
-        if r > 0 {
-            sent += r as u64;
-        }
-    }
-    sent
+    pbxguard_sys::loadgen::send_copies(sock, payload, count)
 }
 
 fn live(cfg: &Live) {

@@ -7,9 +7,9 @@ use crate::context::{Context, Outcome};
 mod capture;
 mod config;
 mod control;
-mod run;
 mod nft;
 mod plan;
+mod run;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
