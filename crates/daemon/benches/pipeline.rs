@@ -2,7 +2,12 @@
 //!
 //! Run: `cargo bench -p pbxguard-daemon --bench pipeline`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -19,7 +24,20 @@ const PBX: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
     let total = 20 + 8 + payload.len();
     let mut p = Vec::with_capacity(total);
-    p.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+    p.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
     let mut sum: u32 = 0;
@@ -43,7 +61,9 @@ fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> 
 
 fn register(user: u32, host: Ipv4Addr, call: u64, auth: bool) -> Vec<u8> {
     let authz = if auth {
-        format!("Authorization: Digest username=\"{user}\", realm=\"pbx\", nonce=\"4b1f9c2e\", uri=\"sip:pbx.example.com\", response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5\r\n")
+        format!(
+            "Authorization: Digest username=\"{user}\", realm=\"pbx\", nonce=\"4b1f9c2e\", uri=\"sip:pbx.example.com\", response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5\r\n"
+        )
     } else {
         String::new()
     };
@@ -57,7 +77,14 @@ fn register(user: u32, host: Ipv4Addr, call: u64, auth: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-fn response(status: &str, user: u32, host: Ipv4Addr, call: u64, cseq: u32, method: &str) -> Vec<u8> {
+fn response(
+    status: &str,
+    user: u32,
+    host: Ipv4Addr,
+    call: u64,
+    cseq: u32,
+    method: &str,
+) -> Vec<u8> {
     let www = if status.starts_with("401") {
         "WWW-Authenticate: Digest realm=\"pbx\", nonce=\"4b1f9c2e\", algorithm=MD5\r\n"
     } else {
@@ -107,24 +134,81 @@ fn traffic(n: usize) -> Vec<(Vec<u8>, bool)> {
         match call % 10 {
             0..6 => {
                 let user = 1000 + phone;
-                out.push((udp(host, 5060, PBX, 5060, &register(user, host, call, false)), false));
-                out.push((udp(PBX, 5060, host, 5060, &response("401 Unauthorized", user, host, call, 1, "REGISTER")), true));
-                out.push((udp(host, 5060, PBX, 5060, &register(user, host, call, true)), false));
-                out.push((udp(PBX, 5060, host, 5060, &response("200 OK", user, host, call, 2, "REGISTER")), true));
+                out.push((
+                    udp(host, 5060, PBX, 5060, &register(user, host, call, false)),
+                    false,
+                ));
+                out.push((
+                    udp(
+                        PBX,
+                        5060,
+                        host,
+                        5060,
+                        &response("401 Unauthorized", user, host, call, 1, "REGISTER"),
+                    ),
+                    true,
+                ));
+                out.push((
+                    udp(host, 5060, PBX, 5060, &register(user, host, call, true)),
+                    false,
+                ));
+                out.push((
+                    udp(
+                        PBX,
+                        5060,
+                        host,
+                        5060,
+                        &response("200 OK", user, host, call, 2, "REGISTER"),
+                    ),
+                    true,
+                ));
             }
             6 | 7 => {
-                out.push((udp(host, 5060, PBX, 5060, &invite(1000 + phone, host, call)), false));
-                out.push((udp(PBX, 5060, host, 5060, &response("100 Trying", 1000 + phone, host, call, 1, "INVITE")), true));
+                out.push((
+                    udp(host, 5060, PBX, 5060, &invite(1000 + phone, host, call)),
+                    false,
+                ));
+                out.push((
+                    udp(
+                        PBX,
+                        5060,
+                        host,
+                        5060,
+                        &response("100 Trying", 1000 + phone, host, call, 1, "INVITE"),
+                    ),
+                    true,
+                ));
             }
             8 => {
                 let atk = Ipv4Addr::from(0x0A00_0000 + (call % 5000) as u32);
-                out.push((udp(atk, 5070, PBX, 5060, &options(atk, call, "friendly-scanner")), false));
+                out.push((
+                    udp(
+                        atk,
+                        5070,
+                        PBX,
+                        5060,
+                        &options(atk, call, "friendly-scanner"),
+                    ),
+                    false,
+                ));
             }
             _ => {
                 let atk = Ipv4Addr::from(0x0B00_0000 + (call % 50) as u32);
                 let user = 2000 + (call % 300) as u32;
-                out.push((udp(atk, 5070, PBX, 5060, &register(user, atk, call, true)), false));
-                out.push((udp(PBX, 5060, atk, 5070, &response("401 Unauthorized", user, atk, call, 2, "REGISTER")), true));
+                out.push((
+                    udp(atk, 5070, PBX, 5060, &register(user, atk, call, true)),
+                    false,
+                ));
+                out.push((
+                    udp(
+                        PBX,
+                        5060,
+                        atk,
+                        5070,
+                        &response("401 Unauthorized", user, atk, call, 2, "REGISTER"),
+                    ),
+                    true,
+                ));
             }
         }
     }
@@ -155,7 +239,12 @@ fn bench(c: &mut Criterion) {
         assert_eq!(pipeline.stats().undecodable, 0);
     });
     group.finish();
-    eprintln!("mixed traffic: {} packets, {} bytes (mean {} bytes)", packets.len(), bytes, bytes / packets.len());
+    eprintln!(
+        "mixed traffic: {} packets, {} bytes (mean {} bytes)",
+        packets.len(),
+        bytes,
+        bytes / packets.len()
+    );
 }
 
 criterion_group!(benches, bench);

@@ -4,10 +4,13 @@ use clap::Subcommand;
 
 use crate::context::{Context, Outcome};
 
+mod capture;
 mod cdr;
 mod classify;
 mod config;
 mod control;
+mod nft;
+mod plan;
 mod policy_file;
 mod run;
 
@@ -58,6 +61,16 @@ pub enum Command {
     /// Manage the runtime allow list of a running guard.
     #[command(subcommand)]
     Allow(control::AllowCommand),
+    /// Watch the SIP traffic the capture sensor sees, and the kernel's drop counters.
+    Capture(capture::CaptureArgs),
+    /// Operate pbxguard's nftables table directly: set it up, ban, unban, list, remove.
+    Nft(nft::NftArgs),
+    /// Plan the firewall for a PBX site: nftables, iptables, firewalld, ufw, AWS security group, router
+    /// port forwards, conntrack advice, and why every port is open or closed.
+    ///
+    /// Reads a site description (TOML; `pbxguard plan --example` prints one), validates it (every
+    /// mistake with its line), and renders the plan. `--json` prints the plan model itself.
+    Plan(plan::PlanArgs),
 }
 
 /// Runs one subcommand.
@@ -72,5 +85,8 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Ban(args) => control::ban(&args, ctx),
         Command::Unban { address, socket } => control::unban(&address, &socket, ctx),
         Command::Allow(cmd) => control::allow(&cmd, ctx),
+        Command::Nft(a) => nft::run(a, ctx),
+        Command::Capture(a) => capture::run(a, ctx),
+        Command::Plan(args) => plan::run(args, ctx),
     }
 }
