@@ -476,7 +476,15 @@ pub struct CallPolicy {
     intl_site: Window,
     distinct_by_extension: HashMap<String, DistinctWindow>,
     by_number: HashMap<String, Window>,
+    /// Recently refused calls: a retransmitted INVITE gets the same answer and is not counted
+    /// again (kept for SIP's Timer B, 64*T1 = 32 s, RFC 3261 §17.1.1.2).
+    refused: HashMap<String, (Timestamp, Violation)>,
 }
+
+/// How long a refused Call-ID is remembered, ms.
+const REFUSED_MEMORY_MS: i64 = 32_000;
+/// At most this many refused Call-IDs are remembered (a flood of distinct ones is not).
+const REFUSED_MEMORY_MAX: usize = 100_000;
 
 impl CallPolicy {
     /// A policy with `config` and no calls in progress.
@@ -491,6 +499,7 @@ impl CallPolicy {
             intl_site: Window::default(),
             distinct_by_extension: HashMap::new(),
             by_number: HashMap::new(),
+            refused: HashMap::new(),
         }
     }
 
@@ -598,6 +607,37 @@ impl CallPolicy {
             self.handle_call_refresh(now, attempt.call_id);
             return Verdict::Allow;
         }
+        if let Some((until, v)) = self.refused.get(attempt.call_id)
+            && now < *until
+        {
+            // The same request again: the attempt was counted already. Only a full trunk or
+            // extension can have changed since.
+            if !matches!(v.rule, Rule::TrunkConcurrency | Rule::ExtensionConcurrency) {
+                return Verdict::Deny(v.clone());
+            }
+            if let Some(v) = self.concurrency(now, attempt) {
+                return Verdict::Deny(v);
+            }
+            self.refused.remove(attempt.call_id);
+            self.start_call(now, attempt);
+            return Verdict::Allow;
+        }
+        let verdict = self.decide(now, attempt, verdict);
+        if let Verdict::Deny(v) = &verdict {
+            if self.refused.len() >= REFUSED_MEMORY_MAX {
+                self.refused.retain(|_, (until, _)| now < *until);
+            }
+            if self.refused.len() < REFUSED_MEMORY_MAX {
+                let until = now.plus_millis(REFUSED_MEMORY_MS);
+                self.refused
+                    .insert(attempt.call_id.to_owned(), (until, v.clone()));
+            }
+        }
+        verdict
+    }
+
+    /// Velocity and concurrency on top of the static verdict; records the attempt.
+    fn decide(&mut self, now: Timestamp, attempt: &CallAttempt<'_>, verdict: Verdict) -> Verdict {
         let Some(dest) = attempt.destination.destination.as_ref() else {
             return verdict;
         };
@@ -773,6 +813,7 @@ impl CallPolicy {
         }
         let same_ms = i64::from(self.config.velocity.same_number_window_secs) * 1000;
         self.by_number.retain(|_, w| w.count(now, same_ms) > 0);
+        self.refused.retain(|_, (until, _)| now < *until);
         self.intl_by_extension
             .retain(|_, w| w.count(now, MINUTE_MS) > 0);
         self.distinct_by_extension.retain(|_, d| {

@@ -497,3 +497,44 @@ fn emergency_calls_are_never_blocked_under_any_policy() {
         }
     }
 }
+
+#[test]
+fn retransmitted_refused_invite_is_not_counted_again() {
+    let mut cfg = PolicyConfig::default();
+    cfg.velocity = VelocityLimits {
+        same_number: Some(2),
+        same_number_window_secs: 600,
+        ..no_velocity()
+    };
+    let mut p = CallPolicy::new(cfg);
+    let prem = classify(PREMIUM);
+    let mob = classify(MOBILE);
+    let t0 = tuesday();
+    // A refused premium call retransmitted five times: same answer, one attempt counted.
+    for i in 0..5 {
+        let v = p.handle_attempt(t0.plus_millis(i * 500), &attempt("p", "100", &prem));
+        assert_eq!(rule_of(&v), Some(Rule::NumberType));
+    }
+    // Two calls to the mobile are within the same-number limit of 2 ...
+    assert_eq!(
+        p.handle_attempt(t0, &attempt("m1", "100", &mob)),
+        Verdict::Allow
+    );
+    let v = p.handle_attempt(t0, &attempt("m2", "100", &mob));
+    assert_eq!(v, Verdict::Allow);
+    // ... the third is refused, and its retransmissions do not push the count further: after the
+    // window, one new call is allowed again.
+    let v = p.handle_attempt(t0, &attempt("m3", "100", &mob));
+    assert_eq!(rule_of(&v), Some(Rule::SameNumber));
+    for i in 1..4 {
+        let v = p.handle_attempt(t0.plus_millis(i * 500), &attempt("m3", "100", &mob));
+        assert_eq!(rule_of(&v), Some(Rule::SameNumber));
+    }
+    // 100 ms after the first three left the window; counted retransmissions (at +0.5 s to +1.5 s)
+    // would still be inside it.
+    let later = t0.plus_millis(600_100);
+    assert_eq!(
+        p.handle_attempt(later, &attempt("m4", "100", &mob)),
+        Verdict::Allow
+    );
+}
