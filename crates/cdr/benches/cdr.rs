@@ -8,7 +8,7 @@ use pbxguard_cdr::{Auditor, CdrReader, Format};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
-    // About 30,000 rows: a month of a 100-extension site with every fraud pattern.
+    // About 20,000 rows: a month of a 100-extension site with every fraud pattern.
     let g = generate(&GeneratorConfig {
         extensions: 100,
         inject: Pattern::ALL.to_vec(),

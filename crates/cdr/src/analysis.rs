@@ -202,7 +202,8 @@ struct Call {
     trunk: Option<Rc<str>>,
     dialled: Rc<str>,
     dst: Rc<Classification>,
-    src: Rc<Classification>,
+    /// The caller, read only for possible one-ring calls.
+    src: Option<Rc<Classification>>,
 }
 
 /// Collects records, then audits them all at once ([`Auditor::finish`]).
@@ -269,22 +270,25 @@ impl Auditor {
     /// Adds one record of input file number `file`.
     pub fn add(&mut self, file: usize, rec: &CdrRecord<'_>) {
         let dst = self.classify(&rec.dst);
-        let src = self.classify(&rec.src);
-        let direction = match (&src.dialled, &dst.dialled) {
-            (Dialled::External { .. }, Dialled::External { .. }) => Direction::Outbound,
-            (Dialled::External { .. }, _) => Direction::Inbound,
-            (
-                _,
-                Dialled::External { .. } | Dialled::Emergency { .. } | Dialled::ShortCode { .. },
-            ) => Direction::Outbound,
-            _ => Direction::Internal,
+        let src_internal = self.config.plan.is_extension(&rec.src);
+        let direction = match &dst.dialled {
+            Dialled::External { .. } | Dialled::Emergency { .. } | Dialled::ShortCode { .. } => {
+                Direction::Outbound
+            }
+            _ if src_internal || rec.src.is_empty() => Direction::Internal,
+            _ => Direction::Inbound,
         };
-        let extension = match &src.dialled {
-            Dialled::Extension { number } => Some(number.clone()),
-            _ => rec
-                .caller_peer()
+        // Reading a caller number costs a full parse; only one-ring candidates need it.
+        let src = (direction == Direction::Inbound
+            && rec.disposition != Disposition::Answered
+            && rec.duration <= self.config.wangiri_ring_secs)
+            .then(|| self.classify(&rec.src));
+        let extension = if src_internal {
+            Some(rec.src.to_string())
+        } else {
+            rec.caller_peer()
                 .map(str::to_owned)
-                .or_else(|| (!rec.account_code.is_empty()).then(|| rec.account_code.to_string())),
+                .or_else(|| (!rec.account_code.is_empty()).then(|| rec.account_code.to_string()))
         };
         let extension = extension.map(|e| self.name(&e));
         let trunk = rec.trunk().map(str::to_owned).map(|t| self.name(&t));
@@ -510,7 +514,7 @@ impl Auditor {
         for (i, c) in self.calls.iter().enumerate() {
             match c.direction {
                 Direction::Inbound => {
-                    let Some(src) = c.src.destination.as_ref() else {
+                    let Some(src) = c.src.as_ref().and_then(|s| s.destination.as_ref()) else {
                         continue;
                     };
                     if src.international

@@ -58,6 +58,21 @@ impl DialPlan {
         self
     }
 
+    /// Whether `text` is an internal extension of this plan, decided without number metadata
+    /// (digits only, an extension length, not an emergency number, not outside-line dialling):
+    /// the cheap test [`DialPlan::normalise`] starts with.
+    #[must_use]
+    pub fn is_extension(&self, text: &str) -> bool {
+        let (min, max) = self.extension_lengths;
+        (min..=max).contains(&text.len())
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && !emergency::is_emergency(self.country, text)
+            && !self
+                .outside_line
+                .as_deref()
+                .is_some_and(|p| !p.is_empty() && text.starts_with(p))
+    }
+
     /// Reads a dialled string. Visual separators (space, `-`, `.`, `(`, `)`, `/`) are ignored; a
     /// `tel:` or `sip:` scheme and anything from `@` or `;` on are dropped.
     ///
