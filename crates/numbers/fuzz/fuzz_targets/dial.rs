@@ -22,7 +22,12 @@ fuzz_target!(|data: &[u8]| {
             plan = plan.with_outside_line(o);
         }
         let c = classifier.classify(&plan, text);
-        let a = CallAttempt { call_id: text, extension: Some(text), trunk: Some(text), destination: &c };
+        let a = CallAttempt {
+            call_id: text,
+            extension: Some(text),
+            trunk: Some(text),
+            destination: &c,
+        };
         let _ = policy.handle_attempt(Timestamp::from_unix_secs(1_775_037_600), &a);
     }
     let _ = E164::parse(text);
