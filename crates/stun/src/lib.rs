@@ -10,10 +10,15 @@
 
 pub mod attr;
 mod crc;
+pub mod discovery;
+pub mod lifetime;
 pub mod message;
+pub mod server;
+pub mod transaction;
 
 pub use attr::{AttrType, AttributeError, ChangeRequest, ErrorCode};
 pub use message::{
     Attributes, Class, DecodeError, EncodeError, Fingerprint, HEADER_LEN, IntegrityError,
     MAGIC_COOKIE, Message, MessageBuilder, Method, RawAttribute, TransactionId, looks_like_stun,
 };
+pub use transaction::{LocalSocket, Probe, RetransmitConfig, Transmit};
