@@ -1,0 +1,13 @@
+//! The exposure check's control protocol between the `check` agent and the `reflector`, and the
+//! reflector's admission policy. No I/O: bytes and time in, decisions out.
+//!
+//! - [`wire`]: the message frame, authenticated with HMAC-SHA256 under a shared secret.
+//! - [`agent`]: build a request; accept only the authenticated, fresh answer to that request.
+//! - [`admission`]: the reflector's gate. It acts only on authenticated, fresh, never-seen requests
+//!   that ask to probe the very address they came from, within per-source and global rate budgets.
+//! - [`pacer`]: releases admitted probes at a bounded rate.
+
+pub mod admission;
+pub mod agent;
+pub mod pacer;
+pub mod wire;
