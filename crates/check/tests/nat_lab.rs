@@ -1,7 +1,7 @@
 //! Root tier: the three-namespace NAT lab (lan — rtr — wan). Our STUN client must classify the
-//! lab's NATs as coturn's `turnutils_natdiscovery` does against coturn, coturn's client must get
-//! the same answers from our server, and the binding lifetime must match the router's conntrack
-//! timeouts.
+//! lab's NATs as coturn's `turnutils_natdiscovery` does against coturn, coturn's client and the
+//! classic RFC 3489 `stun` client must get the same answers from our server as from coturn, and the
+//! binding lifetime must match the router's conntrack timeouts.
 
 #![allow(
     clippy::unwrap_used,
@@ -203,8 +203,21 @@ fn discover(lan: &Netns) -> BTreeMap<String, String> {
     our_client(lan, &["discover", "198.51.100.10:3478", "--quick"])
 }
 
+/// The verdict line of the classic RFC 3489 client from the stun-client package.
+fn classic_client(lan: &Netns) -> String {
+    // It exits with a bit mask of its findings, not 0: read its output whatever the status.
+    let out = lan.command("stun").arg("198.51.100.10").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Primary: "))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no verdict from the classic stun client:\n{text}"))
+}
+
 struct Expect {
     nat: &'static str,
+    /// The classic client's verdict.
+    classic: &'static str,
     mapping: &'static str,
     filtering: &'static str,
     port_preserved: &'static str,
@@ -213,12 +226,14 @@ struct Expect {
 const LAB_NATS: &[Expect] = &[
     Expect {
         nat: "masquerade",
+        classic: "Independent Mapping, Port Dependent Filter, preserves ports, no hairpin",
         mapping: "endpoint independent",
         filtering: "address and port dependent",
         port_preserved: "yes",
     },
     Expect {
         nat: "masquerade random",
+        classic: "Dependent Mapping, random port, no hairpin",
         mapping: "address and port dependent",
         filtering: "address and port dependent",
         port_preserved: "no",
@@ -250,7 +265,13 @@ fn lab_nats_are_classified_like_coturn_classifies_them() {
         let server = coturn(&lab.wan);
         let (c_map, c_filt) = coturn_client(&lab.lan);
         let ours = discover(&lab.lan);
+        let classic = classic_client(&lab.lan);
         drop(server);
+        assert_eq!(
+            classic, e.classic,
+            "NAT `{}`: classic client against coturn",
+            e.nat
+        );
         let ctx = format!(
             "NAT `{}`: coturn says {c_map} / {c_filt}, we say {ours:?}",
             e.nat
@@ -267,6 +288,13 @@ fn lab_nats_are_classified_like_coturn_classifies_them() {
         let _server = our_server(&lab.wan);
         let (c_map2, c_filt2) = coturn_client(&lab.lan);
         let ours2 = discover(&lab.lan);
+        // The classic client speaks RFC 3489 (no magic cookie): our server answers it too.
+        let classic2 = classic_client(&lab.lan);
+        assert_eq!(
+            classic2, e.classic,
+            "NAT `{}`: classic client against our server",
+            e.nat
+        );
         let ctx = format!(
             "NAT `{}` with our server: coturn client says {c_map2} / {c_filt2}",
             e.nat

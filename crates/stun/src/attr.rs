@@ -13,8 +13,13 @@ pub struct AttrType(pub u16);
 impl AttrType {
     /// MAPPED-ADDRESS (RFC 5389 §15.1).
     pub const MAPPED_ADDRESS: AttrType = AttrType(0x0001);
+    /// RESPONSE-ADDRESS (RFC 3489 §11.2.2): redirect the response to another host. Never honoured
+    /// here: it would make a server a reflector for attacks (RFC 5389 removed it for that reason).
+    pub const RESPONSE_ADDRESS: AttrType = AttrType(0x0002);
     /// CHANGE-REQUEST (RFC 5780 §7.2).
     pub const CHANGE_REQUEST: AttrType = AttrType(0x0003);
+    /// SOURCE-ADDRESS (RFC 3489 §11.2.5), the predecessor of RESPONSE-ORIGIN.
+    pub const SOURCE_ADDRESS: AttrType = AttrType(0x0004);
     /// CHANGED-ADDRESS (RFC 3489 §11.2.3), the predecessor of OTHER-ADDRESS.
     pub const CHANGED_ADDRESS: AttrType = AttrType(0x0005);
     /// USERNAME (RFC 5389 §15.3).
@@ -58,6 +63,8 @@ impl AttrType {
             AttrType::MAPPED_ADDRESS => "MAPPED-ADDRESS",
             AttrType::CHANGE_REQUEST => "CHANGE-REQUEST",
             AttrType::CHANGED_ADDRESS => "CHANGED-ADDRESS",
+            AttrType::RESPONSE_ADDRESS => "RESPONSE-ADDRESS",
+            AttrType::SOURCE_ADDRESS => "SOURCE-ADDRESS",
             AttrType::USERNAME => "USERNAME",
             AttrType::MESSAGE_INTEGRITY => "MESSAGE-INTEGRITY",
             AttrType::ERROR_CODE => "ERROR-CODE",

@@ -240,6 +240,8 @@ pub struct Message<'a> {
     method: Method,
     class: Class,
     tid: TransactionId,
+    /// Bytes 4..8: the magic cookie, or the start of an RFC 3489 transaction ID.
+    cookie: u32,
     /// Offset of MESSAGE-INTEGRITY's header, if present.
     integrity_at: Option<usize>,
     /// Offset of FINGERPRINT's header, if present.
@@ -281,6 +283,21 @@ impl<'a> Message<'a> {
     /// [`DecodeError`] when the header is malformed, the length does not match the datagram, or an
     /// attribute runs past the end. Never panics, whatever the bytes.
     pub fn parse(bytes: &'a [u8]) -> Result<Message<'a>, DecodeError> {
+        Self::parse_inner(bytes, true)
+    }
+
+    /// Parses a message that may come from an RFC 3489 ("classic STUN") peer: as [`Message::parse`],
+    /// but bytes 4..8 may hold anything, because RFC 3489 used them as part of a 128-bit
+    /// transaction ID. [`Message::is_rfc3489`] tells the two apart.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] as for [`Message::parse`], except `MagicCookieMismatch`.
+    pub fn parse_rfc3489(bytes: &'a [u8]) -> Result<Message<'a>, DecodeError> {
+        Self::parse_inner(bytes, false)
+    }
+
+    fn parse_inner(bytes: &'a [u8], require_cookie: bool) -> Result<Message<'a>, DecodeError> {
         let header = bytes
             .get(..HEADER_LEN)
             .ok_or(DecodeError::ShorterThanHeader { len: bytes.len() })?;
@@ -290,7 +307,7 @@ impl<'a> Message<'a> {
         }
         let declared = usize::from(be16(header, 2).unwrap_or(0));
         let cookie = be32(header, 4).unwrap_or(0);
-        if cookie != MAGIC_COOKIE {
+        if require_cookie && cookie != MAGIC_COOKIE {
             return Err(DecodeError::MagicCookieMismatch { found: cookie });
         }
         if declared % 4 != 0 {
@@ -336,6 +353,7 @@ impl<'a> Message<'a> {
             method,
             class,
             tid: TransactionId(tid),
+            cookie,
             integrity_at,
             fingerprint_at,
         })
@@ -354,6 +372,21 @@ impl<'a> Message<'a> {
     /// The transaction ID.
     pub fn transaction_id(&self) -> TransactionId {
         self.tid
+    }
+
+    /// Whether the message lacks the magic cookie: an RFC 3489 message (only possible with
+    /// [`Message::parse_rfc3489`]).
+    pub fn is_rfc3489(&self) -> bool {
+        self.cookie != MAGIC_COOKIE
+    }
+
+    /// The 128-bit transaction ID of RFC 3489 §11.1: bytes 4..20 of the header.
+    pub fn rfc3489_transaction_id(&self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        let (c, t) = id.split_at_mut(4);
+        c.copy_from_slice(&self.cookie.to_be_bytes());
+        t.copy_from_slice(&self.tid.0);
+        id
     }
 
     /// The whole message as received.
@@ -494,7 +527,11 @@ impl<'a> Message<'a> {
     ///
     /// [`AttributeError`] when the attribute is present but malformed.
     pub fn response_origin(&self) -> Result<Option<std::net::SocketAddr>, AttributeError> {
-        self.address(AttrType::RESPONSE_ORIGIN)
+        match self.address(AttrType::RESPONSE_ORIGIN)? {
+            Some(a) => Ok(Some(a)),
+            // RFC 5780 §7.3: RESPONSE-ORIGIN replaces RFC 3489's SOURCE-ADDRESS.
+            None => self.address(AttrType::SOURCE_ADDRESS),
+        }
     }
 
     fn address(&self, attr: AttrType) -> Result<Option<std::net::SocketAddr>, AttributeError> {
@@ -647,6 +684,8 @@ pub enum EncodeError {
         /// The attribute that came too late.
         attr: AttrType,
     },
+    /// XOR-MAPPED-ADDRESS was added to an RFC 3489 message, which has no magic cookie.
+    XorWithoutMagicCookie,
 }
 
 impl fmt::Display for EncodeError {
@@ -658,6 +697,9 @@ impl fmt::Display for EncodeError {
             }
             EncodeError::ErrorCodeOutOfRange { code } => {
                 write!(f, "error code {code} is outside 300..=699")
+            }
+            EncodeError::XorWithoutMagicCookie => {
+                write!(f, "XOR-MAPPED-ADDRESS needs the magic cookie of RFC 5389")
             }
             EncodeError::AttributeAfterTrailer { attr } => write!(
                 f,
@@ -684,6 +726,8 @@ enum Trailer {
 pub struct MessageBuilder<'b> {
     buf: &'b mut Vec<u8>,
     tid: TransactionId,
+    /// An RFC 3489 message: no magic cookie, so no XOR-MAPPED-ADDRESS.
+    rfc3489: bool,
     trailer: Trailer,
     error: Option<EncodeError>,
 }
@@ -704,6 +748,32 @@ impl<'b> MessageBuilder<'b> {
         MessageBuilder {
             buf,
             tid,
+            rfc3489: false,
+            trailer: Trailer::None,
+            error: None,
+        }
+    }
+
+    /// Like [`MessageBuilder::new`], for an answer to an RFC 3489 peer: `id` is its 128-bit
+    /// transaction ID, written where RFC 5389 puts the magic cookie and transaction ID.
+    pub fn new_rfc3489(
+        buf: &'b mut Vec<u8>,
+        class: Class,
+        method: Method,
+        id: [u8; 16],
+    ) -> MessageBuilder<'b> {
+        buf.clear();
+        buf.extend_from_slice(&join_type(method, class).to_be_bytes());
+        buf.extend_from_slice(&[0, 0]);
+        buf.extend_from_slice(&id);
+        let mut tid = [0u8; 12];
+        if let Some(t) = id.get(4..) {
+            tid.copy_from_slice(t);
+        }
+        MessageBuilder {
+            buf,
+            tid: TransactionId(tid),
+            rfc3489: true,
             trailer: Trailer::None,
             error: None,
         }
@@ -768,8 +838,13 @@ impl<'b> MessageBuilder<'b> {
         self.add_raw(attr, &v)
     }
 
-    /// Appends XOR-MAPPED-ADDRESS (RFC 5389 §15.2).
+    /// Appends XOR-MAPPED-ADDRESS (RFC 5389 §15.2). An RFC 3489 message cannot carry it (the XOR
+    /// uses the magic cookie): that is an [`EncodeError::XorWithoutMagicCookie`].
     pub fn add_xor_mapped_address(&mut self, addr: std::net::SocketAddr) -> &mut Self {
+        if self.rfc3489 {
+            self.fail(EncodeError::XorWithoutMagicCookie);
+            return self;
+        }
         let v = crate::attr::encode_xor_address(addr, &self.tid);
         self.add_raw(AttrType::XOR_MAPPED_ADDRESS, &v)
     }
@@ -777,6 +852,12 @@ impl<'b> MessageBuilder<'b> {
     /// Appends MAPPED-ADDRESS (RFC 5389 §15.1).
     pub fn add_mapped_address(&mut self, addr: std::net::SocketAddr) -> &mut Self {
         self.add_address_attr(AttrType::MAPPED_ADDRESS, addr)
+    }
+
+    /// Appends an address attribute in the MAPPED-ADDRESS format under any type (RFC 3489's
+    /// SOURCE-ADDRESS and CHANGED-ADDRESS, for example).
+    pub fn add_address(&mut self, attr: AttrType, addr: std::net::SocketAddr) -> &mut Self {
+        self.add_address_attr(attr, addr)
     }
 
     /// Appends OTHER-ADDRESS (RFC 5780 §7.4).

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::attr::{AttrType, ChangeRequest, ErrorCode};
-use crate::message::{Class, Fingerprint, Message, MessageBuilder, Method};
+use crate::message::{Class, DecodeError, Fingerprint, Message, MessageBuilder, Method};
 
 /// Where a [`Server`] listens, and what it says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,25 +167,33 @@ impl Server {
     }
 
     /// The response, and whether it is a success.
-    fn respond(
+    fn respond<'o>(
         &self,
         local: SocketAddr,
         from: SocketAddr,
         bytes: &[u8],
-        out: &mut Vec<u8>,
+        out: &'o mut Vec<u8>,
     ) -> Option<(Reply, bool)> {
-        let req = Message::parse(bytes).ok()?;
+        let req = match Message::parse(bytes) {
+            Ok(m) => m,
+            // RFC 3489 clients (the classic `stun` tool, old phones) have no magic cookie.
+            Err(DecodeError::MagicCookieMismatch { .. }) => Message::parse_rfc3489(bytes).ok()?,
+            Err(_) => return None,
+        };
         if req.class() != Class::Request || req.fingerprint() == Fingerprint::Invalid {
             return None;
         }
+        let legacy = req.is_rfc3489();
         let with_fingerprint = req.fingerprint() == Fingerprint::Valid;
-        let error = |out: &mut Vec<u8>, code: u16, reason: &str, unknown: &[AttrType]| {
-            let mut b = MessageBuilder::new(
-                out,
-                Class::ErrorResponse,
-                req.method(),
-                req.transaction_id(),
-            );
+        let start = |out: &'o mut Vec<u8>, class: Class, method: Method| {
+            if legacy {
+                MessageBuilder::new_rfc3489(out, class, method, req.rfc3489_transaction_id())
+            } else {
+                MessageBuilder::new(out, class, method, req.transaction_id())
+            }
+        };
+        let error = |out: &'o mut Vec<u8>, code: u16, reason: &str, unknown: &[AttrType]| {
+            let mut b = start(out, Class::ErrorResponse, req.method());
             b.add_error_code(code, reason);
             if !unknown.is_empty() {
                 b.add_unknown_attributes(unknown);
@@ -239,17 +247,21 @@ impl Server {
             .get(AttrType::PADDING)
             .map(|p| p.value.len().min(MAX_PADDING));
 
-        let mut b = MessageBuilder::new(
-            out,
-            Class::SuccessResponse,
-            Method::BINDING,
-            req.transaction_id(),
-        );
-        b.add_xor_mapped_address(from)
-            .add_mapped_address(from)
-            .add_response_origin(source);
-        if let Some(other) = self.other_address(local) {
-            b.add_other_address(other);
+        let mut b = start(out, Class::SuccessResponse, Method::BINDING);
+        if legacy {
+            // RFC 3489 §11.2: MAPPED-ADDRESS, SOURCE-ADDRESS and CHANGED-ADDRESS.
+            b.add_mapped_address(from)
+                .add_address(AttrType::SOURCE_ADDRESS, source);
+            if let Some(other) = self.other_address(local) {
+                b.add_address(AttrType::CHANGED_ADDRESS, other);
+            }
+        } else {
+            b.add_xor_mapped_address(from)
+                .add_mapped_address(from)
+                .add_response_origin(source);
+            if let Some(other) = self.other_address(local) {
+                b.add_other_address(other);
+            }
         }
         if let Some(sw) = &self.config.software {
             b.add_software(sw);
@@ -507,5 +519,63 @@ mod tests {
         assert!(r.len >= req.len());
         let m = Message::parse(&out[..r.len]).unwrap();
         assert_eq!(m.get(AttrType::PADDING).unwrap().value.len(), 500);
+    }
+
+    /// An RFC 3489 Binding request: no magic cookie, a 128-bit transaction ID.
+    fn rfc3489_request(attrs: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x00, 0x01, 0x00, u8::try_from(attrs.len()).unwrap()];
+        v.extend_from_slice(&[0xA5; 16]);
+        v.extend_from_slice(attrs);
+        v
+    }
+
+    #[test]
+    fn rfc3489_request_gets_a_classic_answer_with_its_own_transaction_id() {
+        let mut s = rfc5780_server();
+        let mut out = Vec::new();
+        // CHANGE-REQUEST with "change port".
+        let req = rfc3489_request(&[0x00, 0x03, 0x00, 0x04, 0, 0, 0, 0x02]);
+        let client = addr("192.0.2.1:40000");
+        let r = s
+            .handle(addr("198.51.100.10:3478"), client, &req, &mut out)
+            .unwrap();
+        assert_eq!(r.from, addr("198.51.100.10:3479"));
+        let bytes = &out[..r.len];
+        assert_eq!(&bytes[4..20], &[0xA5; 16]);
+        let m = Message::parse_rfc3489(bytes).unwrap();
+        assert!(m.is_rfc3489());
+        assert_eq!(m.class(), Class::SuccessResponse);
+        assert_eq!(m.mapped_address(), Ok(Some(client)));
+        assert_eq!(m.xor_mapped_address(), Ok(None));
+        let source = m.get(AttrType::SOURCE_ADDRESS).unwrap();
+        assert_eq!(
+            crate::attr::decode_address(AttrType::SOURCE_ADDRESS, source.value),
+            Ok(addr("198.51.100.10:3479"))
+        );
+        // OTHER-ADDRESS falls back to CHANGED-ADDRESS.
+        assert_eq!(m.other_address(), Ok(Some(addr("198.51.100.11:3479"))));
+    }
+
+    #[test]
+    fn rfc3489_response_address_is_never_honoured() {
+        let mut s = rfc5780_server();
+        let mut out = Vec::new();
+        // RESPONSE-ADDRESS pointing at a third party.
+        let req = rfc3489_request(&[0x00, 0x02, 0x00, 0x08, 0, 1, 0x13, 0xC4, 203, 0, 113, 9]);
+        let r = s
+            .handle(
+                addr("198.51.100.10:3478"),
+                addr("192.0.2.1:1"),
+                &req,
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(r.to, addr("192.0.2.1:1"));
+        let m = Message::parse_rfc3489(&out[..r.len]).unwrap();
+        assert_eq!(m.error_code().unwrap().unwrap().code, 420);
+        assert_eq!(
+            m.unknown_attributes(),
+            Ok(Some(vec![AttrType::RESPONSE_ADDRESS]))
+        );
     }
 }
