@@ -10,4 +10,5 @@
 pub mod admission;
 pub mod agent;
 pub mod pacer;
+pub mod report;
 pub mod wire;
