@@ -376,7 +376,7 @@ fn serve(
             continue;
         };
         let reply = match server.lock() {
-            Ok(mut s) => s.handle(*local, from, datagram, &mut out),
+            Ok(mut s) => s.handle(Instant::now(), *local, from, datagram, &mut out),
             Err(_) => return,
         };
         let Some(r) = reply else { continue };

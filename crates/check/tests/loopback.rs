@@ -37,6 +37,7 @@ fn start_server() -> (StunServer, SocketAddr) {
         alternate_ip: Some("127.0.0.2".parse().unwrap()),
         alternate_port: Some(p2),
         software: None,
+        limits: None,
     }))
     .unwrap();
     (server, primary)

@@ -213,3 +213,112 @@ mod tests {
         assert_eq!(f[1].observed, "not tested");
     }
 }
+
+/// Why a port list is not valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PortListError {
+    /// An item is not a port number or `LOW-HIGH` range of port numbers.
+    NotAPort {
+        /// The item.
+        item: String,
+    },
+    /// A range whose low end exceeds its high end, or that includes port 0.
+    BadRange {
+        /// The item.
+        item: String,
+    },
+}
+
+impl fmt::Display for PortListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortListError::NotAPort { item } => {
+                write!(f, "{item:?} is not a port or LOW-HIGH range")
+            }
+            PortListError::BadRange { item } => write!(f, "{item:?} is not a valid port range"),
+        }
+    }
+}
+
+impl std::error::Error for PortListError {}
+
+/// Parses `5060,5061,10000-10010` into ranges.
+///
+/// # Errors
+///
+/// [`PortListError`] naming the first bad item.
+pub fn parse_ports(list: &str) -> Result<Vec<(u16, u16)>, PortListError> {
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || PortListError::NotAPort {
+            item: item.to_owned(),
+        };
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse::<u16>().map_err(|_| bad())?,
+                b.trim().parse::<u16>().map_err(|_| bad())?,
+            ),
+            None => {
+                let p = item.parse::<u16>().map_err(|_| bad())?;
+                (p, p)
+            }
+        };
+        if lo == 0 || lo > hi {
+            return Err(PortListError::BadRange {
+                item: item.to_owned(),
+            });
+        }
+        out.push((lo, hi));
+    }
+    Ok(out)
+}
+
+/// Samples a port range for probing: both ends, and `interior` ports spread evenly between them
+/// (RTP ranges are thousands of ports; a forward that covers the ends and a spread of the middle
+/// almost always covers all of it).
+pub fn sample_range(lo: u16, hi: u16, interior: u16) -> Vec<u16> {
+    let mut ports = vec![lo];
+    let span = u32::from(hi.saturating_sub(lo));
+    if span >= 2 {
+        let n = u32::from(interior).min(span - 1);
+        for i in 1..=n {
+            let p = u32::from(lo) + i * span / (n + 1);
+            if let Ok(p) = u16::try_from(p) {
+                ports.push(p);
+            }
+        }
+    }
+    if hi != lo {
+        ports.push(hi);
+    }
+    ports.dedup();
+    ports
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn port_lists_and_ranges_parse() {
+        assert_eq!(
+            parse_ports("5060, 10000-10010,22"),
+            Ok(vec![(5060, 5060), (10000, 10010), (22, 22)])
+        );
+        assert!(parse_ports("5060,x").is_err());
+        assert!(parse_ports("20-10").is_err());
+        assert!(parse_ports("0").is_err());
+        assert!(parse_ports("70000").is_err());
+    }
+
+    #[test]
+    fn range_sample_keeps_the_ends_and_spreads_the_middle() {
+        assert_eq!(
+            sample_range(10000, 20000, 3),
+            vec![10000, 12500, 15000, 17500, 20000]
+        );
+        assert_eq!(sample_range(5060, 5060, 8), vec![5060]);
+        assert_eq!(sample_range(10, 12, 8), vec![10, 11, 12]);
+    }
+}

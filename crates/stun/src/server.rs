@@ -5,13 +5,15 @@
 //! an IP address other than the request's source: RESPONSE-PORT may change the port only (RFC 5780
 //! §9.1 warns that a redirect to another host would make the server a reflector for attacks).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use crate::attr::{AttrType, ChangeRequest, ErrorCode};
 use crate::message::{Class, DecodeError, Fingerprint, Message, MessageBuilder, Method};
 
 /// Where a [`Server`] listens, and what it says about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// The primary address and port (A1:P1 in RFC 5780 §4.1 terms).
     pub primary: SocketAddr,
@@ -21,6 +23,93 @@ pub struct ServerConfig {
     pub alternate_port: Option<u16>,
     /// SOFTWARE attribute value in responses; `None` leaves it out.
     pub software: Option<String>,
+    /// Response rate limits; `None` answers everything (tests, trusted networks).
+    pub limits: Option<Limits>,
+}
+
+/// Response rate limits. A STUN response is two to four times the size of the request, so a
+/// server that answers forged requests without limit amplifies floods towards the forged source;
+/// these bound what any one address, and everyone together, can get.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Responses one source address may get in a burst.
+    pub per_source_burst: f64,
+    /// Sustained responses per second per source address.
+    pub per_source_rate: f64,
+    /// Responses per second for all sources together (burst of one second's worth).
+    pub global_rate: f64,
+    /// Most source addresses tracked; beyond it, new sources are not answered until old ones go
+    /// idle (bounded memory under a flood with forged sources).
+    pub max_sources: usize,
+}
+
+impl Default for Limits {
+    /// Enough for a NAT discovery (about ten requests) and a binding-lifetime ladder (about thirty)
+    /// from one site at a time; a few thousand responses per second overall.
+    fn default() -> Self {
+        Limits {
+            per_source_burst: 60.0,
+            per_source_rate: 10.0,
+            global_rate: 2000.0,
+            max_sources: 8192,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, burst: f64, rate: f64, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + dt * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn idle(&self, burst: f64, rate: f64, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens + dt * rate >= burst
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Limiter {
+    sources: HashMap<IpAddr, Bucket>,
+    global: Option<Bucket>,
+}
+
+impl Limiter {
+    fn allow(&mut self, l: &Limits, from: IpAddr, now: Instant) -> bool {
+        if !self.sources.contains_key(&from) && self.sources.len() >= l.max_sources {
+            self.sources
+                .retain(|_, b| !b.idle(l.per_source_burst, l.per_source_rate, now));
+            if self.sources.len() >= l.max_sources {
+                return false;
+            }
+        }
+        let source = self.sources.entry(from).or_insert(Bucket {
+            tokens: l.per_source_burst,
+            at: now,
+        });
+        if !source.take(l.per_source_burst, l.per_source_rate, now) {
+            return false;
+        }
+        self.global
+            .get_or_insert(Bucket {
+                tokens: l.global_rate,
+                at: now,
+            })
+            .take(l.global_rate, l.global_rate, now)
+    }
 }
 
 impl ServerConfig {
@@ -31,6 +120,7 @@ impl ServerConfig {
             alternate_ip: None,
             alternate_port: None,
             software: None,
+            limits: Some(Limits::default()),
         }
     }
 }
@@ -55,6 +145,8 @@ pub struct ServerStats {
     pub errors: u64,
     /// Datagrams dropped silently: not STUN, not a request, or a bad FINGERPRINT (RFC 5389 §7.3).
     pub dropped: u64,
+    /// Requests not answered because of the rate limits.
+    pub rate_limited: u64,
 }
 
 /// The responder. Stateless apart from counters; cheap to share behind a lock or clone per thread.
@@ -62,6 +154,7 @@ pub struct ServerStats {
 pub struct Server {
     config: ServerConfig,
     stats: ServerStats,
+    limiter: Limiter,
 }
 
 /// Attributes the server understands in a request. Credentials are not used by this server, but a
@@ -83,6 +176,7 @@ impl Server {
         Server {
             config,
             stats: ServerStats::default(),
+            limiter: Limiter::default(),
         }
     }
 
@@ -147,17 +241,25 @@ impl Server {
         )
     }
 
-    /// Answers one datagram that arrived on the local socket `local` from `from`. Writes the response
-    /// into `out` (cleared first) and says where to send it, or returns `None` when the datagram is
-    /// to be dropped silently.
+    /// Answers one datagram that arrived at `now` on the local socket `local` from `from`. Writes
+    /// the response into `out` (cleared first) and says where to send it, or returns `None` when the
+    /// datagram is to be dropped silently (including when a rate limit is reached).
     pub fn handle(
         &mut self,
+        now: Instant,
         local: SocketAddr,
         from: SocketAddr,
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Option<Reply> {
         let reply = self.respond(local, from, bytes, out);
+        if reply.is_some()
+            && let Some(limits) = self.config.limits
+            && !self.limiter.allow(&limits, from.ip(), now)
+        {
+            self.stats.rate_limited += 1;
+            return None;
+        }
         match reply {
             Some((_, true)) => self.stats.answered += 1,
             Some((_, false)) => self.stats.errors += 1,
@@ -299,6 +401,7 @@ mod tests {
             alternate_ip: Some("198.51.100.11".parse().unwrap()),
             alternate_port: Some(3479),
             software: Some("pbxguard".into()),
+            limits: None,
         })
     }
 
@@ -337,7 +440,13 @@ mod tests {
             b.add_fingerprint();
         });
         let r = s
-            .handle(addr("198.51.100.10:3478"), client, &req, &mut out)
+            .handle(
+                Instant::now(),
+                addr("198.51.100.10:3478"),
+                client,
+                &req,
+                &mut out,
+            )
             .unwrap();
         assert_eq!(r.from, addr("198.51.100.10:3478"));
         assert_eq!(r.to, client);
@@ -371,6 +480,7 @@ mod tests {
             });
             let r = s
                 .handle(
+                    Instant::now(),
                     addr("198.51.100.10:3478"),
                     addr("192.0.2.1:1"),
                     &req,
@@ -395,6 +505,7 @@ mod tests {
         });
         let r = s
             .handle(
+                Instant::now(),
                 addr("198.51.100.11:3479"),
                 addr("192.0.2.1:1"),
                 &req,
@@ -418,6 +529,7 @@ mod tests {
         });
         let r = s
             .handle(
+                Instant::now(),
                 addr("198.51.100.10:3478"),
                 addr("192.0.2.1:1"),
                 &req,
@@ -443,6 +555,7 @@ mod tests {
         });
         let r = s
             .handle(
+                Instant::now(),
                 addr("198.51.100.10:3478"),
                 addr("192.0.2.1:40000"),
                 &req,
@@ -464,6 +577,7 @@ mod tests {
         });
         let r = s
             .handle(
+                Instant::now(),
                 addr("198.51.100.10:3478"),
                 addr("192.0.2.1:1"),
                 &req,
@@ -496,7 +610,7 @@ mod tests {
         let last = bad_fp.len() - 1;
         bad_fp[last] ^= 1;
         for d in [&response[..], b"OPTIONS sip:x SIP/2.0\r\n", &bad_fp, &[]] {
-            assert_eq!(s.handle(local, from, d, &mut out), None);
+            assert_eq!(s.handle(Instant::now(), local, from, d, &mut out), None);
         }
         assert_eq!(s.stats().dropped, 4);
     }
@@ -510,6 +624,7 @@ mod tests {
         });
         let r = s
             .handle(
+                Instant::now(),
                 addr("198.51.100.10:3478"),
                 addr("192.0.2.1:1"),
                 &req,
@@ -537,7 +652,13 @@ mod tests {
         let req = rfc3489_request(&[0x00, 0x03, 0x00, 0x04, 0, 0, 0, 0x02]);
         let client = addr("192.0.2.1:40000");
         let r = s
-            .handle(addr("198.51.100.10:3478"), client, &req, &mut out)
+            .handle(
+                Instant::now(),
+                addr("198.51.100.10:3478"),
+                client,
+                &req,
+                &mut out,
+            )
             .unwrap();
         assert_eq!(r.from, addr("198.51.100.10:3479"));
         let bytes = &out[..r.len];
@@ -564,6 +685,7 @@ mod tests {
         let req = rfc3489_request(&[0x00, 0x02, 0x00, 0x08, 0, 1, 0x13, 0xC4, 203, 0, 113, 9]);
         let r = s
             .handle(
+                Instant::now(),
                 addr("198.51.100.10:3478"),
                 addr("192.0.2.1:1"),
                 &req,
@@ -577,5 +699,40 @@ mod tests {
             m.unknown_attributes(),
             Ok(Some(vec![AttrType::RESPONSE_ADDRESS]))
         );
+    }
+
+    #[test]
+    fn responses_are_rate_limited_per_source_and_the_source_table_is_bounded() {
+        let mut s = Server::new(ServerConfig {
+            limits: Some(Limits {
+                per_source_burst: 3.0,
+                per_source_rate: 1.0,
+                global_rate: 1000.0,
+                max_sources: 2,
+            }),
+            ..ServerConfig::single(addr("198.51.100.10:3478"))
+        });
+        let mut out = Vec::new();
+        let local = addr("198.51.100.10:3478");
+        let req = request(|_| {});
+        let t0 = Instant::now();
+        let mut answered = |s: &mut Server, from: &str, at: Instant| {
+            s.handle(at, local, addr(from), &req, &mut out).is_some()
+        };
+        let burst: Vec<bool> = (0..5)
+            .map(|_| answered(&mut s, "192.0.2.1:1", t0))
+            .collect();
+        assert_eq!(burst, [true, true, true, false, false]);
+        // One more per second.
+        let t1 = t0 + std::time::Duration::from_secs(1);
+        assert!(answered(&mut s, "192.0.2.1:1", t1));
+        assert!(!answered(&mut s, "192.0.2.1:1", t1));
+        // A second source has its own budget; a third finds the table full of busy sources.
+        assert!(answered(&mut s, "192.0.2.2:1", t1));
+        assert!(!answered(&mut s, "192.0.2.3:1", t1));
+        // Once the first two go idle, the third is served.
+        let t9 = t0 + std::time::Duration::from_secs(9);
+        assert!(answered(&mut s, "192.0.2.3:1", t9));
+        assert_eq!(s.stats().rate_limited, 4);
     }
 }

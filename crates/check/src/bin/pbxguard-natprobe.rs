@@ -20,7 +20,7 @@ use pbxguard_stun::discovery::{
     Tests,
 };
 use pbxguard_stun::lifetime::{Flow, LifetimeConfig, LifetimeProbe};
-use pbxguard_stun::server::{Server, ServerConfig};
+use pbxguard_stun::server::{Limits, Server, ServerConfig};
 
 fn usage() -> ExitCode {
     eprintln!(
@@ -105,6 +105,7 @@ fn serve(primary: SocketAddr, alternate_ip: Option<IpAddr>, alternate_port: Opti
         alternate_ip,
         alternate_port,
         software: Some(concat!("pbxguard ", env!("CARGO_PKG_VERSION")).into()),
+        limits: Some(Limits::default()),
     }))?;
     for a in server.addresses() {
         println!("listening: {a}");

@@ -11,7 +11,7 @@ use clap::Args;
 use pbxguard_check::reflector::{Reflector, ReflectorConfig};
 use pbxguard_check::udp::StunServer;
 use pbxguard_probe::admission::{Keyring, Policy};
-use pbxguard_stun::server::{Server, ServerConfig};
+use pbxguard_stun::server::{Limits, Server, ServerConfig};
 
 use crate::context::{self, Context, Failure, Outcome};
 
@@ -81,6 +81,7 @@ pub fn run(args: ReflectorArgs, _ctx: &Context) -> Outcome {
         alternate_ip: args.alt_ip,
         alternate_port: Some(args.alt_port),
         software: Some(concat!("pbxguard ", env!("CARGO_PKG_VERSION")).into()),
+        limits: Some(Limits::default()),
     }))
     .context("starting the STUN server")?;
     let control = Reflector::start(ReflectorConfig {

@@ -7,6 +7,12 @@ use pbxguard_stun::{Message, MessageBuilder, looks_like_stun};
 
 fuzz_target!(|data: &[u8]| {
     let _ = looks_like_stun(data);
+    if let Ok(legacy) = Message::parse_rfc3489(data) {
+        let _ = legacy.rfc3489_transaction_id();
+        let _ = legacy.mapped_address();
+        let _ = legacy.response_origin();
+        let _ = legacy.other_address();
+    }
     let Ok(m) = Message::parse(data) else { return };
     let _ = m.xor_mapped_address();
     let _ = m.mapped_address();

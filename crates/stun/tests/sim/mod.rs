@@ -297,7 +297,7 @@ impl Sim {
                     return;
                 }
                 let mut out = Vec::new();
-                let Some(r) = server.handle(local, p.from, &p.bytes, &mut out) else {
+                let Some(r) = server.handle(self.now, local, p.from, &p.bytes, &mut out) else {
                     return;
                 };
                 out.truncate(r.len);
@@ -366,5 +366,6 @@ pub fn rfc5780_server() -> Server {
         alternate_ip: Some("198.51.100.11".parse().unwrap()),
         alternate_port: Some(3479),
         software: Some("sim".into()),
+        limits: None,
     })
 }
