@@ -345,3 +345,52 @@ fn a_normal_check_of_ten_service_ports_and_an_rtp_range_takes_under_ten_seconds(
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+#[test]
+fn short_router_udp_timeouts_are_measured_for_one_shot_and_kept_alive_flows() {
+    if !root_or_skip("short_router_udp_timeouts_are_measured_for_one_shot_and_kept_alive_flows")
+        || !tools_or_skip(
+            "short_router_udp_timeouts_are_measured_for_one_shot_and_kept_alive_flows",
+            &["nft", "conntrack", "ss", "python3"],
+        )
+    {
+        return;
+    }
+    let lab = Lab::new();
+    lab.router("masquerade", &["udp dport 5060"]);
+    // One-shot bindings live 4 s, streams 10 s (Linux defaults: 30 s and 120 s).
+    lab.rtr
+        .exec(
+            "sysctl",
+            [
+                "-qw",
+                "net.netfilter.nf_conntrack_udp_timeout=4",
+                "net.netfilter.nf_conntrack_udp_timeout_stream=10",
+            ],
+        )
+        .unwrap();
+    let (r, code) = lab.check(&[
+        "--sip-udp",
+        "5060",
+        "--closed-tcp",
+        "",
+        "--closed-udp",
+        "",
+        "--timeouts",
+        "--timeout-intervals",
+        "2,6,14",
+    ]);
+    assert_eq!(code, 0, "{r:#}");
+    let life = &r["binding_lifetime"];
+    assert_eq!(life["one_shot"]["longest_alive_s"], 2, "{r:#}");
+    assert_eq!(life["one_shot"]["shortest_expired_s"], 6, "{r:#}");
+    assert_eq!(life["kept_alive"]["longest_alive_s"], 6, "{r:#}");
+    assert_eq!(life["kept_alive"]["shortest_expired_s"], 14, "{r:#}");
+    assert!(
+        life["advice"]
+            .as_str()
+            .unwrap()
+            .contains("more often than every 2s"),
+        "{r:#}"
+    );
+}

@@ -71,6 +71,9 @@ pub struct CheckArgs {
     /// Also measure UDP binding lifetimes (takes minutes).
     #[arg(long)]
     pub timeouts: bool,
+    /// Idle intervals tested by --timeouts, in seconds [default: 10,20,30,45,60,90,120,180,300].
+    #[arg(long, value_name = "SECONDS", value_delimiter = ',')]
+    pub timeout_intervals: Vec<u64>,
     /// Local address to listen on for probes [default: the address that routes to the reflector].
     #[arg(long, value_name = "IP")]
     pub listen_ip: Option<IpAddr>,
@@ -201,9 +204,18 @@ fn discover(server: SocketAddr, ip: IpAddr, nat: bool) -> anyhow::Result<NatRepo
     )??)
 }
 
-fn lifetime(server: SocketAddr, ip: IpAddr, flow: Flow) -> anyhow::Result<LifetimeReport> {
+fn lifetime(
+    server: SocketAddr,
+    ip: IpAddr,
+    flow: Flow,
+    seconds: &[u64],
+) -> anyhow::Result<LifetimeReport> {
     let mut sockets = ClientSockets::new(ip);
-    let intervals = LifetimeConfig::default_intervals();
+    let intervals = if seconds.is_empty() {
+        LifetimeConfig::default_intervals()
+    } else {
+        seconds.iter().copied().map(Duration::from_secs).collect()
+    };
     let longest = intervals.iter().max().copied().unwrap_or_default();
     let mut probe = LifetimeProbe::new(
         Instant::now(),
@@ -299,8 +311,9 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
     let lifetimes = if args.timeouts {
         eprintln!("measuring UDP binding lifetimes (this takes minutes)…");
         let (a, b) = std::thread::scope(|s| {
-            let a = s.spawn(|| lifetime(stun, ip, Flow::OneShot));
-            let b = s.spawn(|| lifetime(stun, ip, Flow::kept_alive()));
+            let intervals = &args.timeout_intervals;
+            let a = s.spawn(|| lifetime(stun, ip, Flow::OneShot, intervals));
+            let b = s.spawn(|| lifetime(stun, ip, Flow::kept_alive(), intervals));
             (a.join(), b.join())
         });
         let flat = |r: std::thread::Result<anyhow::Result<LifetimeReport>>| {

@@ -20,7 +20,7 @@ pub enum Command {
     /// that must be reachable (SIP with OPTIONS, RTP by sample; free ports are listened on briefly)
     /// and every port that must not be, then reports pass or fail per port with the fix. Exits 1
     /// when any port check fails.
-    Check(check::CheckArgs),
+    Check(Box<check::CheckArgs>),
     /// Run the outside half of `pbxguard check`: a STUN server and the probe service.
     ///
     /// Probes only the address a request comes from, only for authenticated, fresh requests, and at
@@ -32,7 +32,7 @@ pub enum Command {
 pub fn run(command: Command, ctx: &Context) -> Outcome {
     match command {
         Command::Config(c) => config::run(c, ctx),
-        Command::Check(a) => check::run(a, ctx),
+        Command::Check(a) => check::run(*a, ctx),
         Command::Reflector(a) => reflector::run(a, ctx),
     }
 }
