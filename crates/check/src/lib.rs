@@ -12,6 +12,7 @@
 //! authenticated request and verifies the answer.
 
 pub mod agent;
+pub mod alg;
 pub mod probes;
 pub mod reflector;
 pub mod udp;

@@ -127,7 +127,19 @@ impl Lab {
     /// Loads the router's rules: `masquerade` (or a variant) outbound, the given forwards inbound,
     /// and a router that drops everything addressed to itself.
     fn router(&self, masquerade: &str, forwards: &[&str]) {
+        self.router_with(masquerade, forwards, false);
+    }
+
+    /// As [`Lab::router`], with the kernel's SIP ALG (nf_nat_sip) on udp/5060 when `sip_alg`.
+    fn router_with(&self, masquerade: &str, forwards: &[&str], sip_alg: bool) {
         let w = &self.rtr_wan;
+        let alg = if sip_alg {
+            "  ct helper sip-5060 {\n    type \"sip\" protocol udp;\n    l3proto ip;\n  }\n  \
+             chain helpers {\n    type filter hook prerouting priority filter; policy accept;\n    \
+             udp dport 5060 ct helper set \"sip-5060\"\n  }\n"
+        } else {
+            ""
+        };
         let fwd: String = forwards
             .iter()
             .map(|f| format!("    iifname \"{w}\" {f} dnat to 192.0.2.10\n"))
@@ -135,7 +147,7 @@ impl Lab {
         let rules = format!(
             "table ip nat {{\n  chain pre {{\n    type nat hook prerouting priority dstnat; policy accept;\n{fwd}  }}\n  \
              chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"{w}\" {masquerade}\n  }}\n}}\n\
-             table ip filter {{\n  chain input {{\n    type filter hook input priority filter; policy drop;\n    \
+             table ip filter {{\n{alg}  chain input {{\n    type filter hook input priority filter; policy drop;\n    \
              ct state established,related accept\n    iifname \"lo\" accept\n    iifname != \"{w}\" accept\n  }}\n}}\n"
         );
         let path = std::env::temp_dir().join(format!("{}.nft", self.rtr.name()));
@@ -393,4 +405,43 @@ fn short_router_udp_timeouts_are_measured_for_one_shot_and_kept_alive_flows() {
             .contains("more often than every 2s"),
         "{r:#}"
     );
+}
+
+#[test]
+fn a_routers_sip_alg_is_detected_and_its_rewrites_shown() {
+    if !root_or_skip("a_routers_sip_alg_is_detected_and_its_rewrites_shown")
+        || !tools_or_skip(
+            "a_routers_sip_alg_is_detected_and_its_rewrites_shown",
+            &["nft", "conntrack", "ss", "python3"],
+        )
+    {
+        return;
+    }
+    let lab = Lab::new();
+    let only_alg = ["--closed-tcp", "", "--closed-udp", "", "--alg"];
+
+    lab.router_with("masquerade", &["udp dport 5060"], true);
+    let (r, code) = lab.check(&only_alg);
+    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(r["sip_alg"]["detected"], true, "{r:#}");
+    let rewrites = r["sip_alg"]["rewrites"].as_array().unwrap();
+    let fields: Vec<&str> = rewrites
+        .iter()
+        .map(|w| w["field"].as_str().unwrap())
+        .collect();
+    for f in ["Via", "Contact"] {
+        assert!(fields.contains(&f), "{f} not reported: {r:#}");
+    }
+    for w in rewrites {
+        assert!(w["sent"].as_str().unwrap().contains("192.0.2.10"), "{w}");
+        assert!(
+            w["received"].as_str().unwrap().contains("198.51.100.1"),
+            "{w}"
+        );
+    }
+
+    lab.router_with("masquerade", &["udp dport 5060"], false);
+    let (r, code) = lab.check(&only_alg);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["sip_alg"]["detected"], false, "{r:#}");
 }

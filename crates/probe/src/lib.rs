@@ -6,9 +6,12 @@
 //! - [`admission`]: the reflector's gate. It acts only on authenticated, fresh, never-seen requests
 //!   that ask to probe the very address they came from, within per-source and global rate budgets.
 //! - [`pacer`]: releases admitted probes at a bounded rate.
+//! - [`alg`]: SIP ALG detection through an authenticated, base64-encoded echo.
+//! - [`report`]: pass/fail findings with fixes.
 
 pub mod admission;
 pub mod agent;
+pub mod alg;
 pub mod pacer;
 pub mod report;
 pub mod wire;

@@ -68,6 +68,12 @@ pub struct CheckArgs {
     /// Also classify the NAT (RFC 5780 mapping, filtering, hairpinning).
     #[arg(long)]
     pub nat: bool,
+    /// Also look for a SIP ALG on the way out (a router rewriting SIP it forwards).
+    #[arg(long)]
+    pub alg: bool,
+    /// The reflector's SIP echo port, for --alg.
+    #[arg(long, default_value_t = 5060)]
+    pub sip_port: u16,
     /// Also measure UDP binding lifetimes (takes minutes).
     #[arg(long)]
     pub timeouts: bool,
@@ -254,6 +260,7 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         key_id: args.key_id.clone(),
         secret,
     };
+    let creds_alg = creds.clone();
     let expected = plan(&args)?;
     let stun = SocketAddr::new(args.reflector, args.stun_port);
     let ip = match args.listen_ip {
@@ -308,6 +315,17 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         }
     };
 
+    let alg = if args.alg {
+        eprintln!("looking for a SIP ALG…");
+        let echo = SocketAddr::new(args.reflector, args.sip_port);
+        Some(
+            pbxguard_check::alg::outbound(echo, &creds_alg, ip, Duration::from_secs(1))
+                .context("SIP ALG test")?,
+        )
+    } else {
+        None
+    };
+
     let lifetimes = if args.timeouts {
         eprintln!("measuring UDP binding lifetimes (this takes minutes)…");
         let (a, b) = std::thread::scope(|s| {
@@ -324,7 +342,8 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         None
     };
 
-    let failed = findings.iter().filter(|f| !f.pass).count();
+    let alg_found = alg.as_ref().is_some_and(|r| !r.is_empty());
+    let failed = findings.iter().filter(|f| !f.pass).count() + usize::from(alg_found);
     if ctx.json {
         let nat_json = json!({
             "public_address": nat.mapped.to_string(),
@@ -349,6 +368,12 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
             "nat": nat_json,
             "ports": findings.iter().map(finding_json).collect::<Vec<_>>(),
             "binding_lifetime": life_json,
+            "sip_alg": alg.as_ref().map(|r| json!({
+                "detected": !r.is_empty(),
+                "rewrites": r.iter().map(|w| json!({
+                    "field": w.field, "sent": w.sent, "received": w.received,
+                })).collect::<Vec<_>>(),
+            })),
             "failed": failed,
             "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }))?;
@@ -394,6 +419,20 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
                 ));
             }
         }
+        if let Some(rewrites) = &alg {
+            if rewrites.is_empty() {
+                out.push_str("PASS SIP ALG (outbound): none; SIP leaves the site unchanged\n");
+            } else {
+                out.push_str("FAIL SIP ALG (outbound): the router rewrites SIP it forwards\n");
+                for w in rewrites {
+                    out.push_str(&format!("     {}: {} -> {}\n", w.field, w.sent, w.received));
+                }
+                out.push_str(
+                    "     fix: turn off the router's SIP ALG (\"SIP helper\", \"SIP passthrough\", \
+                     \"SIP transformations\"); the PBX handles NAT itself\n",
+                );
+            }
+        }
         if let Some((o, k)) = &lifetimes {
             let secs = |d: Option<Duration>| d.map_or("?".to_owned(), |d| d.as_secs().to_string());
             out.push_str(&format!(
@@ -408,9 +447,10 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
             ));
             out.push_str(&format!("advice: {}\n", lifetime_advice(o)));
         }
+        let port_failures = findings.iter().filter(|f| !f.pass).count();
         out.push_str(&format!(
             "{} of {} port checks passed ({:.1} s)",
-            findings.len() - failed,
+            findings.len() - port_failures,
             findings.len(),
             started.elapsed().as_secs_f64()
         ));

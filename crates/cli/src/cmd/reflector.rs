@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use pbxguard_check::alg::EchoServer;
 use pbxguard_check::reflector::{Reflector, ReflectorConfig};
 use pbxguard_check::udp::StunServer;
 use pbxguard_probe::admission::{Keyring, Policy};
@@ -34,6 +35,9 @@ pub struct ReflectorArgs {
     /// UDP port of the control service.
     #[arg(long, default_value_t = 3490)]
     pub control_port: u16,
+    /// UDP port of the SIP echo used for SIP ALG detection (routers' ALGs look at 5060).
+    #[arg(long, default_value_t = 5060)]
+    pub sip_port: u16,
     /// A site's key: its key id and a file holding its shared secret (at least 16 bytes; surrounding
     /// whitespace is ignored). Repeat for several sites.
     #[arg(long = "key", value_name = "ID:FILE", required = true)]
@@ -84,6 +88,8 @@ pub fn run(args: ReflectorArgs, _ctx: &Context) -> Outcome {
         limits: Some(Limits::default()),
     }))
     .context("starting the STUN server")?;
+    let echo = EchoServer::start(SocketAddr::new(args.listen, args.sip_port), keys.clone())
+        .context("starting the SIP echo")?;
     let control = Reflector::start(ReflectorConfig {
         control: SocketAddr::new(args.listen, args.control_port),
         keys,
@@ -96,6 +102,7 @@ pub fn run(args: ReflectorArgs, _ctx: &Context) -> Outcome {
         context::print(&format!("stun: {a}"))?;
     }
     context::print(&format!("control: {}", control.addr()))?;
+    context::print(&format!("sip-echo: {}", echo.addr()))?;
     if args.alt_ip.is_none() {
         tracing::warn!(
             "no --alt-ip: checks can learn mappings and lifetimes but not NAT mapping/filtering"
