@@ -68,10 +68,14 @@ impl Lab {
 
     /// Loads an nftables NAT table whose postrouting chain ends with `statement` on the wan side.
     fn nat(&self, statement: &str) {
-        let rules = format!(
-            "table ip nat {{\n  chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"{}\" {statement}\n  }}\n}}\n",
-            self.wan_if
-        );
+        self.rules(&format!(
+            "table ip nat {{\n  chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"WAN\" {statement}\n  }}\n}}\n"
+        ));
+    }
+
+    /// Loads an nftables ruleset, with `WAN` standing for the router's wan interface.
+    fn rules(&self, template: &str) {
+        let rules = template.replace("WAN", &self.wan_if);
         let path = std::env::temp_dir().join(format!("{}.nft", self.rtr.name()));
         std::fs::write(&path, rules).unwrap();
         self.rtr.exec("nft", ["flush", "ruleset"]).unwrap();
@@ -214,7 +218,55 @@ fn classic_client(lan: &Netns) -> String {
         .unwrap_or_else(|| panic!("no verdict from the classic stun client:\n{text}"))
 }
 
+/// Linux has no cone NAT built in: these emulate one with a set of ports (full cone) or of
+/// destination address and port pairs (restricted cone) learned from outbound packets, and an
+/// inbound DNAT for whatever the set allows.
+const FULL_CONE: &str = "table ip nat {
+  set eif {
+    type inet_service
+    flags timeout
+    timeout 60s
+  }
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname \"WAN\" masquerade
+  }
+  chain learn {
+    type filter hook postrouting priority srcnat + 10; policy accept;
+    oifname \"WAN\" update @eif { udp sport }
+  }
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname \"WAN\" udp dport @eif dnat to 192.0.2.10
+  }
+}
+";
+
+const RESTRICTED_CONE: &str = "table ip nat {
+  set eif {
+    type ipv4_addr . inet_service
+    flags timeout
+    timeout 60s
+  }
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname \"WAN\" masquerade
+  }
+  chain learn {
+    type filter hook postrouting priority srcnat + 10; policy accept;
+    oifname \"WAN\" update @eif { ip daddr . udp sport }
+  }
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname \"WAN\" ip saddr . udp dport @eif dnat to 192.0.2.10
+  }
+}
+";
+
 struct Expect {
+    /// For messages.
+    name: &'static str,
+    /// A masquerade statement, or a whole ruleset (multi-line).
     nat: &'static str,
     /// The classic client's verdict.
     classic: &'static str,
@@ -225,6 +277,23 @@ struct Expect {
 
 const LAB_NATS: &[Expect] = &[
     Expect {
+        name: "full cone",
+        nat: FULL_CONE,
+        classic: "Independent Mapping, Independent Filter, preserves ports, no hairpin",
+        mapping: "endpoint independent",
+        filtering: "endpoint independent",
+        port_preserved: "yes",
+    },
+    Expect {
+        name: "restricted cone",
+        nat: RESTRICTED_CONE,
+        classic: "Independent Mapping, Address Dependent Filter, preserves ports, no hairpin",
+        mapping: "endpoint independent",
+        filtering: "address dependent",
+        port_preserved: "yes",
+    },
+    Expect {
+        name: "port-restricted cone (masquerade)",
         nat: "masquerade",
         classic: "Independent Mapping, Port Dependent Filter, preserves ports, no hairpin",
         mapping: "endpoint independent",
@@ -232,6 +301,7 @@ const LAB_NATS: &[Expect] = &[
         port_preserved: "yes",
     },
     Expect {
+        name: "symmetric (masquerade random)",
         nat: "masquerade random",
         classic: "Dependent Mapping, random port, no hairpin",
         mapping: "address and port dependent",
@@ -259,7 +329,11 @@ fn lab_nats_are_classified_like_coturn_classifies_them() {
     let _serial = LAB.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::new();
     for e in LAB_NATS {
-        lab.nat(e.nat);
+        if e.nat.contains('\n') {
+            lab.rules(e.nat);
+        } else {
+            lab.nat(e.nat);
+        }
 
         // Both clients against coturn.
         let server = coturn(&lab.wan);
@@ -270,11 +344,11 @@ fn lab_nats_are_classified_like_coturn_classifies_them() {
         assert_eq!(
             classic, e.classic,
             "NAT `{}`: classic client against coturn",
-            e.nat
+            e.name
         );
         let ctx = format!(
             "NAT `{}`: coturn says {c_map} / {c_filt}, we say {ours:?}",
-            e.nat
+            e.name
         );
         assert_eq!(c_map, e.mapping, "{ctx}");
         assert_eq!(c_filt, e.filtering, "{ctx}");
@@ -293,11 +367,11 @@ fn lab_nats_are_classified_like_coturn_classifies_them() {
         assert_eq!(
             classic2, e.classic,
             "NAT `{}`: classic client against our server",
-            e.nat
+            e.name
         );
         let ctx = format!(
             "NAT `{}` with our server: coturn client says {c_map2} / {c_filt2}",
-            e.nat
+            e.name
         );
         assert_eq!(
             (c_map2.as_str(), c_filt2.as_str()),
