@@ -1,7 +1,7 @@
 //! The check agent's side: listen on the ports to be probed, ask the reflector to probe our public
 //! address, and collect the authenticated answer together with what our listeners heard.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
@@ -91,6 +91,8 @@ pub struct CheckOutcome {
     pub listened: BTreeSet<ProbeSpec>,
     /// Probes our listeners received.
     pub heard: BTreeSet<ProbeSpec>,
+    /// For inbound SIP ALG probes: the request exactly as it reached our listener.
+    pub captured: BTreeMap<ProbeSpec, Vec<u8>>,
 }
 
 /// Sixteen random bytes from the kernel.
@@ -104,10 +106,13 @@ pub fn random_nonce() -> io::Result<[u8; 16]> {
     Ok(n)
 }
 
+type Captured = Arc<Mutex<BTreeMap<ProbeSpec, Vec<u8>>>>;
+
 struct Listeners {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     heard: Arc<Mutex<BTreeSet<ProbeSpec>>>,
+    captured: Captured,
     listened: BTreeSet<ProbeSpec>,
 }
 
@@ -115,12 +120,42 @@ impl Listeners {
     fn start(ip: IpAddr, probes: &[ProbeSpec]) -> Listeners {
         let stop = Arc::new(AtomicBool::new(false));
         let heard = Arc::new(Mutex::new(BTreeSet::new()));
+        let captured: Captured = Arc::new(Mutex::new(BTreeMap::new()));
         let mut threads = Vec::new();
         let mut listened = BTreeSet::new();
         for spec in probes {
             let addr = SocketAddr::new(ip, spec.port);
             let (stop, heard, spec) = (Arc::clone(&stop), Arc::clone(&heard), *spec);
+            let captured = Arc::clone(&captured);
             match spec.kind {
+                ProbeKind::SIP_ALG_IN => {
+                    let Ok(s) = UdpSocket::bind(addr) else {
+                        continue;
+                    };
+                    if s.set_read_timeout(Some(Duration::from_millis(50))).is_err() {
+                        continue;
+                    }
+                    listened.insert(spec);
+                    threads.push(std::thread::spawn(move || {
+                        let mut buf = [0u8; 4096];
+                        while !stop.load(Ordering::Relaxed) {
+                            let Ok((n, from)) = s.recv_from(&mut buf) else {
+                                continue;
+                            };
+                            let data = buf.get(..n).unwrap_or_default();
+                            if !data.starts_with(b"OPTIONS ") {
+                                continue;
+                            }
+                            if let Ok(mut h) = heard.lock() {
+                                h.insert(spec);
+                            }
+                            if let Ok(mut c) = captured.lock() {
+                                c.entry(spec).or_insert_with(|| data.to_vec());
+                            }
+                            let _ = s.send_to(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", from);
+                        }
+                    }));
+                }
                 ProbeKind::UDP => {
                     // A port the PBX already owns cannot be bound: its service answers instead.
                     let Ok(s) = UdpSocket::bind(addr) else {
@@ -174,11 +209,18 @@ impl Listeners {
             stop,
             threads,
             heard,
+            captured,
             listened,
         }
     }
 
-    fn finish(mut self) -> (BTreeSet<ProbeSpec>, BTreeSet<ProbeSpec>) {
+    fn finish(
+        mut self,
+    ) -> (
+        BTreeSet<ProbeSpec>,
+        BTreeSet<ProbeSpec>,
+        BTreeMap<ProbeSpec, Vec<u8>>,
+    ) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -187,7 +229,11 @@ impl Listeners {
             .heard
             .lock()
             .map_or_else(|p| p.into_inner().clone(), |h| h.clone());
-        (std::mem::take(&mut self.listened), heard)
+        let captured = self
+            .captured
+            .lock()
+            .map_or_else(|p| p.into_inner().clone(), |c| c.clone());
+        (std::mem::take(&mut self.listened), heard, captured)
     }
 }
 
@@ -205,11 +251,12 @@ pub fn run_check(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
         .collect();
     let listeners = Listeners::start(req.listen_ip, &to_listen);
     let result = exchange(req);
-    let (listened, heard) = listeners.finish();
+    let (listened, heard, captured) = listeners.finish();
     Ok(CheckOutcome {
         answer: result?,
         listened,
         heard,
+        captured,
     })
 }
 

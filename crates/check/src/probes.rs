@@ -184,6 +184,21 @@ pub fn run(target: IpAddr, spec: ProbeSpec, nonce: &[u8; 16], timeout: Duration)
         ),
         ProbeKind::TCP => tcp_probe(spec, to, None, timeout),
         ProbeKind::SIP_TCP => tcp_probe(spec, to, Some(nonce), timeout),
+        ProbeKind::SIP_ALG_IN => {
+            let mut sent = Vec::new();
+            let mut r = udp_exchange(
+                spec,
+                to,
+                |local| {
+                    sent = sip_options(to, local, "UDP", nonce);
+                    sent.clone()
+                },
+                timeout,
+            );
+            // The evidence is what we sent, for the agent to compare with what it received.
+            r.evidence = sent;
+            r
+        }
         _ => result(spec, Verdict::SKIPPED, b"unknown probe kind"),
     }
 }

@@ -136,7 +136,7 @@ impl Lab {
         let alg = if sip_alg {
             "  ct helper sip-5060 {\n    type \"sip\" protocol udp;\n    l3proto ip;\n  }\n  \
              chain helpers {\n    type filter hook prerouting priority filter; policy accept;\n    \
-             udp dport 5060 ct helper set \"sip-5060\"\n  }\n"
+             udp dport { 5060, 5070 } ct helper set \"sip-5060\"\n  }\n"
         } else {
             ""
         };
@@ -418,9 +418,18 @@ fn a_routers_sip_alg_is_detected_and_its_rewrites_shown() {
         return;
     }
     let lab = Lab::new();
-    let only_alg = ["--closed-tcp", "", "--closed-udp", "", "--alg"];
+    // The stand-in PBX owns 5060, so the inbound test uses 5070 (the helper is attached to both).
+    let only_alg = [
+        "--closed-tcp",
+        "",
+        "--closed-udp",
+        "",
+        "--alg",
+        "--alg-port",
+        "5070",
+    ];
 
-    lab.router_with("masquerade", &["udp dport 5060"], true);
+    lab.router_with("masquerade", &["udp dport { 5060, 5070 }"], true);
     let (r, code) = lab.check(&only_alg);
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(r["sip_alg"]["detected"], true, "{r:#}");

@@ -389,7 +389,9 @@ pub fn compare(
     Ok(diff(sent, &received))
 }
 
-fn diff(sent: &[u8], received: &[u8]) -> Vec<Rewrite> {
+/// The fields that differ between a SIP message as `sent` and as `received`: the request line,
+/// the address-bearing headers, and the SDP origin, connection and media lines.
+pub fn diff(sent: &[u8], received: &[u8]) -> Vec<Rewrite> {
     let (sl, sb) = split(sent);
     let (rl, rb) = split(received);
     let mut out = Vec::new();

@@ -41,6 +41,7 @@ pub fn describe(spec: ProbeSpec) -> String {
         ProbeKind::TCP => format!("tcp/{}", spec.port),
         ProbeKind::SIP_UDP => format!("sip udp/{}", spec.port),
         ProbeKind::SIP_TCP => format!("sip tcp/{}", spec.port),
+        ProbeKind::SIP_ALG_IN => format!("sip alg udp/{}", spec.port),
         ProbeKind(k) => format!("probe {k} port {}", spec.port),
     }
 }

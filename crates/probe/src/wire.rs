@@ -57,10 +57,14 @@ impl ProbeKind {
     pub const SIP_UDP: ProbeKind = ProbeKind(3);
     /// Send a SIP OPTIONS over TCP and report the answer.
     pub const SIP_TCP: ProbeKind = ProbeKind(4);
+    /// Send a SIP OPTIONS over UDP through the site's forward to the agent's own listener, and
+    /// report the exact bytes sent: the agent compares them with what arrived, which shows an
+    /// inbound SIP ALG's rewrites.
+    pub const SIP_ALG_IN: ProbeKind = ProbeKind(5);
 
     /// Whether this version of the protocol defines the kind.
     pub fn is_known(self) -> bool {
-        (1..=4).contains(&self.0)
+        (1..=5).contains(&self.0)
     }
 }
 

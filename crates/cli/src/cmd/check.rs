@@ -74,6 +74,10 @@ pub struct CheckArgs {
     /// The reflector's SIP echo port, for --alg.
     #[arg(long, default_value_t = 5060)]
     pub sip_port: u16,
+    /// The forwarded SIP port the inbound ALG test sends to, for --alg. The agent listens on it
+    /// itself, so the PBX must not be using it during the check.
+    #[arg(long, default_value_t = 5060)]
+    pub alg_port: u16,
     /// Also measure UDP binding lifetimes (takes minutes).
     #[arg(long)]
     pub timeouts: bool,
@@ -134,6 +138,16 @@ fn plan(args: &CheckArgs) -> Result<Vec<(ProbeSpec, Expect)>, Failure> {
         Expect::Closed,
     );
     Ok(out)
+}
+
+/// What the inbound SIP ALG probe found.
+enum Inbound {
+    /// The request reached our listener; these fields were rewritten on the way (none: no ALG).
+    Tested(Vec<pbxguard_probe::alg::Rewrite>),
+    /// The port was taken (by the PBX): the inbound direction cannot be tested.
+    PortBusy,
+    /// Our listener got nothing: the port is not forwarded to this host.
+    NotArrived,
 }
 
 fn mapping_advice(m: MappingBehavior) -> &'static str {
@@ -260,7 +274,6 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         key_id: args.key_id.clone(),
         secret,
     };
-    let creds_alg = creds.clone();
     let expected = plan(&args)?;
     let stun = SocketAddr::new(args.reflector, args.stun_port);
     let ip = match args.listen_ip {
@@ -272,23 +285,34 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
     let nat = discover(stun, ip, args.nat).context("STUN exchange with the reflector")?;
     let public = nat.mapped.ip();
 
-    let findings = if expected.is_empty() {
+    // The inbound SIP ALG probe goes through the site's forward to our own listener, which must
+    // own the port (the PBX must not be running on it), so it is reported apart from the ports.
+    let alg_in = ProbeSpec {
+        kind: ProbeKind::SIP_ALG_IN,
+        port: args.alg_port,
+    };
+    let mut inbound: Option<Inbound> = None;
+    let findings = if expected.is_empty() && !args.alg {
         Vec::new()
     } else {
         eprintln!(
             "asking the reflector to probe {} ports of {public}…",
             expected.len()
         );
-        let probes: Vec<ProbeSpec> = expected.iter().map(|(s, _)| *s).collect();
-        let listen_on: BTreeSet<ProbeSpec> = expected
+        let mut probes: Vec<ProbeSpec> = expected.iter().map(|(s, _)| *s).collect();
+        let mut listen_on: BTreeSet<ProbeSpec> = expected
             .iter()
             .filter(|(_, e)| *e == Expect::Reachable)
             .map(|(s, _)| *s)
             .collect();
+        if args.alg {
+            probes.push(alg_in);
+            listen_on.insert(alg_in);
+        }
         let n = u32::try_from(probes.len()).unwrap_or(u32::MAX);
         let outcome = run_check(&CheckRequest {
             reflector: SocketAddr::new(args.reflector, args.control_port),
-            creds,
+            creds: creds.clone(),
             target: public,
             probes,
             listen_on,
@@ -297,7 +321,22 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         })
         .context("probe request to the reflector")?;
         match outcome.answer {
-            Answer::Results(results) => evaluate(&expected, &results, &outcome.heard),
+            Answer::Results(results) => {
+                if args.alg {
+                    let sent = results
+                        .iter()
+                        .find(|r| r.spec == alg_in)
+                        .map(|r| r.evidence.clone());
+                    inbound = Some(match (outcome.captured.get(&alg_in), sent) {
+                        (Some(received), Some(sent)) => {
+                            Inbound::Tested(pbxguard_probe::alg::diff(&sent, received))
+                        }
+                        _ if !outcome.listened.contains(&alg_in) => Inbound::PortBusy,
+                        _ => Inbound::NotArrived,
+                    });
+                }
+                evaluate(&expected, &results, &outcome.heard)
+            }
             Answer::Refused { code, observed } => {
                 let why = match code {
                     RefusalCode::TARGET_MISMATCH => format!(
@@ -319,7 +358,7 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         eprintln!("looking for a SIP ALG…");
         let echo = SocketAddr::new(args.reflector, args.sip_port);
         Some(
-            pbxguard_check::alg::outbound(echo, &creds_alg, ip, Duration::from_secs(1))
+            pbxguard_check::alg::outbound(echo, &creds, ip, Duration::from_secs(1))
                 .context("SIP ALG test")?,
         )
     } else {
@@ -342,7 +381,8 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         None
     };
 
-    let alg_found = alg.as_ref().is_some_and(|r| !r.is_empty());
+    let alg_found = alg.as_ref().is_some_and(|r| !r.is_empty())
+        || matches!(&inbound, Some(Inbound::Tested(r)) if !r.is_empty());
     let failed = findings.iter().filter(|f| !f.pass).count() + usize::from(alg_found);
     if ctx.json {
         let nat_json = json!({
@@ -369,10 +409,22 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
             "ports": findings.iter().map(finding_json).collect::<Vec<_>>(),
             "binding_lifetime": life_json,
             "sip_alg": alg.as_ref().map(|r| json!({
-                "detected": !r.is_empty(),
+                "detected": alg_found,
                 "rewrites": r.iter().map(|w| json!({
                     "field": w.field, "sent": w.sent, "received": w.received,
                 })).collect::<Vec<_>>(),
+                "inbound": match &inbound {
+                    Some(Inbound::Tested(r)) => json!({
+                        "tested": true,
+                        "detected": !r.is_empty(),
+                        "rewrites": r.iter().map(|w| json!({
+                            "field": w.field, "sent": w.sent, "received": w.received,
+                        })).collect::<Vec<_>>(),
+                    }),
+                    Some(Inbound::PortBusy) => json!({ "tested": false, "why": "port in use" }),
+                    Some(Inbound::NotArrived) => json!({ "tested": false, "why": "nothing arrived" }),
+                    None => json!(null),
+                },
             })),
             "failed": failed,
             "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -432,6 +484,31 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
                      \"SIP transformations\"); the PBX handles NAT itself\n",
                 );
             }
+        }
+        match &inbound {
+            Some(Inbound::Tested(r)) if r.is_empty() => out.push_str(&format!(
+                "PASS SIP ALG (inbound):  none; SIP reaches udp/{} unchanged\n",
+                args.alg_port
+            )),
+            Some(Inbound::Tested(r)) => {
+                out.push_str("FAIL SIP ALG (inbound):  the router rewrites SIP it forwards in\n");
+                for w in r {
+                    out.push_str(&format!("     {}: {} -> {}\n", w.field, w.sent, w.received));
+                }
+                out.push_str(
+                    "     fix: turn off the router's SIP ALG; it rewrites requests to the PBX\n",
+                );
+            }
+            Some(Inbound::PortBusy) => out.push_str(&format!(
+                "---- SIP ALG (inbound):  not tested: udp/{} is in use (stop the PBX during the \
+                 check to test this direction)\n",
+                args.alg_port
+            )),
+            Some(Inbound::NotArrived) => out.push_str(&format!(
+                "---- SIP ALG (inbound):  not tested: nothing arrived on udp/{} (not forwarded?)\n",
+                args.alg_port
+            )),
+            None => {}
         }
         if let Some((o, k)) = &lifetimes {
             let secs = |d: Option<Duration>| d.map_or("?".to_owned(), |d| d.as_secs().to_string());
