@@ -123,40 +123,24 @@ impl Listeners {
         let captured: Captured = Arc::new(Mutex::new(BTreeMap::new()));
         let mut threads = Vec::new();
         let mut listened = BTreeSet::new();
+        let mut udp_ports = BTreeSet::new();
         for spec in probes {
             let addr = SocketAddr::new(ip, spec.port);
             let (stop, heard, spec) = (Arc::clone(&stop), Arc::clone(&heard), *spec);
             let captured = Arc::clone(&captured);
             match spec.kind {
-                ProbeKind::SIP_ALG_IN => {
-                    let Ok(s) = UdpSocket::bind(addr) else {
-                        continue;
-                    };
-                    if s.set_read_timeout(Some(Duration::from_millis(50))).is_err() {
+                ProbeKind::UDP | ProbeKind::SIP_ALG_IN => {
+                    // One socket per UDP port serves both the token probe and the inbound ALG
+                    // probe, so asking for both on one port works.
+                    if !udp_ports.insert(spec.port) {
                         continue;
                     }
-                    listened.insert(spec);
-                    threads.push(std::thread::spawn(move || {
-                        let mut buf = [0u8; 4096];
-                        while !stop.load(Ordering::Relaxed) {
-                            let Ok((n, from)) = s.recv_from(&mut buf) else {
-                                continue;
-                            };
-                            let data = buf.get(..n).unwrap_or_default();
-                            if !data.starts_with(b"OPTIONS ") {
-                                continue;
-                            }
-                            if let Ok(mut h) = heard.lock() {
-                                h.insert(spec);
-                            }
-                            if let Ok(mut c) = captured.lock() {
-                                c.entry(spec).or_insert_with(|| data.to_vec());
-                            }
-                            let _ = s.send_to(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", from);
-                        }
-                    }));
-                }
-                ProbeKind::UDP => {
+                    let alg = probes
+                        .iter()
+                        .any(|p| p.kind == ProbeKind::SIP_ALG_IN && p.port == spec.port);
+                    let token = probes
+                        .iter()
+                        .any(|p| p.kind == ProbeKind::UDP && p.port == spec.port);
                     // A port the PBX already owns cannot be bound: its service answers instead.
                     let Ok(s) = UdpSocket::bind(addr) else {
                         continue;
@@ -164,19 +148,42 @@ impl Listeners {
                     if s.set_read_timeout(Some(Duration::from_millis(50))).is_err() {
                         continue;
                     }
-                    listened.insert(spec);
+                    let alg_spec = ProbeSpec {
+                        kind: ProbeKind::SIP_ALG_IN,
+                        port: spec.port,
+                    };
+                    let token_spec = ProbeSpec {
+                        kind: ProbeKind::UDP,
+                        port: spec.port,
+                    };
+                    if alg {
+                        listened.insert(alg_spec);
+                    }
+                    if token {
+                        listened.insert(token_spec);
+                    }
                     threads.push(std::thread::spawn(move || {
-                        let mut buf = [0u8; 2048];
+                        let mut buf = [0u8; 4096];
                         while !stop.load(Ordering::Relaxed) {
-                            if let Ok((n, from)) = s.recv_from(&mut buf) {
-                                let data = buf.get(..n).unwrap_or_default();
-                                if data.starts_with(TOKEN_PREFIX) {
-                                    if let Ok(mut h) = heard.lock() {
-                                        h.insert(spec);
-                                    }
-                                    // Echo, so the reflector sees the port answer too.
-                                    let _ = s.send_to(data, from);
+                            let Ok((n, from)) = s.recv_from(&mut buf) else {
+                                continue;
+                            };
+                            let data = buf.get(..n).unwrap_or_default();
+                            if token && data.starts_with(TOKEN_PREFIX) {
+                                if let Ok(mut h) = heard.lock() {
+                                    h.insert(token_spec);
                                 }
+                                // Echo, so the reflector sees the port answer too.
+                                let _ = s.send_to(data, from);
+                            } else if alg && data.starts_with(b"OPTIONS ") {
+                                if let Ok(mut h) = heard.lock() {
+                                    h.insert(alg_spec);
+                                }
+                                if let Ok(mut c) = captured.lock() {
+                                    c.entry(alg_spec).or_insert_with(|| data.to_vec());
+                                }
+                                let _ =
+                                    s.send_to(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", from);
                             }
                         }
                     }));
