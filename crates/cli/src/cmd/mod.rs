@@ -10,6 +10,8 @@ mod control;
 mod nft;
 mod plan;
 mod run;
+mod check;
+mod reflector;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
@@ -64,6 +66,18 @@ pub enum Command {
     /// Reads a site description (TOML; `pbxguard plan --example` prints one), validates it (every
     /// mistake with its line), and renders the plan. `--json` prints the plan model itself.
     Plan(plan::PlanArgs),
+    /// Prove from outside that the ports are right, and diagnose the NAT.
+    ///
+    /// Needs a `pbxguard reflector` on a host outside the NAT and a shared secret. Probes every port
+    /// that must be reachable (SIP with OPTIONS, RTP by sample; free ports are listened on briefly)
+    /// and every port that must not be, then reports pass or fail per port with the fix. Exits 1
+    /// when any port check fails.
+    Check(Box<check::CheckArgs>),
+    /// Run the outside half of `pbxguard check`: a STUN server and the probe service.
+    ///
+    /// Probes only the address a request comes from, only for authenticated, fresh requests, and at
+    /// a bounded rate: it is never an open scanner or an amplifier.
+    Reflector(reflector::ReflectorArgs),
 }
 
 /// Runs one subcommand.
@@ -79,5 +93,7 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Nft(a) => nft::run(a, ctx),
         Command::Capture(a) => capture::run(a, ctx),
         Command::Plan(args) => plan::run(args, ctx),
+        Command::Check(a) => check::run(*a, ctx),
+        Command::Reflector(a) => reflector::run(a, ctx),
     }
 }
