@@ -5,13 +5,13 @@ use clap::Subcommand;
 use crate::context::{Context, Outcome};
 
 mod capture;
+mod check;
 mod config;
 mod control;
 mod nft;
 mod plan;
-mod run;
-mod check;
 mod reflector;
+mod run;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
