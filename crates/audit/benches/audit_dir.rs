@@ -1,0 +1,2 @@
+//! Placeholder replaced by the directory benchmark.
+fn main() {}
