@@ -153,13 +153,37 @@ impl Resolver for DiskResolver {
             candidates.extend(self.bases.iter().map(|b| b.join(t)));
         }
         for c in candidates {
-            let found = expand_glob(&c);
+            let found = expand_glob(&normalize(&c));
             if !found.is_empty() {
                 return found.iter().filter_map(|p| read_one(p).ok()).collect();
             }
         }
         Vec::new()
     }
+}
+
+/// Removes `.` and `dir/..` components without touching the disk, so a file reached as
+/// `autoload_configs/../sip_profiles/x.xml` has the same path as when the walker found it.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
 }
 
 fn expand_glob(path: &Path) -> Vec<PathBuf> {

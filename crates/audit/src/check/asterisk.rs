@@ -475,7 +475,10 @@ pub(crate) fn is_loopback(addr: &str) -> bool {
 /// One dial-plan line of an extension.
 #[derive(Debug)]
 struct Step<'a> {
+    /// Lower-cased application name.
     app: String,
+    /// Application name as written.
+    app_name: &'a str,
     args: &'a str,
     loc: Loc,
 }
@@ -516,18 +519,17 @@ fn split_top(s: &str) -> Vec<&str> {
     out
 }
 
-fn app_and_args(s: &str) -> (String, &str) {
+/// Application name (as written) and its arguments.
+fn app_and_args(s: &str) -> (&str, &str) {
     let s = s.trim();
     match s.find('(') {
         Some(open) => {
-            let name = s.get(..open).unwrap_or("").trim().to_ascii_lowercase();
+            let name = s.get(..open).unwrap_or("").trim();
             let close = s.rfind(')').filter(|&c| c > open).unwrap_or(s.len());
             (name, s.get(open + 1..close).unwrap_or(""))
         }
-        None => {
-            // Old `App,args` syntax is not accepted by modern Asterisk; take the whole as the name.
-            (s.to_ascii_lowercase(), "")
-        }
+        // An application without parentheses (`Hangup`) has no arguments.
+        None => (s, ""),
     }
 }
 
@@ -576,11 +578,13 @@ fn contexts<'a>(plans: &[&'a Conf]) -> HashMap<String, Ctx<'a>> {
                             )
                         };
                         let (app_name, args) = app_and_args(app);
-                        for j in jump_targets(&app_name, args) {
+                        let app = app_name.to_ascii_lowercase();
+                        for j in jump_targets(&app, args) {
                             ctx.jumps.push(j);
                         }
                         let step = Step {
-                            app: app_name,
+                            app,
+                            app_name,
                             args,
                             loc: e.loc,
                         };
@@ -672,9 +676,9 @@ fn open_pattern(pattern: &str) -> Option<&'static str> {
         .iter()
         .any(|p| prefix.starts_with(p));
     if intl {
-        Some("international destinations")
+        Some("international numbers")
     } else if elements <= 2 {
-        Some("any destination")
+        Some("any number")
     } else {
         None
     }
@@ -776,8 +780,8 @@ fn dialplan(plans: &[&Conf], entries: &Entries, sink: &mut Sink) {
                     &DIALPLAN_OPEN_PATTERN,
                     ext.loc,
                     format!(
-                        "pattern {} in [{}] sends {reaches} on ({} at line {}); the context is reached by {who}",
-                        ext.pattern, ctx.name, d.app, d.loc.line
+                        "pattern {} in [{}] passes {reaches} to {}() at line {}; [{}] is reached by {who}",
+                        ext.pattern, ctx.name, d.app_name, d.loc.line, ctx.name
                     ),
                 );
             }
@@ -799,7 +803,7 @@ mod tests {
         for p in ["_NXXNXXXXXX", "_1NXXNXXXXXX", "100", "_2XXX", "_0NXXXXXX."] {
             assert!(open_pattern(p).is_none(), "{p}");
         }
-        assert_eq!(open_pattern("_011."), Some("international destinations"));
+        assert_eq!(open_pattern("_011."), Some("international numbers"));
     }
 
     #[test]

@@ -102,14 +102,17 @@ pub(crate) fn run(rs: &Ruleset, sink: &mut Sink) {
                     sink.push(
                             &FW_ESTABLISHED_BEFORE_BAN,
                             e.loc,
-                            format!("established/related traffic is accepted before the ban `{set}` (line {}) is checked", r.loc.line),
+                            format!(
+                                "established/related traffic is accepted before the ban `{set}` ({}) is checked",
+                                at(r.loc)
+                            ),
                         );
                     ban_reported = true;
                 }
                 continue;
             }
             // Rate limits and inline inspection for SIP ports, whatever their verdict.
-            if r.rate_limited || r.verdict == Verdict::Queue {
+            if (r.rate_limited && is_drop(&r.verdict)) || r.verdict == Verdict::Queue {
                 limited_ports.extend(SIP_PORTS.iter().copied().filter(|p| r.covers(*p)));
             }
             if !world(r) || (r.ct_other && r.verdict != Verdict::Accept) {
@@ -198,6 +201,14 @@ pub(crate) fn run(rs: &Ruleset, sink: &mut Sink) {
     }
     if !any_default_drop && let Some((loc, msg)) = open_chain {
         sink.push(&FW_NO_DEFAULT_DROP, loc, msg);
+    }
+}
+
+/// `line N` or `line N, column C`.
+fn at(loc: crate::Loc) -> String {
+    match loc.column {
+        Some(c) => format!("line {}, column {c}", loc.line),
+        None => format!("line {}", loc.line),
     }
 }
 

@@ -284,9 +284,9 @@ fn open_regex(expr: &str) -> Option<&'static str> {
         .any(|p| digits.starts_with(p))
         || e.starts_with("\\+")
     {
-        Some("international destinations")
+        Some("international numbers")
     } else if prefix.chars().filter(char::is_ascii_digit).count() <= 1 {
-        Some("any destination")
+        Some("any number")
     } else {
         None
     }
@@ -316,7 +316,7 @@ fn dialplan_context(ctx: &Element, who: &str, sink: &mut Sink) {
                     &DIALPLAN_OPEN_PATTERN,
                     expr.loc,
                     format!(
-                        "expression {} in context `{}` sends {reaches} on ({} at line {}); the context is reached by {who}",
+                        "expression {} in context `{}` passes {reaches} to {} at line {}; the context is reached by {who}",
                         expr.value,
                         ctx.attr("name").unwrap_or("?"),
                         a.attr("application").unwrap_or("?"),
@@ -334,17 +334,11 @@ mod tests {
 
     #[test]
     fn open_regexes() {
-        assert_eq!(open_regex("^(\\d+)$"), Some("any destination"));
-        assert_eq!(
-            open_regex("^(011\\d+)$"),
-            Some("international destinations")
-        );
-        assert_eq!(open_regex("^00(\\d+)$"), Some("international destinations"));
-        assert_eq!(
-            open_regex("^\\+(\\d+)$"),
-            Some("international destinations")
-        );
-        assert_eq!(open_regex("^(.*)$"), Some("any destination"));
+        assert_eq!(open_regex("^(\\d+)$"), Some("any number"));
+        assert_eq!(open_regex("^(011\\d+)$"), Some("international numbers"));
+        assert_eq!(open_regex("^00(\\d+)$"), Some("international numbers"));
+        assert_eq!(open_regex("^\\+(\\d+)$"), Some("international numbers"));
+        assert_eq!(open_regex("^(.*)$"), Some("any number"));
         assert_eq!(open_regex("^(10[01][0-9])$"), None);
         assert_eq!(open_regex("^\\+?1?(\\d{10})$"), None);
         assert_eq!(open_regex("^(5551212)$"), None);
