@@ -127,6 +127,25 @@ pub fn detect(path: &str, text: &str) -> Option<Format> {
     None
 }
 
+/// The installation a file belongs to: the FreeSWITCH configuration directory above
+/// `autoload_configs/`, `sip_profiles/`, `directory/` or `dialplan/`, else the file's directory (Asterisk
+/// keeps one installation per directory, such as `/etc/asterisk`).
+fn installation(path: &str) -> String {
+    let p = format!("/{}", path.replace('\\', "/"));
+    for marker in [
+        "/autoload_configs/",
+        "/sip_profiles/",
+        "/directory/",
+        "/dialplan/",
+    ] {
+        if let Some(i) = p.find(marker) {
+            return p.get(..i).unwrap_or("").to_owned();
+        }
+    }
+    p.rsplit_once('/')
+        .map_or(String::new(), |(dir, _)| dir.to_owned())
+}
+
 /// A parsed root file.
 pub(crate) enum Doc {
     Asterisk(AsteriskKind, Conf),
@@ -162,6 +181,7 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
         })
         .collect();
     for (id, fmt) in ids {
+        sources.begin_root();
         let doc = match fmt {
             Some(Format::Asterisk(k)) => Doc::Asterisk(k, read::conf::read(&mut sources, id)),
             Some(Format::FreeSwitchXml) => Doc::Xml(read::xml::read(&mut sources, id)),
@@ -201,8 +221,12 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
         .filter_map(|(d, k)| k.then_some(d))
         .collect();
 
+    let groups: Vec<String> = docs
+        .iter()
+        .map(|d| installation(d.files().first().map_or("", |f| sources.path(*f))))
+        .collect();
     let mut sink = Sink::default();
-    check::run(&docs, &mut sink);
+    check::run(&docs, &groups, &mut sink);
     let (paths, texts, mut unread) = sources.into_parts();
     let mut findings = sink.into_findings();
     suppress::apply(

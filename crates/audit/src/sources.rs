@@ -34,6 +34,10 @@ impl Resolver for NoIncludes {
 /// How deep includes may nest before the reader stops following them (Asterisk itself allows 32).
 pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// How many files one root may pull in through includes, in total. Depth alone does not bound the work:
+/// a file that includes itself twice under different names doubles at every level.
+pub(crate) const MAX_INCLUDED_FILES: usize = 2000;
+
 /// The files of one audit run (roots and included ones), with what could not be read.
 pub(crate) struct Sources<'r> {
     paths: Vec<String>,
@@ -41,6 +45,8 @@ pub(crate) struct Sources<'r> {
     by_path: HashMap<String, FileId>,
     resolver: &'r mut dyn Resolver,
     pub(crate) unread: Vec<Unread>,
+    /// Files included since the current root started.
+    included: usize,
 }
 
 impl<'r> Sources<'r> {
@@ -51,6 +57,7 @@ impl<'r> Sources<'r> {
             by_path: HashMap::new(),
             resolver,
             unread: Vec::new(),
+            included: 0,
         }
     }
 
@@ -84,14 +91,37 @@ impl<'r> Sources<'r> {
         });
     }
 
+    /// Starts reading a new root: the include budget starts over.
+    pub(crate) fn begin_root(&mut self) {
+        self.included = 0;
+    }
+
     /// Resolves an include written at `at`; records it as unread when `required` and nothing is found.
     pub(crate) fn include(&mut self, at: Loc, target: &str, required: bool) -> Vec<FileId> {
+        if self.included >= MAX_INCLUDED_FILES {
+            self.unread(
+                at,
+                format!("more than {MAX_INCLUDED_FILES} included files; `{target}` not followed"),
+            );
+            return Vec::new();
+        }
         let from = self.path(at.file).to_owned();
         let found = self.resolver.resolve(&from, target);
         if found.is_empty() && required {
             self.unread(at, format!("included file `{target}` not found"));
         }
-        found.into_iter().map(|f| self.add(f)).collect()
+        let room = MAX_INCLUDED_FILES - self.included;
+        if found.len() > room {
+            self.unread(
+                at,
+                format!(
+                    "more than {MAX_INCLUDED_FILES} included files; part of `{target}` not followed"
+                ),
+            );
+        }
+        let ids: Vec<FileId> = found.into_iter().take(room).map(|f| self.add(f)).collect();
+        self.included += ids.len();
+        ids
     }
 
     pub(crate) fn into_parts(self) -> (Vec<String>, Vec<Rc<str>>, Vec<Unread>) {

@@ -136,3 +136,22 @@ fn a_file_included_by_another_is_audited_once() {
     );
     assert_eq!(report.skipped, vec!["modules.conf".to_owned()]);
 }
+
+#[test]
+fn two_installations_in_one_run_do_not_share_guests_and_trunks() {
+    use pbxguard_audit::{NoIncludes, SourceFile, audit};
+    let open_public = "[public]\nexten => _X.,1,Dial(SIP/carrier/${FILTER(0-9,${EXTEN})})\n";
+    let files = vec![
+        // Site a lets guests into [public] but has no dial plan there.
+        SourceFile::new("a/sip.conf", "[general]\ncontext=public\n"),
+        SourceFile::new(
+            "a/extensions.conf",
+            "[public]\nexten => 100,1,Playback(hello)\n",
+        ),
+        // Site b has an open pattern in [public], but refuses guests.
+        SourceFile::new("b/sip.conf", "[general]\ncontext=public\nallowguest=no\n"),
+        SourceFile::new("b/extensions.conf", open_public),
+    ];
+    let report = audit(files, &mut NoIncludes, &Options::default());
+    assert_eq!(common::lines(&report), vec!["a/sip.conf:1 sip-allowguest"]);
+}

@@ -39,7 +39,7 @@ const CONVENTIONAL_ENTRIES: &[&str] = &[
     "guest",
 ];
 
-pub(crate) fn run(docs: &[Doc], sink: &mut Sink) {
+pub(crate) fn run(docs: &[&Doc], sink: &mut Sink) {
     let mut entries = Entries::default();
     let mut saw_channels = false;
     for d in docs {

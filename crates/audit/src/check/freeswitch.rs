@@ -47,7 +47,7 @@ fn value_loc(el: &Element) -> Loc {
     el.attr_full("value").map_or(el.loc, |a| a.loc)
 }
 
-pub(crate) fn run(docs: &[Doc], sink: &mut Sink) {
+pub(crate) fn run(docs: &[&Doc], sink: &mut Sink) {
     let roots: Vec<&Element> = docs
         .iter()
         .filter_map(|d| match d {

@@ -7,6 +7,8 @@ pub mod firewall;
 pub mod freeswitch;
 pub mod kamailio;
 
+use std::collections::BTreeMap;
+
 use crate::model::{Finding, Loc, Severity};
 use crate::rules::Rule;
 use crate::{Doc, secret};
@@ -43,9 +45,20 @@ impl Sink {
     }
 }
 
-pub(crate) fn run(docs: &[Doc], sink: &mut Sink) {
-    asterisk::run(docs, sink);
-    freeswitch::run(docs, sink);
+/// Runs every check. `groups[i]` names the installation `docs[i]` belongs to: Asterisk and FreeSWITCH
+/// files are checked together only within one installation, so two PBXs audited in one run do not
+/// see each other's guests and trunks.
+pub(crate) fn run(docs: &[Doc], groups: &[String], sink: &mut Sink) {
+    let mut by_group: BTreeMap<&str, Vec<&Doc>> = BTreeMap::new();
+    for (d, g) in docs.iter().zip(groups) {
+        if matches!(d, Doc::Asterisk(..) | Doc::Xml(_)) {
+            by_group.entry(g.as_str()).or_default().push(d);
+        }
+    }
+    for group in by_group.values() {
+        asterisk::run(group, sink);
+        freeswitch::run(group, sink);
+    }
     for d in docs {
         match d {
             Doc::Kamailio(k) => kamailio::run(k, sink),
