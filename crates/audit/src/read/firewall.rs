@@ -193,7 +193,40 @@ pub(crate) fn sniff_iptables(text: &str) -> bool {
             || l.starts_with("*mangle")
             || l.starts_with("-A ")
             || l.starts_with(":INPUT")
+            || command_rest(l)
+                .is_some_and(|(_, r)| r.contains("-A ") || r.contains("-I ") || r.contains("-P "))
     })
+}
+
+/// For a shell command line `[sudo] iptables [-t TABLE] …`, the arguments after the program and the table
+/// named by `-t`.
+fn command_rest(line: &str) -> Option<(Option<&str>, &str)> {
+    let l = line.trim_start();
+    let l = l.strip_prefix("sudo ").unwrap_or(l).trim_start();
+    let (prog, rest) = l.split_once(char::is_whitespace)?;
+    let prog = prog.rsplit('/').next().unwrap_or(prog);
+    if !matches!(
+        prog,
+        "iptables"
+            | "ip6tables"
+            | "iptables-legacy"
+            | "iptables-nft"
+            | "ip6tables-legacy"
+            | "ip6tables-nft"
+    ) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    for flag in ["-t ", "--table "] {
+        if let Some(after) = rest.strip_prefix(flag) {
+            let (table, rest) = after
+                .trim_start()
+                .split_once(char::is_whitespace)
+                .unwrap_or((after.trim(), ""));
+            return Some((Some(table), rest.trim_start()));
+        }
+    }
+    Some((None, rest))
 }
 
 /// Whether the text looks like `nft list ruleset` output.
@@ -243,10 +276,40 @@ pub(crate) fn read_iptables(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
         files: vec![id],
     };
     let mut table = String::new();
+    // A shell script of `iptables …` commands rather than `iptables-save` output: other shell lines
+    // (`modprobe`, `echo`) are not firewall rules and are passed over.
+    let script = text.lines().any(|l| command_rest(l).is_some());
     for (n, raw) in text.lines().enumerate() {
         let loc = Loc::line(id, u32::try_from(n + 1).unwrap_or(u32::MAX));
-        let line = raw.trim();
+        let mut line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line == "COMMIT" {
+            continue;
+        }
+        if script {
+            match command_rest(line) {
+                Some((t, rest)) => {
+                    table = t.unwrap_or("filter").to_owned();
+                    line = rest;
+                }
+                None => continue,
+            }
+        }
+        if line.starts_with("-F") || line.starts_with("--flush") {
+            let name = line.split_whitespace().nth(1);
+            for c in rs
+                .chains
+                .iter_mut()
+                .filter(|c| c.table == table && name.is_none_or(|n| n == c.name))
+            {
+                c.rules.clear();
+            }
+            continue;
+        }
+        if line.starts_with("-X")
+            || line.starts_with("-Z")
+            || line.starts_with("--delete-chain")
+            || line.starts_with("--zero")
+        {
             continue;
         }
         if let Some(t) = line.strip_prefix('*') {
@@ -510,7 +573,8 @@ pub(crate) fn read_nft(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
     let mut chain: Option<usize> = None;
     // What each open brace belongs to.
     let mut braces: Vec<&'static str> = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
+    let mut lines = text.lines().enumerate();
+    while let Some((n, raw)) = lines.next() {
         let loc = Loc::line(id, u32::try_from(n + 1).unwrap_or(u32::MAX));
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
@@ -524,7 +588,7 @@ pub(crate) fn read_nft(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
             continue;
         }
         if inside.is_some_and(|b| b == "skip") {
-            braces.extend(std::iter::repeat_n("skip", open_braces(line)));
+            balance(&mut braces, &mut chain, line);
             continue;
         }
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -586,20 +650,30 @@ pub(crate) fn read_nft(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
                 }
             }
             (Some("chain"), Some(_)) => {
-                let rule = nft_rule(line, loc);
+                // A rule continues on the next lines while a `{` is open or the line ends with `\`
+                // (an anonymous set written over several lines); it is located at its first line.
+                let mut joined = line.trim_end_matches('\\').to_owned();
+                let mut depth = net_braces(line);
+                let mut backslash = line.ends_with('\\');
+                while depth > 0 || backslash {
+                    let Some((_, more)) = lines.next() else { break };
+                    let more = more.split('#').next().unwrap_or("").trim();
+                    backslash = more.ends_with('\\');
+                    depth += net_braces(more);
+                    joined.push(' ');
+                    joined.push_str(more.trim_end_matches('\\'));
+                }
+                let rule = nft_rule(&joined, loc);
                 if let Some(c) = chain.and_then(|i| rs.chains.get_mut(i)) {
                     c.rules.push(rule);
                 }
-                // A rule with an anonymous set spread over lines is rare in `nft list` output; count braces.
-                let opened = open_braces(line);
-                braces.extend(std::iter::repeat_n("skip", opened));
             }
             _ => {
                 sources.unread(
                     loc,
                     format!("cannot read nft line `{}`", super::conf::shorten(line)),
                 );
-                braces.extend(std::iter::repeat_n("skip", open_braces(line)));
+                balance(&mut braces, &mut chain, line);
             }
         }
     }
@@ -610,11 +684,30 @@ pub(crate) fn read_nft(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
     rs
 }
 
-/// Net number of `{` left open on a line.
+/// Net number of `{` opened (positive) or closed (negative) on a line.
+fn net_braces(line: &str) -> isize {
+    let o = isize::try_from(line.matches('{').count()).unwrap_or(isize::MAX);
+    let c = isize::try_from(line.matches('}').count()).unwrap_or(isize::MAX);
+    o - c
+}
+
+/// Net number of `{` left open on a line (never negative).
 fn open_braces(line: &str) -> usize {
-    let o = line.matches('{').count();
-    let c = line.matches('}').count();
-    o.saturating_sub(c)
+    usize::try_from(net_braces(line)).unwrap_or(0)
+}
+
+/// Applies a line's braces to the stack of open blocks: new ones are skipped blocks; closing the chain
+/// block ends the chain.
+fn balance(braces: &mut Vec<&'static str>, chain: &mut Option<usize>, line: &str) {
+    let net = net_braces(line);
+    if net > 0 {
+        braces.extend(std::iter::repeat_n("skip", net.unsigned_abs()));
+    }
+    for _ in 0..(-net).max(0) {
+        if braces.pop() == Some("chain") {
+            *chain = None;
+        }
+    }
 }
 
 /// Reads one rule line of `nft list ruleset`.
@@ -807,6 +900,51 @@ mod tests {
         assert_eq!(input.rules[4].ban.as_deref(), Some("blacklist"));
         assert_eq!(input.rules[5].ban.as_deref(), Some("f2b-sip"));
         assert_eq!(input.rules[5].loc.line, 9);
+    }
+
+    #[test]
+    fn iptables_shell_scripts_are_read_as_commands() {
+        let text = "#!/bin/sh\nmodprobe nf_conntrack\niptables -F\niptables -P INPUT DROP\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\niptables -I INPUT -j DROP -p udp --dport 5060 -m string --string \"friendly-scanner\" --algo bm\n/sbin/iptables -t nat -A PREROUTING -p udp --dport 5060 -j DNAT --to-destination 10.0.0.2\n";
+        assert!(sniff_iptables(text));
+        let mut r = NoIncludes;
+        let mut s = Sources::new(&mut r);
+        let id = s.add(SourceFile::new("firewall.sh", text));
+        let rs = read_iptables(&mut s, id);
+        let (_, _, unread) = s.into_parts();
+        assert!(unread.is_empty(), "{unread:?}");
+        let input = rs
+            .chains
+            .iter()
+            .find(|c| c.name == "INPUT" && c.table == "filter")
+            .unwrap();
+        assert_eq!((input.policy_accept, input.loc.line), (Some(false), 4));
+        // -I put the scanner drop first.
+        assert_eq!(input.rules[0].loc.line, 6);
+        assert_eq!(input.rules[1].loc.line, 5);
+        assert!(
+            rs.chains
+                .iter()
+                .any(|c| c.table == "nat" && c.name == "PREROUTING")
+        );
+    }
+
+    #[test]
+    fn nft_rules_continued_over_lines_and_multi_line_sets() {
+        let text = "table ip t {\n\tset s {\n\t\ttype ipv4_addr\n\t\telements = { 192.0.2.1,\n\t\t\t     192.0.2.2 }\n\t}\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport { 22,\n\t\t\t8021 } accept\n\t\tudp dport 69 \\\n\t\t\taccept\n\t}\n}\n";
+        let mut r = NoIncludes;
+        let mut s = Sources::new(&mut r);
+        let id = s.add(SourceFile::new("t.nft", text));
+        let rs = read_nft(&mut s, id);
+        let (_, _, unread) = s.into_parts();
+        assert!(unread.is_empty(), "{unread:?}");
+        let c = &rs.chains[0];
+        assert_eq!(c.rules.len(), 2);
+        assert_eq!(c.rules[0].dports, Some(vec![(22, 22), (8021, 8021)]));
+        assert_eq!(c.rules[0].loc.line, 9);
+        assert_eq!(
+            (c.rules[1].verdict.clone(), c.rules[1].loc.line),
+            (Verdict::Accept, 11)
+        );
     }
 
     #[test]
