@@ -87,7 +87,13 @@ pub fn detect(path: &str, text: &str) -> Option<Format> {
         .unwrap_or(path)
         .to_ascii_lowercase();
     if let Some(stem) = name.strip_suffix(".conf") {
-        let kind = if stem.starts_with("pjsip") {
+        // Same prefixes, other formats: NOTIFY templates, the PJSIP wizard, IAX provisioning.
+        let other = ["sip_notify", "pjsip_notify", "pjsip_wizard", "iaxprov"]
+            .iter()
+            .any(|p| stem.starts_with(p));
+        let kind = if other {
+            None
+        } else if stem.starts_with("pjsip") {
             Some(AsteriskKind::Pjsip)
         } else if stem.starts_with("sip") {
             Some(AsteriskKind::Sip)

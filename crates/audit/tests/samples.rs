@@ -155,3 +155,38 @@ fn two_installations_in_one_run_do_not_share_guests_and_trunks() {
     let report = audit(files, &mut NoIncludes, &Options::default());
     assert_eq!(common::lines(&report), vec!["a/sip.conf:1 sip-allowguest"]);
 }
+
+#[test]
+fn lookalike_files_and_untyped_sections_are_not_peers() {
+    use pbxguard_audit::{NoIncludes, SourceFile, audit};
+    let files = vec![
+        // NOTIFY templates share chan_sip's prefix but are not peers.
+        SourceFile::new(
+            "ast/sip_notify.conf",
+            "[polycom-check-cfg]\nEvent=>check-sync\nContent-Length=>0\n",
+        ),
+        SourceFile::new(
+            "ast/pjsip_wizard.conf",
+            "[trunk]\ntype = wizard\nremote_hosts = sip.example\n",
+        ),
+        // A section without type= is ignored by chan_sip.
+        SourceFile::new(
+            "ast/sip.conf",
+            "[general]\nallowguest=no\n\n[odd]\nfoo=bar\n",
+        ),
+    ];
+    let report = audit(files, &mut NoIncludes, &Options::default());
+    assert_eq!(
+        common::lines(&report),
+        Vec::<String>::new(),
+        "{}",
+        common::dump(&report)
+    );
+    assert_eq!(
+        report.skipped,
+        vec![
+            "ast/sip_notify.conf".to_owned(),
+            "ast/pjsip_wizard.conf".to_owned()
+        ]
+    );
+}

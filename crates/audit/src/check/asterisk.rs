@@ -109,6 +109,16 @@ fn objects(conf: &Conf) -> impl Iterator<Item = &Section> {
     })
 }
 
+/// `type=friend|peer|user`: a chan_sip or chan_iax2 device section.
+fn is_peer_type(eff: &[&Entry]) -> bool {
+    last(eff, "type").is_some_and(|t| {
+        matches!(
+            t.value.to_ascii_lowercase().as_str(),
+            "friend" | "peer" | "user"
+        )
+    })
+}
+
 fn has_acl(eff: &[&Entry]) -> bool {
     [
         "permit",
@@ -195,6 +205,10 @@ fn sip(conf: &Conf, sink: &mut Sink, entries: &mut Entries) {
     }
     for s in objects(conf) {
         let eff = conf.effective(s);
+        // chan_sip ignores a section without a peer type; so does the audit.
+        if !is_peer_type(&eff) {
+            continue;
+        }
         let trunk = !is_dynamic_host(&eff);
         let ctx = last(&eff, "context").map_or_else(|| guest_ctx.clone(), |e| e.value.clone());
         if let Some(e) = last(&eff, "insecure") {
@@ -326,6 +340,9 @@ fn iax(conf: &Conf, sink: &mut Sink, entries: &mut Entries) {
                 format!("[guest] lets any IAX2 peer call into context `{ctx}` without a secret"),
             );
             entries.add(&ctx, "IAX2 guests ([guest] in iax.conf)".into());
+            continue;
+        }
+        if !is_peer_type(&eff) {
             continue;
         }
         let ty = last(&eff, "type")
