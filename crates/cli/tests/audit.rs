@@ -132,3 +132,23 @@ fn command_line_suppressions_and_missing_paths() {
         .code(2)
         .stderr(predicate::str::contains("no such file"));
 }
+
+#[test]
+fn the_rule_catalog_is_listed() {
+    pbxguard()
+        .args(["audit", "--list-rules"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sip-allowguest"))
+        .stdout(predicate::str::contains("fw-established-before-ban"));
+    let out = pbxguard()
+        .args(["--json", "audit", "--list-rules"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(v.as_array().unwrap().len() >= 26);
+    pbxguard().args(["audit"]).assert().code(2);
+}

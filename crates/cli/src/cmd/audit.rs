@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use pbxguard_audit::fs::{DiskResolver, collect};
-use pbxguard_audit::{Options, Severity, Suppression, audit, output};
+use pbxguard_audit::{Options, Severity, Suppression, audit, output, rules};
+use serde_json::json;
 
 use crate::context::{self, Context, Exit, Failure, Outcome};
 
@@ -17,8 +18,12 @@ pub struct AuditArgs {
     /// manager.conf (and their *_custom.conf / *_additional.conf parts); FreeSWITCH XML (vars.xml,
     /// autoload_configs, sip_profiles, directory, dialplan); kamailio.cfg; firewall rulesets saved with
     /// `iptables-save`, `nft list ruleset` or `nft -j list ruleset`. Other files are skipped.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "list_rules", value_name = "PATH")]
     paths: Vec<PathBuf>,
+
+    /// Print every rule (id, severity, what it finds, why it matters, the fix) and exit.
+    #[arg(long)]
+    list_rules: bool,
 
     /// Print SARIF 2.1.0 (for CI code scanning and editors) instead of the table.
     #[arg(long)]
@@ -54,6 +59,9 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
 pub fn run(args: AuditArgs, ctx: &Context) -> Outcome {
     if args.sarif && ctx.json {
         return Err(Failure::Usage("--json and --sarif are exclusive".into()));
+    }
+    if args.list_rules {
+        return list_rules(ctx);
     }
     let config = ctx.config()?;
     let mut suppressions = Vec::new();
@@ -101,4 +109,36 @@ pub fn run(args: AuditArgs, ctx: &Context) -> Outcome {
     } else {
         Exit::Ok
     })
+}
+
+fn list_rules(ctx: &Context) -> Outcome {
+    if ctx.json {
+        let list: Vec<_> = rules::ALL
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "severity": r.severity.as_str(),
+                    "title": r.title,
+                    "why": r.why,
+                    "fix": r.fix,
+                })
+            })
+            .collect();
+        context::print_json(&json!(list))?;
+    } else {
+        let mut text = String::new();
+        for r in rules::ALL {
+            text.push_str(&format!(
+                "{:<27} {:<8} {}\n",
+                r.id,
+                r.severity.as_str(),
+                r.title
+            ));
+            text.push_str(&format!("{:<36} why: {}\n", "", r.why));
+            text.push_str(&format!("{:<36} fix: {}\n\n", "", r.fix));
+        }
+        context::print(&text)?;
+    }
+    Ok(Exit::Ok)
 }
