@@ -299,7 +299,7 @@ pub static KEYS: &[Key] = &[
     key!(
         "rules.enumeration",
         "max_users",
-        count(2, 10_000),
+        count(2, 100),
         rules.enumeration.max_users,
         "Distinct users answered 404/403 (or logged as unknown) from one source within `window` that ban it."
     ),

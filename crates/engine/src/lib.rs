@@ -90,6 +90,7 @@ pub struct Engine {
     config: Config,
     epoch: Timestamp,
     scanners: Option<AhoCorasick>,
+    lists: Lists,
     tables: Tables,
     decisions: VecDeque<Decision>,
     expiries: BinaryHeap<Reverse<(Timestamp, Key)>>,
@@ -115,8 +116,57 @@ enum Standing {
     Ordinary,
 }
 
-fn contains(list: &[IpNet], addr: IpAddr) -> bool {
-    list.iter().any(|n| n.contains(&addr))
+/// A list of networks as integer prefixes, checked on every observation.
+#[derive(Debug, Clone, Default)]
+struct NetList {
+    /// (network bits, mask) over the IPv4-mapped IPv6 space, so one comparison serves both families.
+    nets: Vec<(u128, u128)>,
+}
+
+impl NetList {
+    fn new(list: &[IpNet]) -> Self {
+        let nets = list
+            .iter()
+            .map(|n| {
+                let (bits, len) = match n {
+                    IpNet::V4(v4) => (
+                        u128::from(v4.network().to_ipv6_mapped()),
+                        96 + u32::from(v4.prefix_len()),
+                    ),
+                    IpNet::V6(v6) => (u128::from(v6.network()), u32::from(v6.prefix_len())),
+                };
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len.min(128))
+                };
+                (bits & mask, mask)
+            })
+            .collect();
+        Self { nets }
+    }
+
+    fn contains(&self, key: u128) -> bool {
+        self.nets.iter().any(|(net, mask)| key & mask == *net)
+    }
+}
+
+/// The allow, trunk and block lists, compiled.
+#[derive(Debug, Clone, Default)]
+struct Lists {
+    allow: NetList,
+    trunks: NetList,
+    block: NetList,
+}
+
+impl Lists {
+    fn new(c: &Config) -> Self {
+        Self {
+            allow: NetList::new(&c.lists.allow),
+            trunks: NetList::new(&c.lists.trunks),
+            block: NetList::new(&c.lists.block),
+        }
+    }
 }
 
 /// Turns an address into a map key: IPv4 (and IPv4-mapped IPv6) as is, IPv6 masked to the ban prefix.
@@ -145,6 +195,7 @@ impl Engine {
         let scanners = Self::build_scanners(&config);
         let tables = Tables::new(&config);
         Self {
+            lists: Lists::new(&config),
             config,
             epoch: now,
             scanners,
@@ -169,6 +220,7 @@ impl Engine {
     /// Replaces the configuration (SIGHUP) and keeps all state: bans, counters, trust.
     pub fn reconfigure(&mut self, config: Config) {
         self.scanners = Self::build_scanners(&config);
+        self.lists = Lists::new(&config);
         self.tables.resize(&config);
         self.config = config;
     }
@@ -206,12 +258,16 @@ impl Engine {
     }
 
     fn standing(&self, addr: IpAddr) -> Standing {
-        let lists = &self.config.lists;
-        if contains(&lists.allow, addr) {
+        let bits = match addr {
+            IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        let lists = &self.lists;
+        if lists.allow.contains(bits) {
             Standing::Allowed
-        } else if contains(&lists.trunks, addr) {
+        } else if lists.trunks.contains(bits) {
             Standing::Trunk
-        } else if contains(&lists.block, addr) {
+        } else if lists.block.contains(bits) {
             Standing::Blocked
         } else {
             Standing::Ordinary

@@ -1,0 +1,406 @@
+//! Header lines as borrowed slices, with names classified once at parse time.
+
+use crate::text::{next_list_item, trim};
+
+/// A header name the parser recognises, compact forms included (RFC 3261 §7.3.3 and the
+/// extensions that register one). Anything else is [`HeaderName::Other`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeaderName {
+    /// `Via` / `v`.
+    Via,
+    /// `From` / `f`.
+    From,
+    /// `To` / `t`.
+    To,
+    /// `Call-ID` / `i`.
+    CallId,
+    /// `CSeq`.
+    CSeq,
+    /// `Contact` / `m`.
+    Contact,
+    /// `Content-Length` / `l`.
+    ContentLength,
+    /// `Content-Type` / `c`.
+    ContentType,
+    /// `Content-Encoding` / `e`.
+    ContentEncoding,
+    /// `Max-Forwards`.
+    MaxForwards,
+    /// `Expires`.
+    Expires,
+    /// `User-Agent`.
+    UserAgent,
+    /// `Server`.
+    Server,
+    /// `Authorization`.
+    Authorization,
+    /// `Proxy-Authorization`.
+    ProxyAuthorization,
+    /// `WWW-Authenticate`.
+    WwwAuthenticate,
+    /// `Proxy-Authenticate`.
+    ProxyAuthenticate,
+    /// `Date`.
+    Date,
+    /// `Route`.
+    Route,
+    /// `Record-Route`.
+    RecordRoute,
+    /// `Subject` / `s`.
+    Subject,
+    /// `Supported` / `k`.
+    Supported,
+    /// `Event` / `o` (RFC 6665).
+    Event,
+    /// `Allow-Events` / `u` (RFC 6665).
+    AllowEvents,
+    /// `Refer-To` / `r` (RFC 3515).
+    ReferTo,
+    /// `Referred-By` / `b` (RFC 3892).
+    ReferredBy,
+    /// `Session-Expires` / `x` (RFC 4028).
+    SessionExpires,
+    /// `Accept-Contact` / `a` (RFC 3841).
+    AcceptContact,
+    /// `Reject-Contact` / `j` (RFC 3841).
+    RejectContact,
+    /// `Request-Disposition` / `d` (RFC 3841).
+    RequestDisposition,
+    /// `Identity` / `y` (RFC 8224).
+    Identity,
+    /// `Allow`.
+    Allow,
+    /// `Accept`.
+    Accept,
+    /// Any other name; compare the text with [`Header::name`].
+    Other,
+}
+
+impl HeaderName {
+    /// Classifies a header name, case-insensitively, compact forms included.
+    #[must_use]
+    pub fn classify(name: &[u8]) -> HeaderName {
+        use HeaderName as H;
+        if let [c] = name {
+            return match c.to_ascii_lowercase() {
+                b'v' => H::Via,
+                b'f' => H::From,
+                b't' => H::To,
+                b'i' => H::CallId,
+                b'm' => H::Contact,
+                b'l' => H::ContentLength,
+                b'c' => H::ContentType,
+                b'e' => H::ContentEncoding,
+                b's' => H::Subject,
+                b'k' => H::Supported,
+                b'o' => H::Event,
+                b'u' => H::AllowEvents,
+                b'r' => H::ReferTo,
+                b'b' => H::ReferredBy,
+                b'x' => H::SessionExpires,
+                b'a' => H::AcceptContact,
+                b'j' => H::RejectContact,
+                b'd' => H::RequestDisposition,
+                b'y' => H::Identity,
+                _ => H::Other,
+            };
+        }
+        let first = match name.first() {
+            Some(c) => c.to_ascii_lowercase(),
+            None => return H::Other,
+        };
+        // Dispatch on (length, first letter) so that at most a few comparisons run per header.
+        let candidates: &[(&[u8], HeaderName)] = match (name.len(), first) {
+            (2, b't') => &[(b"to", H::To)],
+            (3, b'v') => &[(b"via", H::Via)],
+            (4, b'f') => &[(b"from", H::From)],
+            (4, b'c') => &[(b"cseq", H::CSeq)],
+            (4, b'd') => &[(b"date", H::Date)],
+            (5, b'r') => &[(b"route", H::Route)],
+            (5, b'e') => &[(b"event", H::Event)],
+            (5, b'a') => &[(b"allow", H::Allow)],
+            (6, b'a') => &[(b"accept", H::Accept)],
+            (6, b's') => &[(b"server", H::Server)],
+            (7, b'c') => &[(b"call-id", H::CallId), (b"contact", H::Contact)],
+            (7, b'e') => &[(b"expires", H::Expires)],
+            (7, b's') => &[(b"subject", H::Subject)],
+            (8, b'r') => &[(b"refer-to", H::ReferTo)],
+            (8, b'i') => &[(b"identity", H::Identity)],
+            (9, b's') => &[(b"supported", H::Supported)],
+            (10, b'u') => &[(b"user-agent", H::UserAgent)],
+            (11, b'r') => &[(b"referred-by", H::ReferredBy)],
+            (12, b'c') => &[(b"content-type", H::ContentType)],
+            (12, b'm') => &[(b"max-forwards", H::MaxForwards)],
+            (12, b'r') => &[(b"record-route", H::RecordRoute)],
+            (12, b'a') => &[(b"allow-events", H::AllowEvents)],
+            (13, b'a') => &[(b"authorization", H::Authorization)],
+            (14, b'c') => &[(b"content-length", H::ContentLength)],
+            (14, b'a') => &[(b"accept-contact", H::AcceptContact)],
+            (14, b'r') => &[(b"reject-contact", H::RejectContact)],
+            (15, b's') => &[(b"session-expires", H::SessionExpires)],
+            (16, b'w') => &[(b"www-authenticate", H::WwwAuthenticate)],
+            (16, b'c') => &[(b"content-encoding", H::ContentEncoding)],
+            (18, b'p') => &[(b"proxy-authenticate", H::ProxyAuthenticate)],
+            (19, b'p') => &[(b"proxy-authorization", H::ProxyAuthorization)],
+            (19, b'r') => &[(b"request-disposition", H::RequestDisposition)],
+            _ => &[],
+        };
+        for (text, h) in candidates {
+            if name.eq_ignore_ascii_case(text) {
+                return *h;
+            }
+        }
+        H::Other
+    }
+
+    /// The canonical long name (e.g. `"Call-ID"`), or `None` for [`HeaderName::Other`].
+    #[must_use]
+    pub const fn canonical(self) -> Option<&'static str> {
+        use HeaderName as H;
+        Some(match self {
+            H::Via => "Via",
+            H::From => "From",
+            H::To => "To",
+            H::CallId => "Call-ID",
+            H::CSeq => "CSeq",
+            H::Contact => "Contact",
+            H::ContentLength => "Content-Length",
+            H::ContentType => "Content-Type",
+            H::ContentEncoding => "Content-Encoding",
+            H::MaxForwards => "Max-Forwards",
+            H::Expires => "Expires",
+            H::UserAgent => "User-Agent",
+            H::Server => "Server",
+            H::Authorization => "Authorization",
+            H::ProxyAuthorization => "Proxy-Authorization",
+            H::WwwAuthenticate => "WWW-Authenticate",
+            H::ProxyAuthenticate => "Proxy-Authenticate",
+            H::Date => "Date",
+            H::Route => "Route",
+            H::RecordRoute => "Record-Route",
+            H::Subject => "Subject",
+            H::Supported => "Supported",
+            H::Event => "Event",
+            H::AllowEvents => "Allow-Events",
+            H::ReferTo => "Refer-To",
+            H::ReferredBy => "Referred-By",
+            H::SessionExpires => "Session-Expires",
+            H::AcceptContact => "Accept-Contact",
+            H::RejectContact => "Reject-Contact",
+            H::RequestDisposition => "Request-Disposition",
+            H::Identity => "Identity",
+            H::Allow => "Allow",
+            H::Accept => "Accept",
+            H::Other => return None,
+        })
+    }
+
+    /// Whether RFC 3261 §7.3.1 lets this header's values be combined with commas, so a single
+    /// line may carry several values. Headers such as WWW-Authenticate or Date contain commas
+    /// that are not separators and are excluded.
+    #[must_use]
+    pub const fn is_list(self) -> bool {
+        use HeaderName as H;
+        matches!(
+            self,
+            H::Via
+                | H::Contact
+                | H::Route
+                | H::RecordRoute
+                | H::Supported
+                | H::AllowEvents
+                | H::ContentEncoding
+                | H::AcceptContact
+                | H::RejectContact
+                | H::RequestDisposition
+                | H::Allow
+                | H::Accept
+        )
+    }
+}
+
+/// One header line: borrowed name and value, like `httparse::Header`.
+///
+/// The value has leading and trailing whitespace removed; folded continuation lines (RFC 3261
+/// §7.3.1) stay inside it as `CRLF SP…`, which every typed accessor treats as whitespace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Header<'b> {
+    name: &'b str,
+    value: &'b [u8],
+    kind: HeaderName,
+}
+
+impl<'b> Header<'b> {
+    /// An empty header, to initialise the storage array: `[Header::EMPTY; 64]`.
+    pub const EMPTY: Header<'static> = Header {
+        name: "",
+        value: b"",
+        kind: HeaderName::Other,
+    };
+
+    pub(crate) fn new(name: &'b str, value: &'b [u8], kind: HeaderName) -> Self {
+        Header { name, value, kind }
+    }
+
+    /// The name as received (a token; compact forms are not expanded).
+    #[must_use]
+    pub fn name(&self) -> &'b str {
+        self.name
+    }
+
+    /// The recognised name, compact forms mapped to their long form.
+    #[must_use]
+    pub fn kind(&self) -> HeaderName {
+        self.kind
+    }
+
+    /// The raw value, trimmed.
+    #[must_use]
+    pub fn value(&self) -> &'b [u8] {
+        self.value
+    }
+
+    /// The value as text, if it is UTF-8.
+    #[must_use]
+    pub fn value_str(&self) -> Option<&'b str> {
+        core::str::from_utf8(self.value).ok()
+    }
+
+    /// Whether this header has the given name (case-insensitive, compact forms included).
+    #[must_use]
+    pub fn is(&self, name: &str) -> bool {
+        match HeaderName::classify(name.as_bytes()) {
+            HeaderName::Other => self.name.eq_ignore_ascii_case(name),
+            k => self.kind == k,
+        }
+    }
+
+    /// The comma-separated values of this line if the header is a list (see
+    /// [`HeaderName::is_list`]), otherwise the whole value once.
+    #[must_use]
+    pub fn values(&self) -> Values<'b> {
+        Values {
+            rest: self.value,
+            split: self.kind.is_list(),
+        }
+    }
+}
+
+impl core::fmt::Debug for Header<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Header")
+            .field("name", &self.name)
+            .field(
+                "value",
+                &core::str::from_utf8(self.value).unwrap_or("<non-utf8>"),
+            )
+            .finish()
+    }
+}
+
+/// Iterator over the comma-separated values of a header line, each trimmed; empty elements
+/// are skipped.
+#[derive(Clone)]
+pub struct Values<'b> {
+    rest: &'b [u8],
+    split: bool,
+}
+
+impl<'b> Iterator for Values<'b> {
+    type Item = &'b [u8];
+
+    fn next(&mut self) -> Option<&'b [u8]> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            let (item, rest) = if self.split {
+                next_list_item(self.rest)
+            } else {
+                (self.rest, &[][..])
+            };
+            self.rest = rest;
+            let item = trim(item);
+            if !item.is_empty() {
+                return Some(item);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_forms_of_rfc3261_section_7_3_3() {
+        for (c, long) in [
+            ("i", HeaderName::CallId),
+            ("m", HeaderName::Contact),
+            ("e", HeaderName::ContentEncoding),
+            ("l", HeaderName::ContentLength),
+            ("c", HeaderName::ContentType),
+            ("f", HeaderName::From),
+            ("s", HeaderName::Subject),
+            ("k", HeaderName::Supported),
+            ("t", HeaderName::To),
+            ("v", HeaderName::Via),
+            ("o", HeaderName::Event),
+            ("u", HeaderName::AllowEvents),
+            ("V", HeaderName::Via),
+        ] {
+            assert_eq!(HeaderName::classify(c.as_bytes()), long, "{c}");
+        }
+    }
+
+    #[test]
+    fn long_names_round_trip_case_insensitively() {
+        use HeaderName as H;
+        for h in [
+            H::Via,
+            H::From,
+            H::To,
+            H::CallId,
+            H::CSeq,
+            H::Contact,
+            H::ContentLength,
+            H::ContentType,
+            H::ContentEncoding,
+            H::MaxForwards,
+            H::Expires,
+            H::UserAgent,
+            H::Server,
+            H::Authorization,
+            H::ProxyAuthorization,
+            H::WwwAuthenticate,
+            H::ProxyAuthenticate,
+            H::Date,
+            H::Route,
+            H::RecordRoute,
+            H::Subject,
+            H::Supported,
+            H::Event,
+            H::AllowEvents,
+            H::ReferTo,
+            H::ReferredBy,
+            H::SessionExpires,
+            H::AcceptContact,
+            H::RejectContact,
+            H::RequestDisposition,
+            H::Identity,
+            H::Allow,
+            H::Accept,
+        ] {
+            let name = h.canonical().unwrap();
+            assert_eq!(HeaderName::classify(name.as_bytes()), h, "{name}");
+            let mut upper = [0u8; 32];
+            let upper = &mut upper[..name.len()];
+            upper.copy_from_slice(name.as_bytes());
+            upper.make_ascii_uppercase();
+            assert_eq!(HeaderName::classify(upper), h, "{name}");
+        }
+        assert_eq!(HeaderName::classify(b"C%6Fntact"), HeaderName::Other);
+        assert_eq!(HeaderName::classify(b""), HeaderName::Other);
+    }
+}

@@ -1,0 +1,639 @@
+//! Framing and the line-level parse: start line, header lines, Content-Length, body.
+//!
+//! One forward pass over the bytes: `memchr` finds line ends, each header name is scanned once,
+//! and nothing is revisited, so the work is linear in the message size whatever the number of
+//! headers (see the `work_is_linear_in_header_count` test).
+
+use core::fmt;
+
+use memchr::{memchr, memchr_iter};
+
+use crate::header::{Header, HeaderName};
+use crate::message::{Message, StartLine};
+use crate::method::{Method, StatusCode};
+use crate::text::{is_token, trim};
+use crate::{Anomalies, Anomaly};
+
+/// Hard limits applied while parsing. Exceeding one is recorded as an [`Anomaly`] on
+/// datagrams and is an [`Error`] on streams (where framing can no longer be trusted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message (start line, headers and body) examined. Default 65,535 bytes, the
+    /// largest UDP payload.
+    pub max_message_size: usize,
+    /// Most header lines stored; the caller's storage length is a limit too. Default 256.
+    pub max_headers: usize,
+    /// Longest line (a header with its folds) before [`Anomaly::LineTooLong`]. Default 8,192.
+    pub max_line_length: usize,
+}
+
+impl Limits {
+    /// The defaults listed on each field.
+    pub const DEFAULT: Limits = Limits {
+        max_message_size: 65_535,
+        max_headers: 256,
+        max_line_length: 8_192,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+/// Why no message could be produced at all. Everything less severe is an [`Anomaly`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The input holds nothing but line ends (or nothing). On a datagram transport this is
+    /// typically a keep-alive; see [`KeepAlive`].
+    Empty,
+    /// A stream message (headers, or headers plus the announced body) exceeds
+    /// [`Limits::max_message_size`]; the connection cannot be resynchronised.
+    MessageTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A stream message has no Content-Length, which RFC 3261 §18.3 requires on streams, so
+    /// its end cannot be found.
+    MissingContentLength,
+    /// A stream message's Content-Length is not a decimal number.
+    InvalidContentLength,
+    /// A stream message carries Content-Length headers with different values.
+    ConflictingContentLength,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Empty => f.write_str("no SIP message in input (only line ends)"),
+            Error::MessageTooLarge { limit } => {
+                write!(f, "stream message larger than the {limit}-byte limit")
+            }
+            Error::MissingContentLength => {
+                f.write_str("stream message without Content-Length (RFC 3261 §18.3)")
+            }
+            Error::InvalidContentLength => {
+                f.write_str("stream message with a non-numeric Content-Length")
+            }
+            Error::ConflictingContentLength => {
+                f.write_str("stream message with conflicting Content-Length headers")
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// The outcome of a stream parse, like `httparse::Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<T> {
+    /// A complete item was read.
+    Complete(T),
+    /// The buffer ends before the item does: read more bytes and call again with the longer
+    /// buffer. Not an error.
+    Partial,
+}
+
+/// An RFC 5626 §3.5.1 keep-alive on a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// A double CRLF "ping"; a server answers with a single CRLF "pong".
+    Ping,
+    /// A single CRLF "pong".
+    Pong,
+}
+
+/// One item read from a stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'h, 'b> {
+    /// A message; consume [`Message::len`] bytes before the next call.
+    Message(Message<'h, 'b>),
+    /// A keep-alive of `len` bytes; consume them before the next call.
+    KeepAlive {
+        /// Which keep-alive it is.
+        kind: KeepAlive,
+        /// Bytes to consume.
+        len: usize,
+    },
+}
+
+/// Frames SIP messages out of a reliable byte stream (TCP, TLS, WebSocket payloads).
+///
+/// Stateless apart from its limits: the caller keeps the bytes, calls [`StreamParser::parse`]
+/// on what it has, and consumes the length of each complete frame.
+///
+/// ```
+/// use pbxguard_sip::{Frame, Header, Status, StreamParser};
+///
+/// let parser = StreamParser::default();
+/// let mut buf: &[u8] = b"\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+/// let mut headers = [Header::EMPTY; 16];
+/// let mut seen = 0;
+/// while let Ok(Status::Complete(frame)) = parser.parse(buf, &mut headers) {
+///     let used = match frame {
+///         Frame::KeepAlive { len, .. } => len,
+///         Frame::Message(msg) => msg.len(),
+///     };
+///     buf = &buf[used..];
+///     seen += 1;
+/// }
+/// assert_eq!(seen, 2);
+/// assert!(buf.is_empty());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamParser {
+    limits: Limits,
+}
+
+impl StreamParser {
+    /// A parser with the given limits.
+    #[must_use]
+    pub const fn new(limits: Limits) -> Self {
+        StreamParser { limits }
+    }
+
+    /// Reads the next frame at the start of `buf`.
+    ///
+    /// Leading CRLFs are keep-alives (RFC 5626 §3.5.1; RFC 3261 §7.5 says to ignore them): a
+    /// `CRLFCRLF` is a [`KeepAlive::Ping`], a lone `CRLF` followed by anything else a
+    /// [`KeepAlive::Pong`]. A message is complete once its headers and Content-Length bytes of
+    /// body are in `buf`.
+    ///
+    /// # Errors
+    ///
+    /// When the stream cannot be framed any more: [`Error::MessageTooLarge`],
+    /// [`Error::MissingContentLength`], [`Error::InvalidContentLength`],
+    /// [`Error::ConflictingContentLength`]. The connection should be closed.
+    pub fn parse<'h, 'b>(
+        &self,
+        buf: &'b [u8],
+        headers: &'h mut [Header<'b>],
+    ) -> Result<Status<Frame<'h, 'b>>, Error> {
+        match buf {
+            [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => return Ok(Status::Partial),
+            [b'\r', b'\n', b'\r', b'\n', ..] => {
+                return Ok(Status::Complete(Frame::KeepAlive {
+                    kind: KeepAlive::Ping,
+                    len: 4,
+                }));
+            }
+            [b'\r', b'\n', ..] => {
+                return Ok(Status::Complete(Frame::KeepAlive {
+                    kind: KeepAlive::Pong,
+                    len: 2,
+                }));
+            }
+            _ => {}
+        }
+        match parse(buf, headers, &self.limits, true)? {
+            Status::Complete(m) => Ok(Status::Complete(Frame::Message(m))),
+            Status::Partial => Ok(Status::Partial),
+        }
+    }
+}
+
+impl<'h, 'b> Message<'h, 'b> {
+    /// Parses one message from a datagram (UDP), with [`Limits::DEFAULT`].
+    ///
+    /// Never fails on malformed input: deviations are recorded in [`Message::anomalies`] and
+    /// what could be read is exposed. Bytes after Content-Length octets of body are ignored, as
+    /// RFC 3261 §18.3 prescribes for datagrams; without Content-Length the body runs to the end.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`] if the datagram holds nothing but line ends.
+    pub fn parse_datagram(buf: &'b [u8], headers: &'h mut [Header<'b>]) -> Result<Self, Error> {
+        Self::parse_datagram_with(buf, headers, &Limits::DEFAULT)
+    }
+
+    /// [`Message::parse_datagram`] with explicit limits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`] if the datagram holds nothing but line ends.
+    pub fn parse_datagram_with(
+        buf: &'b [u8],
+        headers: &'h mut [Header<'b>],
+        limits: &Limits,
+    ) -> Result<Self, Error> {
+        match parse(buf, headers, limits, false)? {
+            Status::Complete(m) => Ok(m),
+            // Datagram mode never asks for more bytes; treat defensively as empty.
+            Status::Partial => Err(Error::Empty),
+        }
+    }
+}
+
+#[cfg(test)]
+std::thread_local! {
+    /// Bytes examined by the parser, for the linear-work test.
+    pub(crate) static WORK: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+#[inline(always)]
+fn count_work(_n: usize) {
+    #[cfg(test)]
+    WORK.with(|w| w.set(w.get() + _n));
+}
+
+#[inline]
+fn find_lf(data: &[u8], from: usize) -> Option<usize> {
+    let hay = data.get(from..)?;
+    let r = memchr(b'\n', hay);
+    count_work(r.map_or(hay.len(), |i| i + 1));
+    r.map(|i| from + i)
+}
+
+/// Outcome of running off the end of the examined bytes in stream mode.
+fn need_more<T>(cut: bool, limits: &Limits) -> Result<Status<T>, Error> {
+    if cut {
+        Err(Error::MessageTooLarge {
+            limit: limits.max_message_size,
+        })
+    } else {
+        Ok(Status::Partial)
+    }
+}
+
+pub(crate) fn parse<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [Header<'b>],
+    limits: &Limits,
+    stream: bool,
+) -> Result<Status<Message<'h, 'b>>, Error> {
+    let mut an = Anomalies::EMPTY;
+    let mut start = 0;
+    while matches!(buf.get(start), Some(b'\r' | b'\n')) {
+        start += 1;
+    }
+    if start >= buf.len() {
+        return if stream {
+            Ok(Status::Partial)
+        } else {
+            Err(Error::Empty)
+        };
+    }
+    let cap = start.saturating_add(limits.max_message_size);
+    let cut = buf.len() > cap;
+    let data = if cut {
+        if !stream {
+            an.insert(Anomaly::Oversize);
+        }
+        buf.get(..cap).unwrap_or(buf)
+    } else {
+        buf
+    };
+
+    // Start line.
+    let (line_end, mut pos) = match find_lf(data, start) {
+        Some(lf) => (lf, lf + 1),
+        None if stream => return need_more(cut, limits),
+        None => {
+            an.insert(Anomaly::UnterminatedHeaders);
+            (data.len(), data.len())
+        }
+    };
+    let mut line = data.get(start..line_end).unwrap_or(&[]);
+    if pos > line_end {
+        match line.split_last() {
+            Some((b'\r', l)) => line = l,
+            _ => an.insert(Anomaly::BareLineFeed),
+        }
+    }
+    if line.len() > limits.max_line_length {
+        an.insert(Anomaly::LineTooLong);
+    }
+    let start_line = parse_start_line(line, &mut an);
+
+    // Header lines.
+    let max_headers = headers.len().min(limits.max_headers);
+    let mut n = 0;
+    let mut content_length: Option<usize> = None;
+    let mut cl_conflict = false;
+    let body_start;
+    loop {
+        match data.get(pos) {
+            None => {
+                if stream {
+                    return need_more(cut, limits);
+                }
+                // The start line may already have flagged this.
+                if line_end < data.len() || pos > line_end {
+                    an.insert(Anomaly::UnterminatedHeaders);
+                }
+                body_start = data.len();
+                break;
+            }
+            Some(b'\r') => match data.get(pos + 1) {
+                Some(b'\n') => {
+                    body_start = pos + 2;
+                    break;
+                }
+                None if stream => return need_more(cut, limits),
+                _ => {}
+            },
+            Some(b'\n') => {
+                an.insert(Anomaly::BareLineFeed);
+                body_start = pos + 1;
+                break;
+            }
+            _ => {}
+        }
+        let line_start = pos;
+        let mut search = pos;
+        let (end, next) = loop {
+            match find_lf(data, search) {
+                Some(lf) => match data.get(lf + 1) {
+                    Some(b' ' | b'\t') => search = lf + 1,
+                    None if stream => return need_more(cut, limits),
+                    _ => break (lf, lf + 1),
+                },
+                None if stream => return need_more(cut, limits),
+                None => {
+                    an.insert(Anomaly::UnterminatedHeaders);
+                    break (data.len(), data.len());
+                }
+            }
+        };
+        pos = next;
+        let mut line = data.get(line_start..end).unwrap_or(&[]);
+        if next > end {
+            match line.split_last() {
+                Some((b'\r', l)) => line = l,
+                _ => an.insert(Anomaly::BareLineFeed),
+            }
+        }
+        if line.len() > limits.max_line_length {
+            an.insert(Anomaly::LineTooLong);
+        }
+        let name_len = line
+            .iter()
+            .position(|b| !is_token(*b))
+            .unwrap_or(line.len());
+        count_work(name_len + 1);
+        let (name, after) = line.split_at(name_len);
+        let mut colon = 0;
+        while matches!(after.get(colon), Some(b' ' | b'\t')) {
+            colon += 1;
+        }
+        if name.is_empty() || after.get(colon) != Some(&b':') {
+            an.insert(Anomaly::MalformedHeaderLine);
+            continue;
+        }
+        let value = trim(after.get(colon + 1..).unwrap_or(&[]));
+        let kind = HeaderName::classify(name);
+        let Ok(name) = core::str::from_utf8(name) else {
+            an.insert(Anomaly::MalformedHeaderLine);
+            continue;
+        };
+        if kind == HeaderName::ContentLength {
+            let v = crate::text::parse_number(value, u64::from(u32::MAX))
+                .ok()
+                .and_then(|v| usize::try_from(v).ok());
+            match (v, content_length) {
+                (None, _) => {
+                    an.insert(Anomaly::InvalidContentLength);
+                    cl_conflict |= stream;
+                }
+                (Some(v), None) if !an.contains(Anomaly::InvalidContentLength) => {
+                    content_length = Some(v);
+                }
+                (Some(v), prev) => {
+                    an.insert(Anomaly::DuplicateContentLength);
+                    cl_conflict |= prev != Some(v);
+                }
+            }
+            if an.contains(Anomaly::InvalidContentLength) && content_length.is_some() {
+                an.insert(Anomaly::DuplicateContentLength);
+            }
+        }
+        match headers.get_mut(n) {
+            Some(slot) if n < max_headers => {
+                *slot = Header::new(name, value, kind);
+                n += 1;
+            }
+            _ => an.insert(Anomaly::TooManyHeaders),
+        }
+    }
+
+    // NUL outside a quoted-pair (RFC 4475 `intmeth` legitimately carries `\` NUL).
+    let head = data.get(start..body_start).unwrap_or(&[]);
+    count_work(head.len());
+    for i in memchr_iter(0, head) {
+        if i == 0 || head.get(i - 1) != Some(&b'\\') {
+            an.insert(Anomaly::NulInHeaders);
+            break;
+        }
+    }
+
+    // Body framing (RFC 3261 §18.3).
+    let available = data.len().saturating_sub(body_start);
+    let body_len = if stream {
+        if cl_conflict {
+            if an.contains(Anomaly::InvalidContentLength) {
+                return Err(Error::InvalidContentLength);
+            }
+            return Err(Error::ConflictingContentLength);
+        }
+        let Some(cl) = content_length else {
+            return Err(if an.contains(Anomaly::InvalidContentLength) {
+                Error::InvalidContentLength
+            } else {
+                Error::MissingContentLength
+            });
+        };
+        if body_start.saturating_add(cl) > cap {
+            return Err(Error::MessageTooLarge {
+                limit: limits.max_message_size,
+            });
+        }
+        if cl > available {
+            return Ok(Status::Partial);
+        }
+        cl
+    } else {
+        match content_length {
+            Some(cl) if cl > available => {
+                an.insert(Anomaly::ContentLengthMismatch);
+                available
+            }
+            Some(cl) => cl,
+            None => available,
+        }
+    };
+    let body = data.get(body_start..body_start + body_len).unwrap_or(&[]);
+    let (stored, _) = headers.split_at_mut(n.min(headers.len()));
+    Ok(Status::Complete(Message::new(
+        start_line,
+        &*stored,
+        body,
+        body_start + body_len,
+        an,
+    )))
+}
+
+fn is_sip_version(v: &[u8], an: &mut Anomalies) -> bool {
+    if v.eq_ignore_ascii_case(b"SIP/2.0") {
+        return true;
+    }
+    // `SIP/` 1*DIGIT "." 1*DIGIT is a well-formed but unsupported version.
+    let well_formed = v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+        && v.get(4..).is_some_and(|r| {
+            let mut parts = r.split(|b| *b == b'.');
+            let ok = |p: Option<&[u8]>| {
+                p.is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit))
+            };
+            ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+        });
+    an.insert(if well_formed {
+        Anomaly::UnsupportedVersion
+    } else {
+        Anomaly::BadStartLine
+    });
+    well_formed
+}
+
+fn parse_start_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
+    count_work(line.len());
+    if line
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+    {
+        return parse_status_line(line, an);
+    }
+    let method_len = line
+        .iter()
+        .position(|b| !is_token(*b))
+        .unwrap_or(line.len());
+    let (method, rest) = line.split_at(method_len);
+    if method.is_empty() || !matches!(rest.first(), Some(b' ' | b'\t')) {
+        an.insert(Anomaly::BadStartLine);
+        return StartLine::Invalid(line);
+    }
+    // Method SP Request-URI SP SIP-Version, read tolerantly: the version is the last word, the
+    // URI whatever lies between; any deviation from single spaces is flagged.
+    let trimmed = trim(rest);
+    if trimmed.len() + 1 != rest.len() || rest.first() != Some(&b' ') {
+        // Leading run of blanks, or trailing blanks after the version.
+        an.insert(Anomaly::BadStartLine);
+    }
+    let Some(sp) = trimmed.iter().rposition(|b| *b == b' ' || *b == b'\t') else {
+        an.insert(Anomaly::BadStartLine);
+        return StartLine::Invalid(line);
+    };
+    let (uri_part, version) = trimmed.split_at(sp);
+    let version = version.get(1..).unwrap_or(&[]);
+    if uri_part.is_empty() || uri_part.iter().any(|b| matches!(b, b' ' | b'\t')) {
+        an.insert(Anomaly::BadStartLine);
+    }
+    let uri = trim(uri_part);
+    if !is_sip_version(version, an) && !an.contains(Anomaly::UnsupportedVersion) {
+        return StartLine::Invalid(line);
+    }
+    if uri.first() == Some(&b'<') {
+        an.insert(Anomaly::BadRequestUri);
+    }
+    let (Ok(method), Ok(uri), Ok(version)) = (
+        core::str::from_utf8(method),
+        core::str::from_utf8(uri),
+        core::str::from_utf8(version),
+    ) else {
+        an.insert(Anomaly::BadStartLine);
+        return StartLine::Invalid(line);
+    };
+    StartLine::Request {
+        method: Method::new(method),
+        uri,
+        version,
+    }
+}
+
+fn parse_status_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
+    let sp = line.iter().position(|b| *b == b' ').unwrap_or(line.len());
+    let (version, rest) = line.split_at(sp);
+    is_sip_version(version, an);
+    let rest = rest.get(1..).unwrap_or(&[]);
+    let code_len = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
+    let (code, reason) = rest.split_at(code_len);
+    let code = match code {
+        [a, b, c] if code.iter().all(u8::is_ascii_digit) => StatusCode::new(
+            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'),
+        ),
+        _ => None,
+    };
+    let Some(code) = code else {
+        an.insert(Anomaly::BadStatusCode);
+        return StartLine::Invalid(line);
+    };
+    if reason.is_empty() {
+        // RFC 3261 requires the SP even when the reason phrase is empty.
+        an.insert(Anomaly::BadStartLine);
+    }
+    let Ok(version) = core::str::from_utf8(version) else {
+        return StartLine::Invalid(line);
+    };
+    StartLine::Response {
+        version,
+        code,
+        reason: reason.get(1..).unwrap_or(&[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn work_for(msg: &[u8]) -> usize {
+        WORK.with(|w| w.set(0));
+        let mut headers = std::vec![Header::EMPTY; 8_000];
+        let limits = Limits {
+            max_message_size: usize::MAX,
+            max_headers: usize::MAX,
+            max_line_length: usize::MAX,
+        };
+        let m = Message::parse_datagram_with(msg, &mut headers, &limits).unwrap();
+        let _ = m.validate();
+        WORK.with(|w| w.get())
+    }
+
+    fn message_with(headers: usize, body: usize) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(b"INVITE sip:bob@example.com SIP/2.0\r\n");
+        for i in 0..headers {
+            m.extend_from_slice(std::format!("X-H{i}: v\r\n").as_bytes());
+        }
+        m.extend_from_slice(std::format!("Content-Length: {body}\r\n\r\n").as_bytes());
+        m.extend(std::iter::repeat_n(b'a', body));
+        m
+    }
+
+    #[test]
+    fn work_is_linear_in_header_count() {
+        // Bytes examined per byte of input must not grow with the number of headers.
+        let small = message_with(60, 0);
+        let large = message_with(6_000, 0);
+        let per_byte_small = work_for(&small) as f64 / small.len() as f64;
+        let per_byte_large = work_for(&large) as f64 / large.len() as f64;
+        assert!(
+            per_byte_large <= per_byte_small * 1.2,
+            "{per_byte_small} vs {per_byte_large}"
+        );
+        assert!(per_byte_large < 4.0, "{per_byte_large}");
+        // And a 6,000-header message costs no more per byte than a 6,000-byte body does in
+        // the header scan; the body itself is never scanned on a datagram.
+        let body = message_with(0, 6_000);
+        assert!(work_for(&body) < 200, "body bytes must not be scanned");
+    }
+
+    #[test]
+    fn bare_lf_line_ends_are_flagged_but_parsed() {
+        let mut h = [Header::EMPTY; 8];
+        let m =
+            Message::parse_datagram(b"OPTIONS sip:a@b SIP/2.0\nTo: <sip:a@b>\n\n", &mut h).unwrap();
+        assert!(m.anomalies().contains(Anomaly::BareLineFeed));
+        assert_eq!(m.headers().len(), 1);
+    }
+}

@@ -1,0 +1,438 @@
+//! Lexical helpers shared by the header parsers: character classes (RFC 3261 §25.1), a cursor
+//! that treats folded line ends as whitespace, parameter lists and percent-decoding.
+
+use crate::Anomaly;
+
+/// `token` characters (RFC 3261 §25.1).
+pub(crate) const fn is_token(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+}
+
+/// Whitespace inside a header value. CR and LF can only appear there as part of a fold
+/// (CRLF followed by SP/HT), which RFC 3261 §7.3.1 says is equivalent to a single SP.
+pub(crate) const fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Trims whitespace (including folds) from both ends.
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|b| !is_ws(*b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|b| !is_ws(*b)).map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or(&[])
+}
+
+/// Trims whitespace (including folds) from both ends of a `str`.
+pub(crate) fn trim_str(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii() && is_ws(c as u8))
+}
+
+/// A decimal number made only of digits; `max` is the largest value the grammar allows.
+pub(crate) fn parse_number(s: &[u8], max: u64) -> Result<u64, Anomaly> {
+    if s.is_empty() {
+        return Err(Anomaly::BadNumber);
+    }
+    let mut n: u64 = 0;
+    let mut overflow = false;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return Err(Anomaly::BadNumber);
+        }
+        match n
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+        {
+            Some(v) if v <= max => n = v,
+            _ => overflow = true,
+        }
+    }
+    if overflow {
+        Err(Anomaly::ValueOutOfRange)
+    } else {
+        Ok(n)
+    }
+}
+
+/// A byte cursor over a header value.
+#[derive(Clone)]
+pub(crate) struct Cursor<'b> {
+    s: &'b str,
+    pos: usize,
+}
+
+impl<'b> Cursor<'b> {
+    pub(crate) fn new(s: &'b str) -> Self {
+        Cursor { s, pos: 0 }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
+    }
+
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+
+    pub(crate) fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    /// Skips whitespace; returns whether any was skipped.
+    pub(crate) fn skip_ws(&mut self) -> bool {
+        let start = self.pos;
+        while self.peek().is_some_and(is_ws) {
+            self.pos += 1;
+        }
+        self.pos != start
+    }
+
+    pub(crate) fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The text between two positions (always on ASCII delimiters, so on char boundaries).
+    pub(crate) fn slice(&self, from: usize, to: usize) -> &'b str {
+        self.s.get(from..to).unwrap_or("")
+    }
+
+    pub(crate) fn rest(&self) -> &'b str {
+        self.s.get(self.pos..).unwrap_or("")
+    }
+
+    /// Consumes bytes while `f` holds.
+    pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'b str {
+        let start = self.pos;
+        while self.peek().is_some_and(&f) {
+            self.pos += 1;
+        }
+        self.slice(start, self.pos)
+    }
+
+    /// A non-empty token.
+    pub(crate) fn token(&mut self) -> Option<&'b str> {
+        let t = self.take_while(is_token);
+        (!t.is_empty()).then_some(t)
+    }
+
+    /// A quoted-string starting at the cursor (which must be on `"`); returns the content
+    /// between the quotes with quoted-pairs left escaped.
+    pub(crate) fn quoted(&mut self) -> Result<&'b str, Anomaly> {
+        if !self.eat(b'"') {
+            return Err(Anomaly::UnbalancedQuotes);
+        }
+        let start = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err(Anomaly::UnbalancedQuotes),
+                Some(b'"') => {
+                    let inner = self.slice(start, self.pos);
+                    self.pos += 1;
+                    return Ok(inner);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    // A quoted-pair may escape any octet except CR and LF (§25.1); if the
+                    // string ends here the quote is unbalanced.
+                    match self.peek() {
+                        None | Some(b'\r' | b'\n') => return Err(Anomaly::UnbalancedQuotes),
+                        Some(_) => self.skip_char(),
+                    }
+                }
+                Some(_) => self.skip_char(),
+            }
+        }
+    }
+
+    /// Advances over one UTF-8 character.
+    fn skip_char(&mut self) {
+        let n = self.rest().chars().next().map_or(1, char::len_utf8);
+        self.pos += n;
+    }
+}
+
+/// Splits a header value on commas that are outside quoted-strings and `<…>`, as RFC 3261
+/// §7.3.1 allows for headers whose grammar is a comma-separated list.
+pub(crate) fn next_list_item(s: &[u8]) -> (&[u8], &[u8]) {
+    let mut in_quote = false;
+    let mut angle = false;
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'\\' if in_quote => i += 1,
+            b'"' => in_quote = !in_quote,
+            b'<' if !in_quote => angle = true,
+            b'>' if !in_quote => angle = false,
+            b',' if !in_quote && !angle => {
+                return (s.get(..i).unwrap_or(&[]), s.get(i + 1..).unwrap_or(&[]));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (s, &[])
+}
+
+/// A `;`-separated parameter list, kept as borrowed text and read lazily.
+///
+/// The typed parsers check the syntax once; lookups walk the (short) list again rather than
+/// storing it, so no storage is needed. Names compare case-insensitively (RFC 3261 §7.3.1);
+/// values are returned without surrounding quotes, escapes untouched.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Params<'b>(&'b str);
+
+impl<'b> Params<'b> {
+    pub(crate) fn new(raw: &'b str) -> Self {
+        Params(raw)
+    }
+
+    /// The parameter text as received, starting with `;` (empty if there are none).
+    #[must_use]
+    pub fn as_str(&self) -> &'b str {
+        self.0
+    }
+
+    /// Whether the list is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// The value of parameter `name`: `Some("")` for a flag such as `;lr`, `None` if absent.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&'b str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.unwrap_or(""))
+    }
+
+    /// Whether parameter `name` is present, with or without a value.
+    #[must_use]
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Iterates `(name, value)` pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'b str, Option<&'b str>)> + 'b {
+        ParamIter(self.0)
+    }
+}
+
+impl core::fmt::Debug for Params<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+struct ParamIter<'b>(&'b str);
+
+impl<'b> Iterator for ParamIter<'b> {
+    type Item = (&'b str, Option<&'b str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.0.is_empty() {
+                return None;
+            }
+            let bytes = self.0.as_bytes();
+            let mut in_quote = false;
+            let mut i = 0;
+            let mut end = bytes.len();
+            while let Some(&b) = bytes.get(i) {
+                match b {
+                    b'\\' if in_quote => i += 1,
+                    b'"' => in_quote = !in_quote,
+                    b';' if !in_quote && i > 0 => {
+                        end = i;
+                        break;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            let seg = self.0.get(..end).unwrap_or("");
+            self.0 = self.0.get(end..).unwrap_or("");
+            let seg = trim_str(seg.strip_prefix(';').unwrap_or(seg));
+            if seg.is_empty() {
+                continue;
+            }
+            return Some(match seg.split_once('=') {
+                None => (seg, None),
+                Some((n, v)) => {
+                    let v = trim_str(v);
+                    let v = v
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .unwrap_or(v);
+                    (trim_str(n), Some(v))
+                }
+            });
+        }
+    }
+}
+
+/// Which characters end a parameter value in a given context.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParamCtx {
+    /// Header parameters (`;tag=…` after a name-addr, Via params): LWS allowed around `;`/`=`.
+    Header,
+    /// URI parameters: no whitespace, end at `?`, `>` or whitespace.
+    Uri,
+}
+
+/// Parses `*( SEMI param )` at the cursor and returns the raw list. Stops at the first byte
+/// that cannot continue the list (the caller decides whether that is an error).
+pub(crate) fn parse_params<'b>(cur: &mut Cursor<'b>, ctx: ParamCtx) -> Result<Params<'b>, Anomaly> {
+    let start = cur.pos();
+    let mut end = start;
+    loop {
+        let save = cur.clone();
+        if ctx == ParamCtx::Header {
+            cur.skip_ws();
+        }
+        if !cur.eat(b';') {
+            *cur = save;
+            break;
+        }
+        if ctx == ParamCtx::Header {
+            cur.skip_ws();
+        }
+        let name =
+            cur.take_while(|b| is_token(b) || (ctx == ParamCtx::Uri && is_uri_param_char(b)));
+        if name.is_empty() {
+            return Err(Anomaly::EmptyParameter);
+        }
+        let mut after_name = cur.clone();
+        if ctx == ParamCtx::Header {
+            after_name.skip_ws();
+        }
+        if after_name.eat(b'=') {
+            *cur = after_name;
+            if ctx == ParamCtx::Header {
+                cur.skip_ws();
+            }
+            match cur.peek() {
+                Some(b'"') => {
+                    cur.quoted()?;
+                }
+                Some(b'[') => {
+                    cur.take_while(|b| b != b']' && !is_ws(b) && b != b';' && b != b',');
+                    if !cur.eat(b']') {
+                        return Err(Anomaly::EmptyParameter);
+                    }
+                }
+                _ => {
+                    let v = match ctx {
+                        ParamCtx::Header => cur.take_while(|b| {
+                            !is_ws(b) && !matches!(b, b';' | b',' | b'"' | b'<' | b'>' | b'?')
+                        }),
+                        ParamCtx::Uri => cur.take_while(is_uri_param_char),
+                    };
+                    if v.is_empty() {
+                        return Err(Anomaly::EmptyParameter);
+                    }
+                }
+            }
+        }
+        end = cur.pos();
+    }
+    Ok(Params::new(cur.slice(start, end)))
+}
+
+/// Characters allowed in a URI parameter name or value: unreserved, escaped and
+/// `param-unreserved` (RFC 3261 §25.1), plus `%` for escapes.
+pub(crate) const fn is_uri_param_char(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+}
+
+/// Decodes `%HH` escapes of `input` into `out` and returns the decoded bytes.
+///
+/// Returns `None` if `out` is too small or an escape is not two hex digits. Decoding can yield
+/// any byte, NUL included (RFC 4475 §3.1.1.4 `escnull`), so the result is bytes, not text.
+pub fn percent_decode<'o>(input: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
+    let mut i = 0;
+    let mut n = 0;
+    while let Some(&b) = input.get(i) {
+        let byte = if b == b'%' {
+            let hi = hex(*input.get(i + 1)?)?;
+            let lo = hex(*input.get(i + 2)?)?;
+            i += 3;
+            hi << 4 | lo
+        } else {
+            i += 1;
+            b
+        };
+        *out.get_mut(n)? = byte;
+        n += 1;
+    }
+    out.get(..n)
+}
+
+const fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decode_handles_escapes_and_nul() {
+        let mut out = [0u8; 16];
+        assert_eq!(
+            percent_decode(b"null-%00-null", &mut out),
+            Some(&b"null-\0-null"[..])
+        );
+        let mut out = [0u8; 16];
+        assert_eq!(percent_decode(b"%75se%72", &mut out), Some(&b"user"[..]));
+        let mut out = [0u8; 16];
+        assert_eq!(percent_decode(b"%ZK", &mut out), None);
+        let mut out = [0u8; 2];
+        assert_eq!(percent_decode(b"abc", &mut out), None);
+    }
+
+    #[test]
+    fn list_items_respect_quotes_and_angles() {
+        let (a, rest) = next_list_item(b"\"a,b\" <sip:x@y;p=1,2>, <sip:z>");
+        assert_eq!(a, b"\"a,b\" <sip:x@y;p=1,2>");
+        assert_eq!(trim(rest), b"<sip:z>");
+    }
+
+    #[test]
+    fn params_iterate_with_lws_and_quotes() {
+        let p = Params::new(";  tag = 98asjd8 ;x=\"a;b\";lr");
+        assert_eq!(p.get("TAG"), Some("98asjd8"));
+        assert_eq!(p.get("x"), Some("a;b"));
+        assert_eq!(p.get("lr"), Some(""));
+        assert_eq!(p.get("nope"), None);
+    }
+
+    #[test]
+    fn numbers_overflow_is_out_of_range() {
+        assert_eq!(parse_number(b"0068", 255), Ok(68));
+        assert_eq!(parse_number(b"300", 255), Err(Anomaly::ValueOutOfRange));
+        assert_eq!(parse_number(b"-1", 255), Err(Anomaly::BadNumber));
+        assert_eq!(parse_number(b"", 255), Err(Anomaly::BadNumber));
+        assert_eq!(
+            parse_number(b"36893488147419103232", u64::MAX),
+            Err(Anomaly::ValueOutOfRange)
+        );
+    }
+}

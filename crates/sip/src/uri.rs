@@ -1,0 +1,334 @@
+//! SIP, SIPS and tel URIs (RFC 3261 §19.1, §25.1; RFC 3966), borrowed.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::str::FromStr;
+
+use crate::Anomaly;
+use crate::text::{Cursor, ParamCtx, Params, parse_params};
+
+/// A URI scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme<'b> {
+    /// `sip:`
+    Sip,
+    /// `sips:`
+    Sips,
+    /// `tel:` (RFC 3966)
+    Tel,
+    /// Any other scheme (absoluteURI), kept as sent.
+    Other(&'b str),
+}
+
+/// A host as it appears in a URI or Via: a domain name, an IPv4 address or an IPv6
+/// reference (`[…]`, RFC 5118).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Host<'b>(&'b str);
+
+impl<'b> Host<'b> {
+    /// The host as received, brackets of an IPv6 reference included.
+    #[must_use]
+    pub fn as_str(&self) -> &'b str {
+        self.0
+    }
+
+    /// The host without the brackets of an IPv6 reference.
+    #[must_use]
+    pub fn name(&self) -> &'b str {
+        self.0
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(self.0)
+    }
+
+    /// Whether the host is written as an IPv6 reference (`[…]`).
+    #[must_use]
+    pub fn is_ipv6_reference(&self) -> bool {
+        self.0.starts_with('[')
+    }
+
+    /// The host as an IP address, if it is an IPv4 address or a valid IPv6 address (with or
+    /// without brackets). `None` for domain names and for malformed literals such as RFC 5118
+    /// §4.10's `2001:db8:::192.0.2.1`.
+    #[must_use]
+    pub fn ip(&self) -> Option<IpAddr> {
+        let name = self.name();
+        if name.contains(':') {
+            Ipv6Addr::from_str(name).ok().map(IpAddr::V6)
+        } else if name.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+            Ipv4Addr::from_str(name).ok().map(IpAddr::V4)
+        } else {
+            None
+        }
+    }
+}
+
+impl core::fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Parses a host at the cursor: `hostname / IPv4address / IPv6reference` (RFC 3261 §25.1).
+pub(crate) fn parse_host<'b>(cur: &mut Cursor<'b>) -> Result<Host<'b>, Anomaly> {
+    let start = cur.pos();
+    if cur.eat(b'[') {
+        let inner = cur.take_while(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        if inner.is_empty() || !cur.eat(b']') {
+            return Err(Anomaly::BadRequestUri);
+        }
+    } else {
+        let h = cur.take_while(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if h.is_empty() {
+            return Err(Anomaly::BadRequestUri);
+        }
+    }
+    Ok(Host(cur.slice(start, cur.pos())))
+}
+
+/// Parses `[":" port]`; `Ok(None)` if there is no colon.
+pub(crate) fn parse_port(cur: &mut Cursor<'_>) -> Result<Option<u16>, Anomaly> {
+    if !cur.eat(b':') {
+        return Ok(None);
+    }
+    let digits = cur.take_while(|b| b.is_ascii_digit());
+    crate::text::parse_number(digits.as_bytes(), u64::from(u16::MAX))
+        .map(|p| u16::try_from(p).ok())
+        .map_err(|_| Anomaly::BadRequestUri)
+}
+
+/// A parsed URI. Components are borrowed and still percent-escaped; decode with
+/// [`crate::percent_decode`] when comparing user parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uri<'b> {
+    /// The whole URI as received.
+    pub raw: &'b str,
+    /// The scheme.
+    pub scheme: Scheme<'b>,
+    /// The user part (SIP/SIPS), or the subscriber number (tel), escaped.
+    pub user: Option<&'b str>,
+    /// The password after `user:` (deprecated by RFC 3261 but still sent by scanners).
+    pub password: Option<&'b str>,
+    /// The host (SIP/SIPS); `None` for tel and other schemes.
+    pub host: Option<Host<'b>>,
+    /// The port, if given.
+    pub port: Option<u16>,
+    /// URI parameters (`;transport=udp;lr`; for tel, `;phone-context=…`).
+    pub params: Params<'b>,
+    /// The `?headers` part without the `?`.
+    pub headers: Option<&'b str>,
+}
+
+impl<'b> Uri<'b> {
+    /// Parses a complete URI.
+    ///
+    /// # Errors
+    ///
+    /// [`Anomaly::BadRequestUri`] when the text is not a URI (the callers map it to the
+    /// anomaly of the header it came from).
+    pub fn parse(s: &'b str) -> Result<Self, Anomaly> {
+        let mut cur = Cursor::new(s);
+        let uri = parse_uri(&mut cur, false)?;
+        if !cur.at_end() {
+            return Err(Anomaly::BadRequestUri);
+        }
+        Ok(uri)
+    }
+
+    /// The `user` URI parameter (`;user=phone` marks a telephone number).
+    #[must_use]
+    pub fn user_param(&self) -> Option<&'b str> {
+        self.params.get("user")
+    }
+
+    /// The `transport` URI parameter.
+    #[must_use]
+    pub fn transport(&self) -> Option<&'b str> {
+        self.params.get("transport")
+    }
+}
+
+/// Parses a URI at the cursor. When `bare` is set the URI is an addr-spec outside `<>` in a
+/// header, so it ends before `;` (header parameters), `,` and whitespace, and may not contain
+/// `?` (RFC 3261 §20.10).
+pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>, Anomaly> {
+    let start = cur.pos();
+    let scheme_text =
+        cur.take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if scheme_text.is_empty()
+        || !scheme_text
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphabetic)
+        || !cur.eat(b':')
+    {
+        return Err(Anomaly::BadRequestUri);
+    }
+    let scheme = if scheme_text.eq_ignore_ascii_case("sip") {
+        Scheme::Sip
+    } else if scheme_text.eq_ignore_ascii_case("sips") {
+        Scheme::Sips
+    } else if scheme_text.eq_ignore_ascii_case("tel") {
+        Scheme::Tel
+    } else {
+        Scheme::Other(scheme_text)
+    };
+    let mut uri = Uri {
+        raw: "",
+        scheme,
+        user: None,
+        password: None,
+        host: None,
+        port: None,
+        params: Params::default(),
+        headers: None,
+    };
+    match scheme {
+        Scheme::Sip | Scheme::Sips => {
+            // userinfo ends at the first '@': '@' may not appear unescaped anywhere else in a
+            // SIP URI, while ';', '?', ',' and ':' may appear in the user part (RFC 4475
+            // `semiuri`, `intmeth`).
+            let rest = cur.rest().as_bytes();
+            let limit = rest
+                .iter()
+                .position(|b| matches!(b, b'>' | b' ' | b'\t' | b'\r' | b'\n' | b'<' | b'"'))
+                .unwrap_or(rest.len());
+            let at = rest.get(..limit).and_then(|r| memchr::memchr(b'@', r));
+            if let Some(at) = at {
+                let ustart = cur.pos();
+                let userinfo = cur.slice(ustart, ustart + at);
+                if bare && userinfo.bytes().any(|b| matches!(b, b',' | b'?' | b';')) {
+                    return Err(Anomaly::BadContact);
+                }
+                let (user, password) = match userinfo.split_once(':') {
+                    Some((u, p)) => (u, Some(p)),
+                    None => (userinfo, None),
+                };
+                if !user.bytes().all(is_user_char)
+                    || !password.is_none_or(|p| p.bytes().all(is_user_char))
+                {
+                    return Err(Anomaly::BadRequestUri);
+                }
+                uri.user = Some(user);
+                uri.password = password;
+                for _ in 0..=at {
+                    cur.bump();
+                }
+            }
+            uri.host = Some(parse_host(cur)?);
+            uri.port = parse_port(cur)?;
+            if !bare {
+                uri.params = parse_params(cur, ParamCtx::Uri)?;
+                if cur.eat(b'?') {
+                    let h = cur.take_while(is_header_char);
+                    uri.headers = Some(h);
+                }
+            } else if cur.peek() == Some(b'?') {
+                return Err(Anomaly::BadContact);
+            }
+        }
+        Scheme::Tel => {
+            let number = cur.take_while(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+            });
+            if number.is_empty() {
+                return Err(Anomaly::BadRequestUri);
+            }
+            uri.user = Some(number);
+            if !bare {
+                uri.params = parse_params(cur, ParamCtx::Uri)?;
+            }
+        }
+        Scheme::Other(_) => {
+            // absoluteURI: opaque, keep everything up to a delimiter.
+            let stop = |b: u8| {
+                !(b.is_ascii_graphic())
+                    || matches!(b, b'>' | b'<' | b'"')
+                    || (bare && matches!(b, b';' | b','))
+            };
+            cur.take_while(|b| !stop(b));
+        }
+    }
+    uri.raw = cur.slice(start, cur.pos());
+    Ok(uri)
+}
+
+/// Characters of `user` / `password` (RFC 3261 §25.1: unreserved, escaped, user-unreserved,
+/// and `&=+$,` for password), plus `;?/:` which RFC 4475 shows in user parts.
+const fn is_user_char(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b':')
+}
+
+/// Characters of the `?headers` part (hname/hvalue: unreserved, escaped, hnv-unreserved).
+const fn is_header_char(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_uri_with_params_and_headers() {
+        let u =
+            Uri::parse("sips:alice:secret@[2001:db8::1]:5061;transport=tls;lr?subject=x").unwrap();
+        assert_eq!(u.scheme, Scheme::Sips);
+        assert_eq!(u.user, Some("alice"));
+        assert_eq!(u.password, Some("secret"));
+        assert_eq!(u.host.unwrap().name(), "2001:db8::1");
+        assert!(u.host.unwrap().is_ipv6_reference());
+        assert_eq!(u.port, Some(5061));
+        assert_eq!(u.transport(), Some("tls"));
+        assert!(u.params.contains("lr"));
+        assert_eq!(u.headers, Some("subject=x"));
+    }
+
+    #[test]
+    fn user_part_may_contain_semicolons_rfc4475_semiuri() {
+        let u = Uri::parse("sip:user;par=u%40example.net@example.com").unwrap();
+        assert_eq!(u.user, Some("user;par=u%40example.net"));
+        assert_eq!(u.host.unwrap().as_str(), "example.com");
+    }
+
+    #[test]
+    fn tel_uri_rfc3966() {
+        let u = Uri::parse("tel:+1-201-555-0123;phone-context=example.com").unwrap();
+        assert_eq!(u.scheme, Scheme::Tel);
+        assert_eq!(u.user, Some("+1-201-555-0123"));
+        assert_eq!(u.params.get("phone-context"), Some("example.com"));
+        assert_eq!(u.host, None);
+    }
+
+    #[test]
+    fn unbracketed_ipv6_is_rejected_rfc5118_4_2() {
+        assert!(Uri::parse("sip:2001:db8::10").is_err());
+    }
+
+    #[test]
+    fn ambiguous_port_stays_in_the_address_rfc5118_4_3() {
+        let u = Uri::parse("sip:[2001:db8::10:5070]").unwrap();
+        assert_eq!(u.port, None);
+        assert_eq!(u.host.unwrap().ip(), "2001:db8::10:5070".parse().ok());
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        for s in [
+            "",
+            ":",
+            "sip:",
+            "<sip:a@b>",
+            "sip:a@b c",
+            "sip:a@b:99999",
+            "1sip:a",
+        ] {
+            assert!(Uri::parse(s).is_err(), "{s}");
+        }
+    }
+}
