@@ -133,7 +133,9 @@ fn walk(path: &Path, files: &mut Vec<SourceFile>, errors: &mut Vec<ReadError>, d
 
 /// Resolves includes on disk: relative targets against the including file's directory, then against
 /// each extra base directory (Asterisk resolves against `/etc/asterisk`, FreeSWITCH against its conf
-/// directory). `*` in the last path component is expanded.
+/// directory); absolute targets first by file name in the including file's directory (so a copy of
+/// `/etc/asterisk` audited elsewhere reads its own files), then as written. `*` in the last path
+/// component is expanded.
 #[derive(Debug, Default, Clone)]
 pub struct DiskResolver {
     /// Extra directories to try for relative targets.
@@ -145,6 +147,11 @@ impl Resolver for DiskResolver {
         let t = Path::new(target);
         let mut candidates = Vec::new();
         if t.is_absolute() {
+            // `#include /etc/asterisk/x.conf` in a copy being audited elsewhere means the copy's x.conf:
+            // the tree under audit comes first, the live system path second.
+            if let (Some(dir), Some(name)) = (Path::new(from).parent(), t.file_name()) {
+                candidates.push(dir.join(name));
+            }
             candidates.push(t.to_owned());
         } else {
             if let Some(dir) = Path::new(from).parent() {
