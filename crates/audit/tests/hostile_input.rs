@@ -154,3 +154,43 @@ fn include_bombs_are_cut_off() {
             .any(|u| u.reason.contains("included files"))
     );
 }
+
+#[test]
+fn deep_nesting_and_jump_fanout_stay_bounded() {
+    // 200,000 nested elements: kept flat past depth 256, so reading and dropping the tree is safe.
+    let xml = "<a>".repeat(200_000);
+    let report = audit(
+        vec![SourceFile::new("x.xml", xml)],
+        &mut pbxguard_audit::NoIncludes,
+        &Options::default(),
+    );
+    assert!(
+        report
+            .unread
+            .iter()
+            .any(|u| u.reason.contains("nested deeper"))
+    );
+    // Eight chains, each jumping 50 times into the next: 50^8 paths without a bound.
+    let mut rules = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for c in 0..8 {
+        rules.push_str(&format!(":c{c} - [0:0]\n"));
+    }
+    for _ in 0..50 {
+        rules.push_str("-A INPUT -j c0\n");
+        for c in 0..7 {
+            rules.push_str(&format!("-A c{c} -j c{}\n", c + 1));
+        }
+    }
+    rules.push_str("-A c7 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+    let report = audit(
+        vec![SourceFile::new("rules.v4", rules)],
+        &mut pbxguard_audit::NoIncludes,
+        &Options::default(),
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule.id == "fw-exposed-service")
+    );
+}

@@ -25,6 +25,9 @@ const SIP_PORTS: &[u16] = &[5060, 5061, 5080, 5081];
 
 const MAX_JUMP_DEPTH: usize = 8;
 
+/// Most rules followed on one input path, jumps expanded.
+const MAX_FLAT_RULES: usize = 200_000;
+
 /// The rules a packet meets on the way through `chain`, jumps expanded (a jump rule itself is kept too,
 /// before the rules of its target).
 fn flatten<'a>(
@@ -38,6 +41,11 @@ fn flatten<'a>(
     }
     stack.push(&chain.name);
     for r in &chain.rules {
+        // Chains that jump many times into chains that jump many times multiply; a real ruleset is far
+        // below this bound, a hostile one stops here.
+        if out.len() >= MAX_FLAT_RULES {
+            break;
+        }
         out.push(r);
         if let Verdict::Jump(t) | Verdict::Goto(t) = &r.verdict
             && let Some(target) = rs

@@ -11,6 +11,10 @@
 use crate::model::{FileId, Loc};
 use crate::sources::{MAX_INCLUDE_DEPTH, Sources};
 
+/// Deepest element nesting kept as a tree (FreeSWITCH configuration is under 10 deep); deeper start tags
+/// are kept flat, so a hostile file cannot build a tree whose drop recurses off the stack.
+const MAX_DEPTH: usize = 256;
+
 /// An attribute with the place of its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
@@ -123,6 +127,7 @@ fn parse_file(
         file: id,
     };
     let mut open: Vec<Element> = vec![Element::default()];
+    let mut too_deep = false;
     while let Some(lt) = p.s.get(p.pos..).and_then(|r| r.find('<')) {
         p.advance(lt);
         let rest = p.s.get(p.pos..).unwrap_or("");
@@ -175,7 +180,16 @@ fn parse_file(
                 }
                 continue;
             }
-            if self_closing {
+            if self_closing || open.len() > MAX_DEPTH {
+                if !self_closing && !too_deep {
+                    too_deep = true;
+                    sources.unread(
+                        loc,
+                        format!(
+                            "elements nested deeper than {MAX_DEPTH}; deeper ones are read flat"
+                        ),
+                    );
+                }
                 if let Some(parent) = open.last_mut() {
                     parent.children.push(el);
                 }
