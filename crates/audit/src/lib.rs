@@ -29,6 +29,8 @@ pub use rules::Rule;
 pub use sources::{NoIncludes, Resolver};
 pub use suppress::Suppression;
 
+use std::collections::HashMap;
+
 use check::Sink;
 use read::conf::Conf;
 use read::firewall::Ruleset;
@@ -209,15 +211,22 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
         docs.push(doc);
     }
     // Drop roots that a kept root already read through an include.
+    let mut included_by: HashMap<FileId, Vec<usize>> = HashMap::new();
+    for (j, d) in docs.iter().enumerate() {
+        for f in d.files().iter().skip(1) {
+            included_by.entry(*f).or_default().push(j);
+        }
+    }
     let mut keep = vec![true; docs.len()];
-    for i in 0..docs.len() {
-        let root = docs.get(i).and_then(|d| d.files().first().copied());
-        let included_elsewhere = docs.iter().enumerate().any(|(j, d)| {
-            j != i
-                && keep.get(j).copied().unwrap_or(false)
-                && d.files().iter().skip(1).any(|f| Some(*f) == root)
+    for (i, d) in docs.iter().enumerate() {
+        let Some(root) = d.files().first() else {
+            continue;
+        };
+        let elsewhere = included_by.get(root).is_some_and(|js| {
+            js.iter()
+                .any(|&j| j != i && keep.get(j).copied().unwrap_or(false))
         });
-        if included_elsewhere && let Some(k) = keep.get_mut(i) {
+        if elsewhere && let Some(k) = keep.get_mut(i) {
             *k = false;
         }
     }

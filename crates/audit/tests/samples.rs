@@ -190,3 +190,18 @@ fn lookalike_files_and_untyped_sections_are_not_peers() {
         ]
     );
 }
+
+#[test]
+fn same_continues_the_extension_named_last_not_the_last_new_one() {
+    use pbxguard_audit::{NoIncludes, SourceFile, audit};
+    let plan = "[internal]\nexten => _9X.,1,NoOp()\nexten => 100,1,Answer()\nexten => _9X.,2,Set(x=1)\n same => n,Dial(SIP/${EXTEN:1})\n";
+    let report = audit(
+        vec![SourceFile::new("extensions.conf", plan)],
+        &mut NoIncludes,
+        &Options::default(),
+    );
+    assert_eq!(
+        common::lines(&report),
+        vec!["extensions.conf:5 dialplan-unfiltered-exten"]
+    );
+}

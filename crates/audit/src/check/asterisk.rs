@@ -1,6 +1,6 @@
 //! Asterisk checks: chan_sip, res_pjsip, chan_iax2, dial plan, voicemail and AMI.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::{Sink, describe, is_reference};
 use crate::model::Loc;
@@ -269,7 +269,7 @@ fn pjsip(conf: &Conf, sink: &mut Sink, entries: &mut Entries) {
         })
         .collect();
     let global_acl = typed.iter().any(|(_, _, t)| t == "acl");
-    let identified: Vec<String> = typed
+    let identified: HashSet<String> = typed
         .iter()
         .filter(|(_, _, t)| t == "identify")
         .filter_map(|(_, eff, _)| last(eff, "endpoint").map(|e| e.value.to_ascii_lowercase()))
@@ -512,6 +512,10 @@ struct Ext<'a> {
 struct Ctx<'a> {
     name: String,
     exts: Vec<Ext<'a>>,
+    /// Pattern → index in `exts`.
+    by_pattern: HashMap<String, usize>,
+    /// The extension the last `exten =>` line named, which `same =>` continues.
+    last: Option<usize>,
     includes: Vec<String>,
     /// Contexts reached by Goto/Gosub/Local channels, with the line.
     jumps: Vec<String>,
@@ -605,21 +609,25 @@ fn contexts<'a>(plans: &[&'a Conf]) -> HashMap<String, Ctx<'a>> {
                             args,
                             loc: e.loc,
                         };
-                        match pattern {
-                            Some(p) => match ctx.exts.iter_mut().find(|x| x.pattern == p) {
-                                Some(x) => x.steps.push(step),
-                                None => ctx.exts.push(Ext {
-                                    pattern: p,
-                                    loc: e.loc,
-                                    steps: vec![step],
-                                }),
-                            },
-                            None => {
-                                if let Some(x) = ctx.exts.last_mut() {
-                                    x.steps.push(step);
+                        let at = match pattern {
+                            Some(p) => match ctx.by_pattern.get(&p) {
+                                Some(i) => Some(*i),
+                                None => {
+                                    ctx.by_pattern.insert(p.clone(), ctx.exts.len());
+                                    ctx.exts.push(Ext {
+                                        pattern: p,
+                                        loc: e.loc,
+                                        steps: Vec::new(),
+                                    });
+                                    Some(ctx.exts.len() - 1)
                                 }
-                            }
+                            },
+                            None => ctx.last,
+                        };
+                        if let Some(x) = at.and_then(|i| ctx.exts.get_mut(i)) {
+                            x.steps.push(step);
                         }
+                        ctx.last = at;
                     }
                     _ => {}
                 }

@@ -1,6 +1,8 @@
 //! Firewall ruleset checks on the input path: each base input chain is followed through its jumps in
 //! order, the way a packet walks it.
 
+use std::collections::HashMap;
+
 use super::Sink;
 use crate::read::firewall::{Chain, FwRule, Hook, Ruleset, Verdict};
 use crate::rules::{
@@ -30,8 +32,11 @@ const MAX_FLAT_RULES: usize = 200_000;
 
 /// The rules a packet meets on the way through `chain`, jumps expanded (a jump rule itself is kept too,
 /// before the rules of its target).
+/// Chains by (table, name).
+type Chains<'a> = HashMap<(&'a str, &'a str), &'a Chain>;
+
 fn flatten<'a>(
-    rs: &'a Ruleset,
+    chains: &Chains<'a>,
     chain: &'a Chain,
     out: &mut Vec<&'a FwRule>,
     stack: &mut Vec<&'a str>,
@@ -48,12 +53,9 @@ fn flatten<'a>(
         }
         out.push(r);
         if let Verdict::Jump(t) | Verdict::Goto(t) = &r.verdict
-            && let Some(target) = rs
-                .chains
-                .iter()
-                .find(|c| c.table == chain.table && &c.name == t)
+            && let Some(target) = chains.get(&(chain.table.as_str(), t.as_str()))
         {
-            flatten(rs, target, out, stack);
+            flatten(chains, target, out, stack);
         }
     }
     stack.pop();
@@ -79,11 +81,17 @@ pub(crate) fn run(rs: &Ruleset, sink: &mut Sink) {
         }
         return;
     }
+    let chains: Chains<'_> = rs
+        .chains
+        .iter()
+        .map(|c| ((c.table.as_str(), c.name.as_str()), c))
+        .rev()
+        .collect();
     let mut any_default_drop = false;
     let mut open_chain = None;
     for chain in &inputs {
         let mut rules = Vec::new();
-        flatten(rs, chain, &mut rules, &mut Vec::new());
+        flatten(&chains, chain, &mut rules, &mut Vec::new());
         let mut established: Option<&FwRule> = None;
         let mut ban_reported = false;
         let mut closed_ports: Vec<u16> = Vec::new();

@@ -9,6 +9,8 @@
 //!
 //! The reader is tolerant: a line it cannot make sense of is reported as [`crate::Unread`] and skipped.
 
+use std::collections::HashMap;
+
 use crate::model::{FileId, Loc};
 use crate::sources::{MAX_INCLUDE_DEPTH, Sources};
 
@@ -54,6 +56,8 @@ pub struct Conf {
     pub sections: Vec<Section>,
     /// Every file read for this configuration: the root first, then included ones.
     pub files: Vec<FileId>,
+    /// Lower-cased name → index of the first section with that name (template lookup).
+    first: HashMap<String, usize>,
 }
 
 impl Conf {
@@ -66,9 +70,9 @@ impl Conf {
 
     /// The first template or section called `name` (what `[x](name)` inherits from).
     fn template(&self, name: &str) -> Option<&Section> {
-        self.sections
-            .iter()
-            .find(|s| s.name.eq_ignore_ascii_case(name))
+        self.first
+            .get(&name.to_ascii_lowercase())
+            .and_then(|i| self.sections.get(*i))
     }
 
     /// The section's lines including those inherited from its templates (template lines first, so a
@@ -121,6 +125,9 @@ pub(crate) fn read(sources: &mut Sources<'_>, root: FileId) -> Conf {
     reader.file(sources, root, &mut conf);
     if let Some(s) = reader.current.take() {
         conf.sections.push(s);
+    }
+    for (i, s) in conf.sections.iter().enumerate() {
+        conf.first.entry(s.name.to_ascii_lowercase()).or_insert(i);
     }
     conf
 }

@@ -5,6 +5,8 @@
 //! restricted, the input interface, conntrack state, rate limiting, ban-set matches and the verdict.
 //! Matches the reader does not know are kept as "other" so a rule is never mistaken for a catch-all.
 
+use std::collections::HashMap;
+
 use crate::model::{FileId, Loc};
 use crate::sources::Sources;
 
@@ -276,6 +278,7 @@ pub(crate) fn read_iptables(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
         files: vec![id],
     };
     let mut table = String::new();
+    let mut index = ChainIndex::new();
     // A shell script of `iptables …` commands rather than `iptables-save` output: other shell lines
     // (`modprobe`, `echo`) are not firewall rules and are passed over.
     let script = text.lines().any(|l| command_rest(l).is_some());
@@ -325,7 +328,7 @@ pub(crate) fn read_iptables(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
                 Hook::Other
             };
             let policy_accept = base.then(|| policy.eq_ignore_ascii_case("ACCEPT"));
-            if let Some(c) = chain_mut(&mut rs, &table, &name, loc) {
+            if let Some(c) = chain_mut(&mut rs, &mut index, &table, &name, loc) {
                 c.hook = hook;
                 c.policy_accept = policy_accept;
                 c.loc = loc;
@@ -338,7 +341,7 @@ pub(crate) fn read_iptables(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
             let chain = w.get(1).cloned().unwrap_or_default();
             let rule = iptables_rule(&w, loc, sources);
             let insert = line.starts_with("-I ");
-            if let Some(c) = chain_mut(&mut rs, &table, &chain, loc) {
+            if let Some(c) = chain_mut(&mut rs, &mut index, &table, &chain, loc) {
                 if insert {
                     c.rules.insert(0, rule);
                 } else {
@@ -355,7 +358,7 @@ pub(crate) fn read_iptables(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
                 Hook::Other
             };
             let table = if table.is_empty() { "filter" } else { &table };
-            if let Some(c) = chain_mut(&mut rs, table, &name, loc) {
+            if let Some(c) = chain_mut(&mut rs, &mut index, table, &name, loc) {
                 c.hook = hook;
                 if line.starts_with("-P ") {
                     c.policy_accept =
@@ -373,13 +376,18 @@ pub(crate) fn read_iptables(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
     rs
 }
 
-fn chain_mut<'a>(rs: &'a mut Ruleset, table: &str, name: &str, loc: Loc) -> Option<&'a mut Chain> {
-    let pos = match rs
-        .chains
-        .iter()
-        .position(|c| c.table == table && c.name == name)
-    {
-        Some(p) => p,
+/// Chain index by (table, name), so each rule line finds its chain in constant time.
+type ChainIndex = HashMap<(String, String), usize>;
+
+fn chain_mut<'a>(
+    rs: &'a mut Ruleset,
+    index: &mut ChainIndex,
+    table: &str,
+    name: &str,
+    loc: Loc,
+) -> Option<&'a mut Chain> {
+    let pos = match index.get(&(table.to_owned(), name.to_owned())) {
+        Some(p) => *p,
         None => {
             let hook = if table == "filter" && name == "INPUT" {
                 Hook::Input
@@ -395,6 +403,7 @@ fn chain_mut<'a>(rs: &'a mut Ruleset, table: &str, name: &str, loc: Loc) -> Opti
                 loc,
                 rules: Vec::new(),
             });
+            index.insert((table.to_owned(), name.to_owned()), rs.chains.len() - 1);
             rs.chains.len() - 1
         }
     };

@@ -2,6 +2,8 @@
 //! `rule` / `set` objects). A rule's location is the line and column of its `{"rule": …}` object, so
 //! one-line output (what `nft -j` prints) still points at the right rule.
 
+use std::collections::HashMap;
+
 use super::firewall::{Chain, FwRule, Hook, Ruleset, Verdict, ban_name, parse_range, service_port};
 use super::json::{self, Json, Value};
 use crate::model::{FileId, Loc};
@@ -49,6 +51,7 @@ pub(crate) fn read(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
         sources.unread(loc_of(id, &doc), "JSON without an `nftables` array");
         return rs;
     };
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
     for item in items.arr() {
         if let Some(c) = item.get("chain") {
             let table = format!(
@@ -67,6 +70,9 @@ pub(crate) fn read(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
             };
             let policy_accept =
                 is_base.then(|| c.get("policy").and_then(Json::str) != Some("drop"));
+            index
+                .entry((table.clone(), name.clone()))
+                .or_insert(rs.chains.len());
             rs.chains.push(Chain {
                 table,
                 name,
@@ -83,10 +89,9 @@ pub(crate) fn read(sources: &mut Sources<'_>, id: FileId) -> Ruleset {
             );
             let chain = r.get("chain").and_then(Json::str).unwrap_or("");
             let rule = rule(r, loc_of(id, item));
-            match rs
-                .chains
-                .iter_mut()
-                .find(|c| c.table == table && c.name == chain)
+            match index
+                .get(&(table, chain.to_owned()))
+                .and_then(|i| rs.chains.get_mut(*i))
             {
                 Some(c) => c.rules.push(rule),
                 None => sources.unread(
