@@ -123,6 +123,10 @@ rules! {
         "SIP profile accepts calls without authentication",
         "auth-calls=false makes the profile accept INVITEs without a challenge; on an internet-facing profile every caller reaches its dial plan context.",
         "Set <param name=\"auth-calls\" value=\"true\"/> and authorise carriers by ACL (apply-inbound-acl) instead." };
+    FS_ACCEPT_BLIND = { "fs-accept-blind", High, FreeSwitch,
+        "SIP profile accepts registrations or authentication blindly",
+        "accept-blind-reg=true lets any device register as any user without a password, and accept-blind-auth=true accepts any password; either hands out extensions (and their dial plan) to whoever asks.",
+        "Remove accept-blind-reg and accept-blind-auth from the profile (both default to false)." };
     FS_ACL_DEFAULT_ALLOW = { "fs-acl-default-allow", Medium, FreeSwitch,
         "ACL list allows by default",
         "A list with default=\"allow\" admits every address its deny nodes forget; used as apply-inbound-acl or apply-register-acl it opens the profile to the world.",

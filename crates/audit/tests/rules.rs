@@ -47,6 +47,10 @@ const CASES: &[(&str, &[&str])] = &[
         &["autoload_configs/event_socket.conf.xml:3"],
     ),
     ("fs-auth-calls-off", &["sip_profiles/external.xml:8"]),
+    (
+        "fs-accept-blind",
+        &["sip_profiles/internal.xml:5", "sip_profiles/internal.xml:6"],
+    ),
     ("fs-acl-default-allow", &["autoload_configs/acl.conf.xml:3"]),
     (
         "fs-toll-allow-international",

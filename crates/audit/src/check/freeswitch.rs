@@ -96,6 +96,21 @@ pub(crate) fn run(docs: &[&Doc], sink: &mut Sink) {
                 let Some(settings) = el.kids("settings").next() else {
                     continue;
                 };
+                for blind in ["accept-blind-reg", "accept-blind-auth"] {
+                    if let Some(p) = settings.param(blind) {
+                        let v = expand(p.attr("value").unwrap_or(""), &vars);
+                        if v.eq_ignore_ascii_case("true") {
+                            sink.push(
+                                &FS_ACCEPT_BLIND,
+                                value_loc(p),
+                                format!(
+                                    "profile `{}` has {blind}=true",
+                                    el.attr("name").unwrap_or("?")
+                                ),
+                            );
+                        }
+                    }
+                }
                 if let Some(p) = settings.param("auth-calls") {
                     let v = expand(p.attr("value").unwrap_or(""), &vars);
                     if v.eq_ignore_ascii_case("false") {
