@@ -12,6 +12,16 @@
 //! to fix it. Findings can be suppressed with a reason, inline
 //! (`; pbxguard-audit: ignore sip-allowguest lab box, no trunk`) or from a list in the configuration
 //! ([`Suppression`]). [`output`] renders a human table grouped by file, JSON and SARIF 2.1.0.
+//!
+//! Asterisk and FreeSWITCH files are checked per installation (a directory such as `/etc/asterisk`, or
+//! the FreeSWITCH configuration directory above `autoload_configs/`), because whether a dial plan is
+//! dangerous depends on who reaches it: guests (`allowguest`, PJSIP `anonymous`, IAX2 `[guest]`,
+//! `auth-calls=false`) and trunks (peers with a fixed `host=`, PJSIP `identify`, the FreeSWITCH `public`
+//! context).
+//!
+//! Work is bounded whatever the input: include depth (16) and included files per root (2000), XML
+//! nesting (256), JSON nesting (128), rules followed through firewall jumps (200,000). The fuzz target in
+//! `fuzz/` (`cargo +nightly fuzz run audit_text`) reads any bytes as every format.
 
 pub mod check;
 #[cfg(feature = "fs")]
