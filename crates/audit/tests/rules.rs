@@ -14,7 +14,12 @@ const CASES: &[(&str, &[&str])] = &[
     ("sip-insecure-invite", &["sip.conf:7"]),
     (
         "endpoint-no-acl",
-        &["iax.conf:4", "pjsip.conf:6", "sip.conf:4"],
+        &[
+            "iax.conf:4",
+            "pjsip.conf:6",
+            "sip.conf:4",
+            "sip_additional.conf:2",
+        ],
     ),
     (
         "weak-secret",

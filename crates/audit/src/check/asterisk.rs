@@ -119,20 +119,29 @@ fn is_peer_type(eff: &[&Entry]) -> bool {
     })
 }
 
+/// Whether the device is limited to some networks: a named ACL, or a `permit` narrower than the whole
+/// internet (FreePBX writes `deny=0.0.0.0/0.0.0.0` + `permit=0.0.0.0/0.0.0.0`, which limits nothing).
 fn has_acl(eff: &[&Entry]) -> bool {
-    [
-        "permit",
-        "deny",
-        "acl",
-        "contactpermit",
-        "contactdeny",
-        "contactacl",
-        "contact_permit",
-        "contact_deny",
-        "contact_acl",
-    ]
-    .iter()
-    .any(|k| has(eff, k))
+    let named = ["acl", "contactacl", "contact_acl"]
+        .iter()
+        .any(|k| has(eff, k));
+    let narrow_permit = eff.iter().any(|e| {
+        matches!(
+            e.key.as_str(),
+            "permit" | "contactpermit" | "contact_permit"
+        ) && e.value.split(',').any(|v| !is_any_network(v))
+    });
+    named || narrow_permit
+}
+
+/// `0.0.0.0/0`, `0.0.0.0/0.0.0.0`, `::/0`: every address.
+fn is_any_network(v: &str) -> bool {
+    let v = v.trim();
+    v.is_empty()
+        || matches!(
+            v,
+            "0.0.0.0/0" | "0.0.0.0/0.0.0.0" | "::/0" | "0/0" | "0.0.0.0"
+        )
 }
 
 fn is_dynamic_host(eff: &[&Entry]) -> bool {
@@ -236,7 +245,10 @@ fn sip(conf: &Conf, sink: &mut Sink, entries: &mut Entries) {
             sink.push(
                 &ENDPOINT_NO_ACL,
                 s.loc,
-                format!("peer [{}] has no permit/deny or acl=", s.name),
+                format!(
+                    "peer [{}] has no permit= narrower than 0.0.0.0/0 and no acl=",
+                    s.name
+                ),
             );
         }
         let mut account = vec![s.name.as_str()];
@@ -268,7 +280,7 @@ fn pjsip(conf: &Conf, sink: &mut Sink, entries: &mut Entries) {
             (s, eff, ty)
         })
         .collect();
-    let global_acl = typed.iter().any(|(_, _, t)| t == "acl");
+    let global_acl = typed.iter().any(|(_, eff, t)| t == "acl" && has_acl(eff));
     let identified: HashSet<String> = typed
         .iter()
         .filter(|(_, _, t)| t == "identify")
@@ -300,7 +312,7 @@ fn pjsip(conf: &Conf, sink: &mut Sink, entries: &mut Entries) {
                         &ENDPOINT_NO_ACL,
                         s.loc,
                         format!(
-                            "endpoint [{}] has no acl/permit/deny and pjsip.conf has no type=acl",
+                            "endpoint [{}] has no acl= or narrow permit=, and pjsip.conf has no type=acl that narrows",
                             s.name
                         ),
                     );
@@ -355,7 +367,10 @@ fn iax(conf: &Conf, sink: &mut Sink, entries: &mut Entries) {
             sink.push(
                 &ENDPOINT_NO_ACL,
                 s.loc,
-                format!("IAX2 {ty} [{}] has no permit/deny or acl=", s.name),
+                format!(
+                    "IAX2 {ty} [{}] has no permit= narrower than 0.0.0.0/0 and no acl=",
+                    s.name
+                ),
             );
         }
         let mut account = vec![s.name.as_str()];
@@ -465,7 +480,7 @@ fn manager(conf: &Conf, sink: &mut Sink) {
             .into_iter()
             .filter(|r| rights.iter().any(|x| x == r))
             .collect();
-        let restricted = last(&eff, "permit").is_some_and(|p| !p.value.starts_with("0.0.0.0/0"));
+        let restricted = has_acl(&eff);
         if !dangerous.is_empty() && !restricted {
             let at = bind.map_or_else(
                 || "not set (all addresses)".to_owned(),
