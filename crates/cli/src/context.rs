@@ -72,6 +72,15 @@ impl Context {
         Self { config_path, json }
     }
 
+    /// The configuration file in use, if any (for reloading).
+    pub fn config_file(&self) -> Option<PathBuf> {
+        match &self.config_path {
+            Some(p) => Some(p.clone()),
+            None if Path::new(DEFAULT_PATH).exists() => Some(PathBuf::from(DEFAULT_PATH)),
+            None => None,
+        }
+    }
+
     /// Loads the configuration: the `--config` file (which must exist), else the default path if it
     /// exists, else the built-in defaults.
     pub fn config(&self) -> Result<Config, Failure> {

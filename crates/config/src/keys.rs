@@ -130,6 +130,30 @@ impl Field for Vec<IpNet> {
     }
 }
 
+impl Field for Vec<u16> {
+    fn to_value(&self) -> Value {
+        Value::Ports(self.clone())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Ports(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+impl Field for String {
+    fn to_value(&self) -> Value {
+        Value::Text(self.clone())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
 macro_rules! key {
     ($table:literal, $name:literal, $kind:expr, $($field:ident).+, $doc:literal) => {
         Key {
@@ -162,6 +186,10 @@ const YEAR: u64 = 365 * 24 * 3600;
 
 /// Every table, in the order the default configuration prints them.
 pub static TABLES: &[Table] = &[
+    Table {
+        name: "guard",
+        doc: "The guard daemon (`pbxguard run`): what it watches and where it keeps its state.",
+    },
     Table {
         name: "rules",
         doc: "Detectors. Each bans a source when its threshold is crossed.",
@@ -222,6 +250,34 @@ pub static TABLES: &[Table] = &[
 
 /// Every key, in the order the default configuration prints them.
 pub static KEYS: &[Key] = &[
+    key!(
+        "guard",
+        "interfaces",
+        Kind::TextList,
+        guard.interfaces,
+        "Network interfaces to capture SIP on. Empty captures on every interface."
+    ),
+    key!(
+        "guard",
+        "sip_ports",
+        Kind::Ports,
+        guard.sip_ports,
+        "The PBX's SIP ports, UDP and TCP. Traffic to them is inspected; the PBX's answers from them too."
+    ),
+    key!(
+        "guard",
+        "state_dir",
+        Kind::Path,
+        guard.state_dir,
+        "Directory of the state store (bans, events, runtime allow list); bans survive restarts from here."
+    ),
+    key!(
+        "guard",
+        "socket",
+        Kind::Path,
+        guard.socket,
+        "Unix socket of the control API used by `pbxguard status`, `bans`, `ban`, `unban` and `allow`."
+    ),
     key!(
         "rules.auth",
         "enabled",

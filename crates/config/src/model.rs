@@ -19,6 +19,8 @@ const DAY: u64 = 24 * HOUR;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Config {
+    /// The daemon: where it listens, captures and keeps state.
+    pub guard: Guard,
     /// Detection rules.
     pub rules: Rules,
     /// Trust earned by successful authentication.
@@ -31,6 +33,32 @@ pub struct Config {
     pub limits: Limits,
     /// `pbxguard audit`.
     pub audit: Audit,
+}
+
+/// The guard daemon's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Guard {
+    /// Interfaces to capture on; empty means every interface.
+    pub interfaces: Vec<String>,
+    /// The PBX's SIP ports (UDP and TCP).
+    pub sip_ports: Vec<u16>,
+    /// Where the state store lives.
+    pub state_dir: String,
+    /// The control API's Unix socket.
+    pub socket: String,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        // 5060 is SIP's port; 5080 is FreeSWITCH's external profile.
+        Self {
+            interfaces: Vec::new(),
+            sip_ports: vec![5060, 5080],
+            state_dir: "/var/lib/pbxguard".to_owned(),
+            socket: "/run/pbxguard/pbxguard.sock".to_owned(),
+        }
+    }
 }
 
 /// All detectors.
