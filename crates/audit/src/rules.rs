@@ -83,6 +83,10 @@ rules! {
         "PJSIP anonymous endpoint accepts unidentified calls",
         "An endpoint named `anonymous` receives every call that matches no other endpoint, without authentication; its context is then reachable from the whole internet.",
         "Remove the [anonymous] endpoint, or give it a context that only answers inbound DIDs and never dials out." };
+    PJSIP_NO_AUTH = { "pjsip-no-auth", High, Asterisk,
+        "PJSIP endpoint without authentication",
+        "An endpoint with no auth= that is not matched by address (type=identify) accepts every request that names it, without a challenge: anyone who guesses the name calls into its context.",
+        "Give the endpoint auth=<an auth section with a strong password>, or, for a carrier, a type=identify section with match=<its addresses>." };
     IAX_GUEST = { "iax-guest", High, Asterisk,
         "IAX2 guest user accepts unauthenticated calls",
         "The [guest] user in iax.conf lets any IAX2 peer call in without a secret, into its context.",

@@ -29,6 +29,7 @@ const CASES: &[(&str, &[&str])] = &[
         "weak-pin",
         &["extensions.conf:2", "voicemail.conf:6", "voicemail.conf:7"],
     ),
+    ("pjsip-no-auth", &["pjsip.conf:6"]),
     ("pjsip-anonymous", &["pjsip.conf:6"]),
     ("iax-guest", &["iax.conf:4"]),
     (

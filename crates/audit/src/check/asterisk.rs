@@ -318,6 +318,11 @@ fn pjsip(conf: &Conf, sink: &mut Sink, entries: &mut Entries) {
                     );
                 }
                 if !by_ip && last(eff, "auth").is_none() {
+                    sink.push(
+                        &PJSIP_NO_AUTH,
+                        s.loc,
+                        format!("endpoint [{}] has no auth= and no identify: calls claiming to be it land in `{ctx}` unchallenged", s.name),
+                    );
                     entries.add(&ctx, format!("endpoint `{}` (no auth=)", s.name));
                 }
             }
