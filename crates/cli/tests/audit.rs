@@ -152,3 +152,39 @@ fn the_rule_catalog_is_listed() {
     assert!(v.as_array().unwrap().len() >= 26);
     pbxguard().args(["audit"]).assert().code(2);
 }
+
+#[test]
+fn include_dirs_are_searched_after_the_including_files_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::create_dir_all(&shared).unwrap();
+    let sip = conf.join("sip.conf");
+    std::fs::write(&sip, "[general]\nallowguest=no\n#include \"peers.conf\"\n").unwrap();
+    std::fs::write(
+        shared.join("peers.conf"),
+        "[9001]\ntype=friend\nhost=dynamic\nsecret=9001\n",
+    )
+    .unwrap();
+    let sip = sip.display().to_string();
+    // Without the include dir the include is reported as not found.
+    pbxguard()
+        .args(["audit", &sip])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "included file `peers.conf` not found",
+        ));
+    pbxguard()
+        .args([
+            "audit",
+            "--include-dir",
+            &shared.display().to_string(),
+            &sip,
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("peers.conf\n"))
+        .stdout(predicate::str::contains("weak-secret"));
+}
