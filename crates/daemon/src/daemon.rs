@@ -566,7 +566,7 @@ fn status(s: &Shared) -> ApiResponse {
             "active_bans": s.pipeline.engine().active_bans(now).len(),
             "tracked_sources": s.pipeline.engine().tracked_sources(),
             "engine": { "observations": e.observations, "bans": e.bans, "alerts": e.alerts, "allowed": e.allowed, "dropped": e.dropped, "evicted": e.evicted },
-            "pipeline": { "packets": p.packets, "messages": p.messages, "not_sip": p.not_sip, "keepalives": p.keepalives, "undecodable": p.undecodable, "fragments": p.fragments, "streams_dropped": p.streams_dropped },
+            "pipeline": { "packets": p.packets, "banned_skipped": p.banned_skipped, "messages": p.messages, "not_sip": p.not_sip, "keepalives": p.keepalives, "undecodable": p.undecodable, "fragments": p.fragments, "streams_dropped": p.streams_dropped },
             "capture": { "packets": s.capture.packets, "kernel_drops": s.capture.drops, "ring_full": s.capture.ring_full },
             "ban_latency_us": { "p50": s.latencies.quantile(0.5), "p99": s.latencies.quantile(0.99), "samples": s.latencies.samples.len() },
         }),

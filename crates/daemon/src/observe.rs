@@ -13,8 +13,12 @@ pub enum Direction {
 }
 
 /// The engine event for `msg`, or `None` for messages the engine does not look at (the PBX's own requests
-/// to peers, such as qualify OPTIONS).
+/// to peers, such as qualify OPTIONS). A message without a valid start line is [`Event::Unparseable`].
 pub fn event<'b>(msg: &Message<'_, 'b>, direction: Direction) -> Option<Event<'b>> {
+    if !msg.is_request() && !msg.is_response() {
+        // No start line worth the name: garbage, counted as malformed traffic from the peer.
+        return (direction == Direction::Inbound).then_some(Event::Unparseable);
+    }
     match (msg.is_request(), direction) {
         (true, Direction::Inbound) => Some(Event::Request(request(msg))),
         (false, Direction::Outbound) => Some(Event::Response(response(msg))),

@@ -40,6 +40,8 @@ pub struct PipelineStats {
     pub streams_dropped: u64,
     /// Packets the engine said to drop.
     pub dropped: u64,
+    /// Packets from banned sources, skipped before parsing (the kernel drops them after capture sees them).
+    pub banned_skipped: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,6 +167,11 @@ impl Pipeline {
             Direction::Outbound => p.dst,
         };
         let at = Timestamp::from_millis(u64::try_from(time.as_millis()).unwrap_or(u64::MAX));
+        // Capture taps packets before netfilter, so a banned flood still arrives here: skip it before parsing.
+        if direction == Direction::Inbound && self.engine.is_banned(peer, at) {
+            self.stats.banned_skipped += 1;
+            return Verdict::Drop;
+        }
         match p.transport {
             Transport::Udp => self.datagram(p.payload, direction, peer, at),
             Transport::Tcp { seq, flags } => self.segment(p, seq, flags, direction, peer, at),

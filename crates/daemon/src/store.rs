@@ -256,6 +256,40 @@ impl Store {
         Ok(out)
     }
 
+    /// What start-up needs to re-enforce the bans in force at `now`: target, decided at, until, offence.
+    /// Lighter than [`Store::active_bans`]: no evidence is read.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::QueryFailed`].
+    pub fn restorable_bans(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(IpNet, Timestamp, Timestamp, u32)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT target, at, until, offence FROM bans WHERE lifted_at IS NULL AND until > ?1",
+        )?;
+        let rows = stmt.query_map(params![ms(now)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, u32>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (target, at, until, offence) = row?;
+            match target.parse::<IpNet>() {
+                Ok(t) => out.push((t, ts(at), ts(until), offence)),
+                Err(_) => {
+                    tracing::warn!("state store: skipping ban with unreadable target {target:?}")
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds a network to the runtime allow list.
     ///
     /// # Errors
