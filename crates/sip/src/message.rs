@@ -387,11 +387,10 @@ impl<'h, 'b> Message<'h, 'b> {
                             .and_then(Contact::parse);
                         match r {
                             Ok(c) => {
-                                if let Some(e) = c.addr().and_then(|a| a.params.get("expires")) {
-                                    if let Err(e) = parse_number(e.as_bytes(), u64::from(u32::MAX))
-                                    {
-                                        an.insert(e);
-                                    }
+                                if let Some(e) = c.addr().and_then(|a| a.params.get("expires"))
+                                    && let Err(e) = parse_number(e.as_bytes(), u64::from(u32::MAX))
+                                {
+                                    an.insert(e);
                                 }
                             }
                             Err(e) => flag(&mut an, Anomaly::BadContact, e),
@@ -408,10 +407,10 @@ impl<'h, 'b> Message<'h, 'b> {
                     cseq += 1;
                     match text.map(CSeq::parse) {
                         Some(Ok(c)) => {
-                            if let Some(m) = self.method() {
-                                if c.method != m {
-                                    an.insert(Anomaly::CSeqMethodMismatch);
-                                }
+                            if let Some(m) = self.method()
+                                && c.method != m
+                            {
+                                an.insert(Anomaly::CSeqMethodMismatch);
                             }
                         }
                         Some(Err(e)) => flag(&mut an, Anomaly::BadCSeq, e),
