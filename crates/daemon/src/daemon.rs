@@ -32,6 +32,9 @@ pub struct Options {
     pub config_path: Option<PathBuf>,
     /// Log what would be enforced instead of touching nftables.
     pub dry_run: bool,
+    /// The call policy (toll-fraud defence), if one was given: refused calls raise alerts, and inline mode
+    /// answers them 403.
+    pub call_guard: Option<pbxguard_numbers::guard::CallGuard>,
 }
 
 /// Why the daemon could not start or had to stop.
@@ -318,7 +321,8 @@ pub fn run(
         }
     };
 
-    let engine = Engine::new(config.clone(), now());
+    let mut engine = Engine::new(config.clone(), now());
+    engine.set_call_guard(opts.call_guard.clone());
     let runtime_allow = store.allow_list().map_err(DaemonError::Store)?;
     let mut shared = Shared {
         pipeline: Pipeline::new(engine, guard.sip_ports.clone()),
