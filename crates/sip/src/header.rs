@@ -1,6 +1,6 @@
 //! Header lines as borrowed slices, with names classified once at parse time.
 
-use crate::text::{next_list_item, trim};
+use crate::text::{eq_lower, next_list_item, trim};
 
 /// A header name the parser recognises, compact forms included (RFC 3261 §7.3.3 and the
 /// extensions that register one). Anything else is [`HeaderName::Other`].
@@ -147,7 +147,7 @@ impl HeaderName {
             _ => &[],
         };
         for (text, h) in candidates {
-            if name.eq_ignore_ascii_case(text) {
+            if eq_lower(name, text) {
                 return *h;
             }
         }
@@ -226,7 +226,7 @@ impl HeaderName {
 /// §7.3.1) stay inside it as `CRLF SP…`, which every typed accessor treats as whitespace.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'b> {
-    name: &'b str,
+    name: &'b [u8],
     value: &'b [u8],
     kind: HeaderName,
 }
@@ -234,19 +234,20 @@ pub struct Header<'b> {
 impl<'b> Header<'b> {
     /// An empty header, to initialise the storage array: `[Header::EMPTY; 64]`.
     pub const EMPTY: Header<'static> = Header {
-        name: "",
+        name: b"",
         value: b"",
         kind: HeaderName::Other,
     };
 
-    pub(crate) fn new(name: &'b str, value: &'b [u8], kind: HeaderName) -> Self {
+    pub(crate) fn new(name: &'b [u8], value: &'b [u8], kind: HeaderName) -> Self {
         Header { name, value, kind }
     }
 
     /// The name as received (a token; compact forms are not expanded).
     #[must_use]
     pub fn name(&self) -> &'b str {
-        self.name
+        // The parser only stores names made of token characters, which are ASCII.
+        core::str::from_utf8(self.name).unwrap_or("")
     }
 
     /// The recognised name, compact forms mapped to their long form.
@@ -271,7 +272,7 @@ impl<'b> Header<'b> {
     #[must_use]
     pub fn is(&self, name: &str) -> bool {
         match HeaderName::classify(name.as_bytes()) {
-            HeaderName::Other => self.name.eq_ignore_ascii_case(name),
+            HeaderName::Other => self.name.eq_ignore_ascii_case(name.as_bytes()),
             k => self.kind == k,
         }
     }
@@ -290,7 +291,7 @@ impl<'b> Header<'b> {
 impl core::fmt::Debug for Header<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Header")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field(
                 "value",
                 &core::str::from_utf8(self.value).unwrap_or("<non-utf8>"),

@@ -384,10 +384,6 @@ pub(crate) fn parse<'h, 'b>(
         }
         let value = trim(after.get(colon + 1..).unwrap_or(&[]));
         let kind = HeaderName::classify(name);
-        let Ok(name) = core::str::from_utf8(name) else {
-            an.insert(Anomaly::MalformedHeaderLine);
-            continue;
-        };
         if kind == HeaderName::ContentLength {
             let v = crate::text::parse_number(value, u64::from(u32::MAX))
                 .ok()

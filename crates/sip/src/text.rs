@@ -3,11 +3,38 @@
 
 use crate::Anomaly;
 
-/// `token` characters (RFC 3261 §25.1).
-pub(crate) const fn is_token(b: u8) -> bool {
+const fn token_class(b: u8) -> bool {
     matches!(b,
         b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
         | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+}
+
+/// Lookup table for [`is_token`]: the header-name scan runs once per header byte.
+// `i < 256` bounds the const-evaluated index; an out-of-bounds one would fail compilation.
+#[allow(clippy::indexing_slicing)]
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = token_class(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// `token` characters (RFC 3261 §25.1).
+#[inline]
+pub(crate) fn is_token(b: u8) -> bool {
+    // A u8 always indexes a 256-entry table; the bounds check compiles away.
+    TOKEN.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Case-insensitive equality of a token with a lowercase literal made of letters, digits and
+/// `-`. Setting bit 5 lowercases ASCII letters and leaves digits and `-`
+/// unchanged; no other token character maps onto a letter, digit or `-` that way.
+#[inline]
+pub(crate) fn eq_lower(token: &[u8], lower: &[u8]) -> bool {
+    token.len() == lower.len() && token.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
 }
 
 /// Whitespace inside a header value. CR and LF can only appear there as part of a fold
