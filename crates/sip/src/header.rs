@@ -1,6 +1,51 @@
 //! Header lines as borrowed slices, with names classified once at parse time.
 
-use crate::text::{eq_lower, next_list_item, trim};
+use crate::text::{eq_lower, lower8, next_list_item, trim};
+
+/// The first eight bytes of each known lowercase header name, as little-endian words.
+mod w {
+    // Const-evaluated over literals only: an out-of-range index would fail to compile.
+    #[allow(clippy::indexing_slicing)]
+    const fn w(s: &[u8]) -> u64 {
+        let mut v = 0u64;
+        let mut i = 0;
+        while i < 8 && i < s.len() {
+            v |= (s[i] as u64) << (8 * i);
+            i += 1;
+        }
+        v
+    }
+    pub(super) const TO: u64 = w(b"to");
+    pub(super) const VIA: u64 = w(b"via");
+    pub(super) const FROM: u64 = w(b"from");
+    pub(super) const CSEQ: u64 = w(b"cseq");
+    pub(super) const DATE: u64 = w(b"date");
+    pub(super) const ROUTE: u64 = w(b"route");
+    pub(super) const EVENT: u64 = w(b"event");
+    pub(super) const ALLOW: u64 = w(b"allow");
+    pub(super) const ACCEPT: u64 = w(b"accept");
+    pub(super) const SERVER: u64 = w(b"server");
+    pub(super) const CALL_ID: u64 = w(b"call-id");
+    pub(super) const CONTACT: u64 = w(b"contact");
+    pub(super) const EXPIRES: u64 = w(b"expires");
+    pub(super) const SUBJECT: u64 = w(b"subject");
+    pub(super) const REFER_TO: u64 = w(b"refer-to");
+    pub(super) const IDENTITY: u64 = w(b"identity");
+    pub(super) const SUPPORTE: u64 = w(b"supporte");
+    pub(super) const USER_AGE: u64 = w(b"user-age");
+    pub(super) const REFERRED: u64 = w(b"referred");
+    pub(super) const CONTENT_: u64 = w(b"content-");
+    pub(super) const MAX_FORW: u64 = w(b"max-forw");
+    pub(super) const RECORD_R: u64 = w(b"record-r");
+    pub(super) const ALLOW_EV: u64 = w(b"allow-ev");
+    pub(super) const AUTHORIZ: u64 = w(b"authoriz");
+    pub(super) const ACCEPT_C: u64 = w(b"accept-c");
+    pub(super) const REJECT_C: u64 = w(b"reject-c");
+    pub(super) const SESSION_: u64 = w(b"session-");
+    pub(super) const WWW_AUTH: u64 = w(b"www-auth");
+    pub(super) const PROXY_AU: u64 = w(b"proxy-au");
+    pub(super) const REQUEST_: u64 = w(b"request-");
+}
 
 /// A header name the parser recognises, compact forms included (RFC 3261 §7.3.3 and the
 /// extensions that register one). Anything else is [`HeaderName::Other`].
@@ -81,6 +126,16 @@ impl HeaderName {
     /// Classifies a header name, case-insensitively, compact forms included.
     #[must_use]
     pub fn classify(name: &[u8]) -> HeaderName {
+        Self::classify_in(name, name.len())
+    }
+
+    /// Classifies the name that occupies the first `len` bytes of `line`; the bytes after it
+    /// let the first word be loaded at once.
+    #[inline]
+    pub(crate) fn classify_in(line: &[u8], len: usize) -> HeaderName {
+        let Some(name) = line.get(..len) else {
+            return HeaderName::Other;
+        };
         use HeaderName as H;
         if let [c] = name {
             return match c.to_ascii_lowercase() {
@@ -106,52 +161,59 @@ impl HeaderName {
                 _ => H::Other,
             };
         }
-        let first = match name.first() {
-            Some(c) => c.to_ascii_lowercase(),
-            None => return H::Other,
-        };
-        // Dispatch on (length, first letter) so that at most a few comparisons run per header.
-        let candidates: &[(&[u8], HeaderName)] = match (name.len(), first) {
-            (2, b't') => &[(b"to", H::To)],
-            (3, b'v') => &[(b"via", H::Via)],
-            (4, b'f') => &[(b"from", H::From)],
-            (4, b'c') => &[(b"cseq", H::CSeq)],
-            (4, b'd') => &[(b"date", H::Date)],
-            (5, b'r') => &[(b"route", H::Route)],
-            (5, b'e') => &[(b"event", H::Event)],
-            (5, b'a') => &[(b"allow", H::Allow)],
-            (6, b'a') => &[(b"accept", H::Accept)],
-            (6, b's') => &[(b"server", H::Server)],
-            (7, b'c') => &[(b"call-id", H::CallId), (b"contact", H::Contact)],
-            (7, b'e') => &[(b"expires", H::Expires)],
-            (7, b's') => &[(b"subject", H::Subject)],
-            (8, b'r') => &[(b"refer-to", H::ReferTo)],
-            (8, b'i') => &[(b"identity", H::Identity)],
-            (9, b's') => &[(b"supported", H::Supported)],
-            (10, b'u') => &[(b"user-agent", H::UserAgent)],
-            (11, b'r') => &[(b"referred-by", H::ReferredBy)],
-            (12, b'c') => &[(b"content-type", H::ContentType)],
-            (12, b'm') => &[(b"max-forwards", H::MaxForwards)],
-            (12, b'r') => &[(b"record-route", H::RecordRoute)],
-            (12, b'a') => &[(b"allow-events", H::AllowEvents)],
-            (13, b'a') => &[(b"authorization", H::Authorization)],
-            (14, b'c') => &[(b"content-length", H::ContentLength)],
-            (14, b'a') => &[(b"accept-contact", H::AcceptContact)],
-            (14, b'r') => &[(b"reject-contact", H::RejectContact)],
-            (15, b's') => &[(b"session-expires", H::SessionExpires)],
-            (16, b'w') => &[(b"www-authenticate", H::WwwAuthenticate)],
-            (16, b'c') => &[(b"content-encoding", H::ContentEncoding)],
-            (18, b'p') => &[(b"proxy-authenticate", H::ProxyAuthenticate)],
-            (19, b'p') => &[(b"proxy-authorization", H::ProxyAuthorization)],
-            (19, b'r') => &[(b"request-disposition", H::RequestDisposition)],
-            _ => &[],
-        };
-        for (text, h) in candidates {
-            if eq_lower(name, text) {
-                return *h;
+        // Dispatch on (length, first eight bytes lowercased): one load and one match per header;
+        // names longer than eight bytes then compare their tail.
+        let len = name.len();
+        let head = match line.first_chunk::<8>() {
+            // Keep the name's bytes only (little-endian: the low `len` bytes).
+            Some(c) if len < 8 => u64::from_le_bytes(*c) & ((1u64 << (8 * len)) - 1),
+            Some(c) => u64::from_le_bytes(*c),
+            None => {
+                let mut v = 0u64;
+                for (i, b) in name.iter().enumerate() {
+                    v |= u64::from(*b) << (8 * i);
+                }
+                v
             }
+        };
+        let head = lower8(head);
+        let tail = |lit: &[u8]| eq_lower(name.get(8..).unwrap_or(&[]), lit.get(8..).unwrap_or(&[]));
+        match (len, head) {
+            (2, w::TO) => H::To,
+            (3, w::VIA) => H::Via,
+            (4, w::FROM) => H::From,
+            (4, w::CSEQ) => H::CSeq,
+            (4, w::DATE) => H::Date,
+            (5, w::ROUTE) => H::Route,
+            (5, w::EVENT) => H::Event,
+            (5, w::ALLOW) => H::Allow,
+            (6, w::ACCEPT) => H::Accept,
+            (6, w::SERVER) => H::Server,
+            (7, w::CALL_ID) => H::CallId,
+            (7, w::CONTACT) => H::Contact,
+            (7, w::EXPIRES) => H::Expires,
+            (7, w::SUBJECT) => H::Subject,
+            (8, w::REFER_TO) => H::ReferTo,
+            (8, w::IDENTITY) => H::Identity,
+            (9, w::SUPPORTE) if tail(b"supported") => H::Supported,
+            (10, w::USER_AGE) if tail(b"user-agent") => H::UserAgent,
+            (11, w::REFERRED) if tail(b"referred-by") => H::ReferredBy,
+            (12, w::CONTENT_) if tail(b"content-type") => H::ContentType,
+            (12, w::MAX_FORW) if tail(b"max-forwards") => H::MaxForwards,
+            (12, w::RECORD_R) if tail(b"record-route") => H::RecordRoute,
+            (12, w::ALLOW_EV) if tail(b"allow-events") => H::AllowEvents,
+            (13, w::AUTHORIZ) if tail(b"authorization") => H::Authorization,
+            (14, w::CONTENT_) if tail(b"content-length") => H::ContentLength,
+            (14, w::ACCEPT_C) if tail(b"accept-contact") => H::AcceptContact,
+            (14, w::REJECT_C) if tail(b"reject-contact") => H::RejectContact,
+            (15, w::SESSION_) if tail(b"session-expires") => H::SessionExpires,
+            (16, w::WWW_AUTH) if tail(b"www-authenticate") => H::WwwAuthenticate,
+            (16, w::CONTENT_) if tail(b"content-encoding") => H::ContentEncoding,
+            (18, w::PROXY_AU) if tail(b"proxy-authenticate") => H::ProxyAuthenticate,
+            (19, w::PROXY_AU) if tail(b"proxy-authorization") => H::ProxyAuthorization,
+            (19, w::REQUEST_) if tail(b"request-disposition") => H::RequestDisposition,
+            _ => H::Other,
         }
-        H::Other
     }
 
     /// The canonical long name (e.g. `"Call-ID"`), or `None` for [`HeaderName::Other`].

@@ -11,7 +11,7 @@ use memchr::{memchr, memchr_iter};
 use crate::header::{Header, HeaderName};
 use crate::message::{Message, StartLine};
 use crate::method::{Method, StatusCode};
-use crate::text::{is_token, trim};
+use crate::text::{find_byte, is_token, trim};
 use crate::{Anomalies, Anomaly};
 
 /// Hard limits applied while parsing. Exceeding one is recorded as an [`Anomaly`] on
@@ -241,7 +241,16 @@ fn count_work(_n: usize) {
 #[inline]
 fn find_lf(data: &[u8], from: usize) -> Option<usize> {
     let hay = data.get(from..)?;
-    let r = memchr(b'\n', hay);
+    // Most header lines are short: an inline word-at-a-time scan of the first 64 bytes beats
+    // the call into memchr, which then takes over for long lines.
+    let near = hay.get(..64).unwrap_or(hay);
+    let r = match crate::text::find_byte(near, b'\n') {
+        Some(i) => Some(i),
+        None if near.len() < hay.len() => {
+            memchr(b'\n', hay.get(64..).unwrap_or(&[])).map(|i| i + 64)
+        }
+        None => None,
+    };
     count_work(r.map_or(hay.len(), |i| i + 1));
     r.map(|i| from + i)
 }
@@ -368,22 +377,26 @@ pub(crate) fn parse<'h, 'b>(
         if line.len() > limits.max_line_length {
             an.insert(Anomaly::LineTooLong);
         }
-        let name_len = line
-            .iter()
-            .position(|b| !is_token(*b))
-            .unwrap_or(line.len());
-        count_work(name_len + 1);
-        let (name, after) = line.split_at(name_len);
-        let mut colon = 0;
-        while matches!(after.get(colon), Some(b' ' | b'\t')) {
-            colon += 1;
+        // Known names are recognised by comparing whole words; only unknown names need the
+        // byte-by-byte token check (RFC 3261 §7.3.1: `field-name HCOLON field-value`).
+        let colon = find_byte(line, b':');
+        count_work(colon.map_or(line.len(), |c| c + 1));
+        let Some((raw_name, after)) =
+            colon.and_then(|c| Some((line.get(..c)?, line.get(c + 1..)?)))
+        else {
+            an.insert(Anomaly::MalformedHeaderLine);
+            continue;
+        };
+        let mut name = raw_name;
+        while let [rest @ .., b' ' | b'\t'] = name {
+            name = rest;
         }
-        if name.is_empty() || after.get(colon) != Some(&b':') {
+        let kind = HeaderName::classify_in(line, name.len());
+        if kind == HeaderName::Other && (name.is_empty() || !name.iter().all(|b| is_token(*b))) {
             an.insert(Anomaly::MalformedHeaderLine);
             continue;
         }
-        let value = trim(after.get(colon + 1..).unwrap_or(&[]));
-        let kind = HeaderName::classify(name);
+        let value = trim(after);
         if kind == HeaderName::ContentLength {
             let v = crate::text::parse_number(value, u64::from(u32::MAX))
                 .ok()
@@ -499,48 +512,53 @@ fn parse_start_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
     {
         return parse_status_line(line, an);
     }
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
     let method_len = line
         .iter()
         .position(|b| !is_token(*b))
         .unwrap_or(line.len());
-    let (method, rest) = line.split_at(method_len);
-    if method.is_empty() || !matches!(rest.first(), Some(b' ' | b'\t')) {
+    let Ok(text) = core::str::from_utf8(line) else {
+        an.insert(Anomaly::BadStartLine);
+        return StartLine::Invalid(line);
+    };
+    if method_len == 0 || !line.get(method_len).is_some_and(blank) {
         an.insert(Anomaly::BadStartLine);
         return StartLine::Invalid(line);
     }
     // Method SP Request-URI SP SIP-Version, read tolerantly: the version is the last word, the
     // URI whatever lies between; any deviation from single spaces is flagged.
-    let trimmed = trim(rest);
-    if trimmed.len() + 1 != rest.len() || rest.first() != Some(&b' ') {
-        // Leading run of blanks, or trailing blanks after the version.
-        an.insert(Anomaly::BadStartLine);
-    }
-    let Some(sp) = trimmed.iter().rposition(|b| *b == b' ' || *b == b'\t') else {
+    let end = line.iter().rposition(|b| !blank(b)).map_or(0, |i| i + 1);
+    let uri_start = line
+        .get(method_len..end)
+        .and_then(|r| r.iter().position(|b| !blank(b)))
+        .map_or(end, |i| method_len + i);
+    let Some(sp) = line
+        .get(uri_start..end)
+        .and_then(|r| r.iter().rposition(blank))
+        .map(|i| uri_start + i)
+    else {
         an.insert(Anomaly::BadStartLine);
         return StartLine::Invalid(line);
     };
-    let (uri_part, version) = trimmed.split_at(sp);
-    let version = version.get(1..).unwrap_or(&[]);
-    if uri_part.is_empty() || uri_part.iter().any(|b| matches!(b, b' ' | b'\t')) {
+    let uri = text.get(uri_start..sp).unwrap_or("");
+    if end != line.len()
+        || uri_start != method_len + 1
+        || line.get(method_len) != Some(&b' ')
+        || line.get(sp) != Some(&b' ')
+        || uri.bytes().any(|b| blank(&b))
+    {
         an.insert(Anomaly::BadStartLine);
     }
-    let uri = trim(uri_part);
-    if !is_sip_version(version, an) && !an.contains(Anomaly::UnsupportedVersion) {
+    let uri = crate::text::trim_str(uri);
+    let version = text.get(sp + 1..end).unwrap_or("");
+    if !is_sip_version(version.as_bytes(), an) && !an.contains(Anomaly::UnsupportedVersion) {
         return StartLine::Invalid(line);
     }
-    if uri.first() == Some(&b'<') {
+    if uri.starts_with('<') {
         an.insert(Anomaly::BadRequestUri);
     }
-    let (Ok(method), Ok(uri), Ok(version)) = (
-        core::str::from_utf8(method),
-        core::str::from_utf8(uri),
-        core::str::from_utf8(version),
-    ) else {
-        an.insert(Anomaly::BadStartLine);
-        return StartLine::Invalid(line);
-    };
     StartLine::Request {
-        method: Method::new(method),
+        method: Method::new(text.get(..method_len).unwrap_or("")),
         uri,
         version,
     }

@@ -29,12 +29,58 @@ pub(crate) fn is_token(b: u8) -> bool {
     TOKEN.get(usize::from(b)).copied().unwrap_or(false)
 }
 
-/// Case-insensitive equality of a token with a lowercase literal made of letters, digits and
-/// `-`. Setting bit 5 lowercases ASCII letters and leaves digits and `-`
-/// unchanged; no other token character maps onto a letter, digit or `-` that way.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// ASCII-lowercases eight bytes at once (exactly: only `A`..=`Z` change).
 #[inline]
-pub(crate) fn eq_lower(token: &[u8], lower: &[u8]) -> bool {
-    token.len() == lower.len() && token.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
+pub(crate) fn lower8(x: u64) -> u64 {
+    let heptets = x & !HI;
+    // High bit set where the low seven bits exceed 'Z', resp. reach 'A'; no carries cross
+    // bytes because every sum stays below 0x100.
+    let above_z = heptets + LO * u64::from(0x7f - b'Z');
+    let from_a = heptets + LO * u64::from(0x80 - b'A');
+    let upper = from_a & !above_z & !x & HI;
+    x | (upper >> 2)
+}
+
+/// Case-insensitive equality of `name` with a lowercase ASCII literal, eight bytes at a time.
+#[inline]
+pub(crate) fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    if name.len() != lower.len() {
+        return false;
+    }
+    let (mut a, mut b) = (name, lower);
+    while let (Some((x, ra)), Some((y, rb))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        if lower8(u64::from_le_bytes(*x)) != u64::from_le_bytes(*y) {
+            return false;
+        }
+        a = ra;
+        b = rb;
+    }
+    a.iter().zip(b).all(|(x, y)| x.to_ascii_lowercase() == *y)
+}
+
+/// Position of the first `needle` in `hay`, eight bytes at a time; for the short spans
+/// (header names) where a call into `memchr` costs more than the search.
+#[inline]
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    let rep = LO * u64::from(needle);
+    let mut rest = hay;
+    let mut i = 0;
+    while let Some((chunk, r)) = rest.split_first_chunk::<8>() {
+        let x = u64::from_le_bytes(*chunk) ^ rep;
+        // The lowest set bit marks the first zero byte exactly.
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        rest = r;
+        i += 8;
+    }
+    rest.iter().position(|b| *b == needle).map(|p| i + p)
 }
 
 /// Whitespace inside a header value. CR and LF can only appear there as part of a fold
@@ -44,10 +90,21 @@ pub(crate) const fn is_ws(b: u8) -> bool {
 }
 
 /// Trims whitespace (including folds) from both ends.
-pub(crate) fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !is_ws(*b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !is_ws(*b)).map_or(start, |i| i + 1);
-    s.get(start..end).unwrap_or(&[])
+#[inline]
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b, rest @ ..] = s {
+        if !is_ws(*b) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., b] = s {
+        if !is_ws(*b) {
+            break;
+        }
+        s = rest;
+    }
+    s
 }
 
 /// Trims whitespace (including folds) from both ends of a `str`.
@@ -449,6 +506,46 @@ mod tests {
         assert_eq!(p.get("x"), Some("a;b"));
         assert_eq!(p.get("lr"), Some(""));
         assert_eq!(p.get("nope"), None);
+    }
+
+    #[test]
+    fn swar_helpers_match_the_bytewise_definitions() {
+        for name in [
+            &b"Content-Length"[..],
+            b"CONTENT-LENGTH",
+            b"content-length",
+            b"Via",
+            b"v",
+        ] {
+            assert!(eq_lower(name, &name.to_ascii_lowercase()), "{name:?}");
+        }
+        // Bytes that only differ from a letter, digit or '-' in bit 5 must not match.
+        assert!(!eq_lower(b"Content\rLength", b"content-length"));
+        assert!(!eq_lower(b"Call\x0dID", b"call-id"));
+        assert!(!eq_lower(b"M@x-forwards", b"max-forwards"));
+        assert!(!eq_lower(b"\xc3ontent-Length", b"content-length"));
+        for hay in [
+            &b""[..],
+            b":",
+            b"abc:def",
+            b"0123456789abcdef:",
+            b"no colon here at all",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff:",
+        ] {
+            assert_eq!(
+                find_byte(hay, b':'),
+                hay.iter().position(|b| *b == b':'),
+                "{hay:?}"
+            );
+        }
+        for b in 0..=255u8 {
+            let x = u64::from_le_bytes([b; 8]);
+            assert_eq!(
+                lower8(x),
+                u64::from_le_bytes([b.to_ascii_lowercase(); 8]),
+                "{b}"
+            );
+        }
     }
 
     #[test]
