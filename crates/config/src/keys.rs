@@ -1,0 +1,524 @@
+//! The registry: every configuration key, defined once.
+//!
+//! A key's table, name, documentation and accepted values are written here and only here; the parser, the
+//! printed default configuration and the reference documentation are all generated from this list.
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::model::Config;
+use crate::value::{Kind, Value};
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The TOML table the key lives in, e.g. `rules.auth`.
+    pub table: &'static str,
+    /// The key's name within its table.
+    pub name: &'static str,
+    /// What the key does, for `config default` and the documentation.
+    pub doc: &'static str,
+    /// What the key accepts.
+    pub kind: Kind,
+    get: fn(&Config) -> Value,
+    set: fn(&mut Config, Value),
+}
+
+impl Key {
+    /// The key's current value in `config`.
+    pub fn get(&self, config: &Config) -> Value {
+        (self.get)(config)
+    }
+
+    /// Stores an already validated value. Values are validated against [`Key::kind`] before they get here.
+    pub(crate) fn set(&self, config: &mut Config, value: Value) {
+        (self.set)(config, value);
+    }
+
+    /// `table.name`, how errors and docs refer to the key.
+    pub fn path(&self) -> String {
+        format!("{}.{}", self.table, self.name)
+    }
+}
+
+/// A configuration table with its documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    /// The table's dotted name.
+    pub name: &'static str,
+    /// What the table configures.
+    pub doc: &'static str,
+}
+
+/// Conversion between a model field and a [`Value`]. Validation has already happened when `from_value`
+/// runs, so a mismatch there keeps the old value rather than guessing.
+pub(crate) trait Field: Sized {
+    fn to_value(&self) -> Value;
+    fn from_value(v: Value) -> Option<Self>;
+}
+
+impl Field for bool {
+    fn to_value(&self) -> Value {
+        Value::Bool(*self)
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl Field for u32 {
+    fn to_value(&self) -> Value {
+        Value::Count(u64::from(*self))
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Count(n) => u32::try_from(n).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl Field for u8 {
+    fn to_value(&self) -> Value {
+        Value::Count(u64::from(*self))
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Count(n) => u8::try_from(n).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl Field for Duration {
+    fn to_value(&self) -> Value {
+        Value::Duration(*self)
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Duration(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl Field for Vec<String> {
+    fn to_value(&self) -> Value {
+        Value::TextList(self.clone())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::TextList(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+impl Field for Vec<IpNet> {
+    fn to_value(&self) -> Value {
+        Value::Networks(self.clone())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Networks(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! key {
+    ($table:literal, $name:literal, $kind:expr, $($field:ident).+, $doc:literal) => {
+        Key {
+            table: $table,
+            name: $name,
+            doc: $doc,
+            kind: $kind,
+            get: |c| Field::to_value(&c.$($field).+),
+            set: |c, v| {
+                if let Some(x) = Field::from_value(v) {
+                    c.$($field).+ = x;
+                }
+            },
+        }
+    };
+}
+
+const fn count(min: u64, max: u64) -> Kind {
+    Kind::Count { min, max }
+}
+
+const fn dur(min_ms: u64, max_secs: u64) -> Kind {
+    Kind::Duration {
+        min: Duration::from_millis(min_ms),
+        max: Duration::from_secs(max_secs),
+    }
+}
+
+const YEAR: u64 = 365 * 24 * 3600;
+
+/// Every table, in the order the default configuration prints them.
+pub static TABLES: &[Table] = &[
+    Table {
+        name: "rules",
+        doc: "Detectors. Each bans a source when its threshold is crossed.",
+    },
+    Table {
+        name: "rules.auth",
+        doc: "Rejected credentials: a 401/407/403 answering a request that carried Authorization, or a PBX \
+              log line saying authentication failed. A 401/407 challenge answered correctly is the normal SIP \
+              handshake and never counts.",
+    },
+    Table {
+        name: "rules.challenge",
+        doc: "Challenges (401/407) that never come back with credentials: how extension scanners and \
+              password sprayers look from the PBX's side.",
+    },
+    Table {
+        name: "rules.enumeration",
+        doc: "Extension enumeration: many distinct users probed from one source and answered 404/403 or \
+              reported unknown by the PBX.",
+    },
+    Table {
+        name: "rules.rate",
+        doc: "Packet rate per source, at two levels. A trusted source is never banned at level 1. Sources \
+              that never authenticated also get a long window.",
+    },
+    Table {
+        name: "rules.scanner",
+        doc: "Known attack tools, recognised by their User-Agent or From header, are banned at the first \
+              packet.",
+    },
+    Table {
+        name: "rules.malformed",
+        doc: "Malformed SIP: a rate of parser anomalies from one source.",
+    },
+    Table {
+        name: "trust",
+        doc: "A source that authenticates successfully is trusted for a while: its thresholds are raised, and \
+              repeated failures of one user behind it are reported instead of banning the whole address. \
+              This is how an office of phones behind one NAT address stays safe from one misconfigured phone.",
+    },
+    Table {
+        name: "bans",
+        doc: "How long bans last and what they cover.",
+    },
+    Table {
+        name: "lists",
+        doc: "Address lists, in CIDR notation or as single addresses, IPv4 and IPv6.",
+    },
+    Table {
+        name: "limits",
+        doc: "Resource bounds that keep memory fixed under a flood of spoofed sources.",
+    },
+];
+
+/// Every key, in the order the default configuration prints them.
+pub static KEYS: &[Key] = &[
+    key!(
+        "rules.auth",
+        "enabled",
+        Kind::Bool,
+        rules.auth.enabled,
+        "Whether failed authentication is detected."
+    ),
+    key!(
+        "rules.auth",
+        "max_failures",
+        count(1, 1_000_000),
+        rules.auth.max_failures,
+        "Rejected credentials from one source within `window` that ban it. For a trusted source, the \
+         failures of a user already reported under `max_failures_per_user` stop counting here, and the \
+         threshold is multiplied by [trust] threshold_factor."
+    ),
+    key!(
+        "rules.auth",
+        "max_failures_per_user",
+        count(1, 1_000_000),
+        rules.auth.max_failures_per_user,
+        "Rejected credentials for one user from one source within `window` that raise an alert (a phone \
+         with a wrong password)."
+    ),
+    key!(
+        "rules.auth",
+        "window",
+        dur(1000, YEAR),
+        rules.auth.window,
+        "The sliding window failures are counted in."
+    ),
+    key!(
+        "rules.auth",
+        "ban_time",
+        dur(1000, YEAR),
+        rules.auth.ban_time,
+        "How long the first ban lasts."
+    ),
+    key!(
+        "rules.challenge",
+        "enabled",
+        Kind::Bool,
+        rules.challenge.enabled,
+        "Whether unanswered challenges are detected."
+    ),
+    key!(
+        "rules.challenge",
+        "max_unanswered",
+        count(1, 1_000_000),
+        rules.challenge.max_unanswered,
+        "Challenges to one source within `window` that were never answered with credentials before it is \
+         banned."
+    ),
+    key!(
+        "rules.challenge",
+        "window",
+        dur(1000, YEAR),
+        rules.challenge.window,
+        "The window unanswered challenges are counted in."
+    ),
+    key!(
+        "rules.challenge",
+        "ban_time",
+        dur(1000, YEAR),
+        rules.challenge.ban_time,
+        "How long the first ban lasts."
+    ),
+    key!(
+        "rules.enumeration",
+        "enabled",
+        Kind::Bool,
+        rules.enumeration.enabled,
+        "Whether extension enumeration is detected."
+    ),
+    key!(
+        "rules.enumeration",
+        "max_users",
+        count(2, 100),
+        rules.enumeration.max_users,
+        "Distinct users answered 404/403 (or logged as unknown) from one source within `window` that ban it."
+    ),
+    key!(
+        "rules.enumeration",
+        "window",
+        dur(1000, YEAR),
+        rules.enumeration.window,
+        "The window distinct users are counted in."
+    ),
+    key!(
+        "rules.enumeration",
+        "ban_time",
+        dur(1000, YEAR),
+        rules.enumeration.ban_time,
+        "How long the first ban lasts."
+    ),
+    key!(
+        "rules.rate",
+        "enabled",
+        Kind::Bool,
+        rules.rate.enabled,
+        "Whether packet rates are limited."
+    ),
+    key!(
+        "rules.rate",
+        "level1_rate",
+        count(1, 10_000_000),
+        rules.rate.level1_rate,
+        "Level 1: SIP packets per second from one source, averaged over `level1_window`. Trusted sources are \
+         exempt from level 1."
+    ),
+    key!(
+        "rules.rate",
+        "level1_window",
+        dur(100, 3600),
+        rules.rate.level1_window,
+        "The window level 1 averages over."
+    ),
+    key!(
+        "rules.rate",
+        "level1_ban_time",
+        dur(1000, YEAR),
+        rules.rate.level1_ban_time,
+        "Ban time at level 1."
+    ),
+    key!(
+        "rules.rate",
+        "level2_rate",
+        count(1, 10_000_000),
+        rules.rate.level2_rate,
+        "Level 2: SIP packets per second from one source, averaged over `level2_window`. Applies to trusted \
+         sources too."
+    ),
+    key!(
+        "rules.rate",
+        "level2_window",
+        dur(100, 3600),
+        rules.rate.level2_window,
+        "The window level 2 averages over."
+    ),
+    key!(
+        "rules.rate",
+        "level2_ban_time",
+        dur(1000, YEAR),
+        rules.rate.level2_ban_time,
+        "Ban time at level 2."
+    ),
+    key!(
+        "rules.rate",
+        "unknown_max_packets",
+        count(0, 100_000_000),
+        rules.rate.unknown_max_packets,
+        "Packets from a source that never authenticated, within `unknown_window`, that ban it (FreePBX's \
+         responsive firewall). Carriers that do not register belong in [lists] trunks. 0 disables."
+    ),
+    key!(
+        "rules.rate",
+        "unknown_window",
+        dur(1000, YEAR),
+        rules.rate.unknown_window,
+        "The long window for sources that never authenticated."
+    ),
+    key!(
+        "rules.rate",
+        "unknown_ban_time",
+        dur(1000, YEAR),
+        rules.rate.unknown_ban_time,
+        "Ban time for the long window."
+    ),
+    key!(
+        "rules.scanner",
+        "enabled",
+        Kind::Bool,
+        rules.scanner.enabled,
+        "Whether scanner signatures are detected."
+    ),
+    key!(
+        "rules.scanner",
+        "user_agents",
+        Kind::TextList,
+        rules.scanner.user_agents,
+        "Case-insensitive substrings of the User-Agent header (or the From display name or user) that mark \
+         an attack tool."
+    ),
+    key!(
+        "rules.scanner",
+        "ban_time",
+        dur(1000, YEAR),
+        rules.scanner.ban_time,
+        "How long the first ban lasts."
+    ),
+    key!(
+        "rules.malformed",
+        "enabled",
+        Kind::Bool,
+        rules.malformed.enabled,
+        "Whether malformed traffic is detected."
+    ),
+    key!(
+        "rules.malformed",
+        "max_anomalies",
+        count(1, 1_000_000),
+        rules.malformed.max_anomalies,
+        "Malformed messages from one source within `window` that ban it."
+    ),
+    key!(
+        "rules.malformed",
+        "window",
+        dur(1000, YEAR),
+        rules.malformed.window,
+        "The window anomalies are counted in."
+    ),
+    key!(
+        "rules.malformed",
+        "ban_time",
+        dur(1000, YEAR),
+        rules.malformed.ban_time,
+        "How long the first ban lasts."
+    ),
+    key!(
+        "trust",
+        "duration",
+        dur(0, YEAR),
+        trust.duration,
+        "How long a successful authentication keeps a source trusted; every success renews it. \"0s\" \
+         disables trust."
+    ),
+    key!(
+        "trust",
+        "threshold_factor",
+        count(1, 1000),
+        trust.threshold_factor,
+        "Multiplier for the auth, challenge, enumeration and malformed thresholds of a trusted source."
+    ),
+    key!(
+        "bans",
+        "ipv6_prefix",
+        count(32, 128),
+        bans.ipv6_prefix,
+        "IPv6 sources are banned as this prefix length: one host usually owns a whole /64."
+    ),
+    key!(
+        "bans",
+        "escalation_factor",
+        count(1, 100),
+        bans.escalation_factor,
+        "Each repeat offence within `recidive_window` multiplies the ban time by this factor (1 disables \
+         escalation)."
+    ),
+    key!(
+        "bans",
+        "max_ban_time",
+        dur(1000, 10 * YEAR),
+        bans.max_ban_time,
+        "The longest ban that escalation reaches."
+    ),
+    key!(
+        "bans",
+        "recidive_window",
+        dur(0, 10 * YEAR),
+        bans.recidive_window,
+        "How long past offences are remembered for escalation."
+    ),
+    key!(
+        "lists",
+        "allow",
+        Kind::Networks,
+        lists.allow,
+        "Sources that are never banned or blocked, whatever they send. Put your offices and admin networks \
+         here."
+    ),
+    key!(
+        "lists",
+        "block",
+        Kind::Networks,
+        lists.block,
+        "Sources that are always blocked."
+    ),
+    key!(
+        "lists",
+        "trunks",
+        Kind::Networks,
+        lists.trunks,
+        "Carriers' signalling addresses: never banned, because UDP sources can be spoofed; what they send \
+         raises alerts only."
+    ),
+    key!(
+        "limits",
+        "max_sources",
+        count(1000, 100_000_000),
+        limits.max_sources,
+        "Most sources tracked at once. Beyond it the least valuable state is evicted first (never an active \
+         offender's), so a flood from spoofed addresses cannot exhaust memory."
+    ),
+];
+
+/// Looks a key up by table and name.
+pub fn find(table: &str, name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.table == table && k.name == name)
+}
+
+/// Whether `name` is a known table (including parents of tables, such as `rules`).
+pub fn is_table(name: &str) -> bool {
+    TABLES.iter().any(|t| t.name == name)
+}

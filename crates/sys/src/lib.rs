@@ -1,0 +1,20 @@
+//! pbxguard's kernel interfaces, and the only crate of the workspace with `unsafe` code.
+//!
+//! - [`nft`]: the nf_tables enforcer (table `inet pbxguard`, ban and allow sets, a prerouting chain that drops
+//!   before conntrack), over batched netlink transactions; and [`nft::DryRun`], which only records.
+//! - [`capture`]: an AF_PACKET `TPACKET_V3` ring with a classic BPF filter for the SIP ports, zero-copy frame
+//!   iteration and kernel drop counters.
+//! - [`decode`]: the pure Ethernet/VLAN/IPv4/IPv6/UDP/TCP decoder and bounded IPv4 reassembly the capture
+//!   feeds (no `unsafe`, fuzzed).
+//! - [`netns`]: creating sockets inside another network namespace.
+//!
+//! `unsafe` is denied crate-wide and allowed only in the modules that make system calls (`netlink`,
+//! [`netns`], the capture ring); every block states why it is sound.
+
+pub mod capture;
+pub mod decode;
+#[allow(unsafe_code)]
+mod netlink;
+#[allow(unsafe_code)]
+pub mod netns;
+pub mod nft;

@@ -1,0 +1,245 @@
+//! Root tier: the TPACKET_V3 capture ring on real traffic between two network namespaces.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use pbxguard_sys::capture::{Capture, CaptureConfig};
+use pbxguard_sys::decode::{self, Decoded, ReasmLimits, Reassembler, Transport};
+use pbxguard_sys::netns;
+use pbxguard_testlab::{Netns, root_or_skip, tools_or_skip};
+
+/// A packet as seen by the capture, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    src: SocketAddr,
+    dst: SocketAddr,
+    payload: Vec<u8>,
+    outgoing: bool,
+}
+
+fn skip(name: &str) -> bool {
+    !root_or_skip(name) || !tools_or_skip(name, &["ip"])
+}
+
+fn udp_in(ns: &Netns, addr: &str) -> UdpSocket {
+    let addr: SocketAddr = addr.parse().unwrap();
+    netns::run_in(&netns::named(ns.name()), || UdpSocket::bind(addr))
+        .unwrap()
+        .unwrap()
+}
+
+/// Reads the ring until `want` packets were seen or `limit` passed, reassembling IPv4 fragments.
+fn collect(cap: &mut Capture, want: usize, limit: Duration) -> Vec<Seen> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let mut reasm = Reassembler::new(ReasmLimits::default());
+    while out.len() < want && start.elapsed() < limit {
+        let Some(batch) = cap.next_batch(Duration::from_millis(50)).unwrap() else {
+            continue;
+        };
+        for f in batch.frames() {
+            let (p, owned);
+            match f.decode() {
+                Ok(Decoded::Packet(pk)) => p = pk,
+                Ok(Decoded::Fragment(fr)) => {
+                    let Some(r) = reasm.push(start.elapsed(), &fr) else {
+                        continue;
+                    };
+                    owned = r;
+                    p = decode::decode_transport(
+                        owned.protocol,
+                        IpAddr::V4(owned.src),
+                        IpAddr::V4(owned.dst),
+                        &owned.data,
+                        None,
+                    )
+                    .unwrap();
+                }
+                Err(e) => panic!("captured frame does not decode: {e}"),
+            }
+            assert_eq!(p.transport, Transport::Udp);
+            out.push(Seen {
+                src: SocketAddr::new(p.src, p.src_port),
+                dst: SocketAddr::new(p.dst, p.dst_port),
+                payload: p.payload.to_vec(),
+                outgoing: f.outgoing,
+            });
+        }
+    }
+    out
+}
+
+fn options(i: usize) -> Vec<u8> {
+    format!(
+        "OPTIONS sip:100@10.78.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.78.0.3:5062;branch=z9hG4bK{i}\r\n\
+         From: <sip:probe@10.78.0.3>;tag={i}\r\nTo: <sip:100@10.78.0.2>\r\nCall-ID: {i}@x\r\n\
+         CSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn sip_datagrams_between_namespaces_are_captured_in_both_directions_with_no_drops() {
+    if skip("sip_datagrams_between_namespaces_are_captured_in_both_directions_with_no_drops") {
+        return;
+    }
+    let pbx = Netns::new("cp").unwrap();
+    let atk = Netns::new("ca").unwrap();
+    let (pif, aif) = pbx.link(&atk, "10.78.0.2/24", "10.78.0.3/24").unwrap();
+    pbx.exec(
+        "ip",
+        ["-6", "addr", "add", "fd78::2/64", "dev", &pif, "nodad"],
+    )
+    .unwrap();
+    atk.exec(
+        "ip",
+        ["-6", "addr", "add", "fd78::3/64", "dev", &aif, "nodad"],
+    )
+    .unwrap();
+    let cfg = CaptureConfig {
+        interface: Some(pif.clone()),
+        ports: vec![5060, 5080],
+        ..CaptureConfig::default()
+    };
+    let mut cap = Capture::open_in_netns(&netns::named(pbx.name()), &cfg).unwrap();
+
+    let server = udp_in(&pbx, "10.78.0.2:5060");
+    let client = udp_in(&atk, "10.78.0.3:5062");
+    let other = udp_in(&atk, "10.78.0.3:9999");
+    let server6 = udp_in(&pbx, "[fd78::2]:5080");
+    let client6 = udp_in(&atk, "[fd78::3]:5062");
+    const N: usize = 20;
+    for i in 0..N {
+        client.send_to(&options(i), "10.78.0.2:5060").unwrap();
+        // Not a SIP port on either side: the kernel filter must keep it out of the ring.
+        other.send_to(b"noise", "10.78.0.2:9998").unwrap();
+        server
+            .send_to(
+                format!("SIP/2.0 200 OK\r\nCSeq: {i} OPTIONS\r\n\r\n").as_bytes(),
+                "10.78.0.3:5062",
+            )
+            .unwrap();
+    }
+    client6.send_to(&options(99), "[fd78::2]:5080").unwrap();
+    drop(server6);
+
+    let seen = collect(&mut cap, 2 * N + 1, Duration::from_secs(5));
+    assert_eq!(seen.len(), 2 * N + 1, "{seen:#?}");
+    let requests: Vec<&Seen> = seen.iter().filter(|s| s.dst.port() == 5060).collect();
+    let answers: Vec<&Seen> = seen.iter().filter(|s| s.src.port() == 5060).collect();
+    assert_eq!(requests.len(), N);
+    assert_eq!(answers.len(), N);
+    for (i, r) in requests.iter().enumerate() {
+        assert_eq!(r.src, "10.78.0.3:5062".parse().unwrap());
+        assert_eq!(r.payload, options(i), "request {i} payload");
+        assert!(!r.outgoing);
+    }
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a.dst, "10.78.0.3:5062".parse().unwrap());
+        assert!(
+            a.payload
+                .starts_with(format!("SIP/2.0 200 OK\r\nCSeq: {i} ").as_bytes())
+        );
+        assert!(a.outgoing, "the PBX's own answers are outgoing");
+    }
+    let v6 = seen.iter().find(|s| s.dst.port() == 5080).unwrap();
+    assert_eq!(v6.src, "[fd78::3]:5062".parse().unwrap());
+    assert_eq!(v6.payload, options(99));
+    assert!(seen.iter().all(|s| s.payload != b"noise"));
+
+    let stats = cap.stats().unwrap();
+    assert_eq!(stats.drops, 0, "{stats:?}");
+    assert_eq!(stats.packets, (2 * N + 1) as u64, "{stats:?}");
+}
+
+#[test]
+fn a_fragmented_sip_datagram_is_reassembled() {
+    if skip("a_fragmented_sip_datagram_is_reassembled") {
+        return;
+    }
+    let pbx = Netns::new("fp").unwrap();
+    let atk = Netns::new("fa").unwrap();
+    let (pif, _) = pbx.link(&atk, "10.79.0.2/24", "10.79.0.3/24").unwrap();
+    let cfg = CaptureConfig {
+        interface: Some(pif),
+        ports: vec![5060],
+        ..CaptureConfig::default()
+    };
+    let mut cap = Capture::open_in_netns(&netns::named(pbx.name()), &cfg).unwrap();
+    let _server = udp_in(&pbx, "10.79.0.2:5060");
+    let client = udp_in(&atk, "10.79.0.3:5062");
+    // An INVITE with a large SDP body, well over the 1500-byte MTU: three fragments.
+    let mut invite =
+        b"INVITE sip:100@10.79.0.2 SIP/2.0\r\nContent-Type: application/sdp\r\n\r\n".to_vec();
+    while invite.len() < 4000 {
+        invite.extend_from_slice(b"a=candidate:1 1 UDP 2130706431 10.79.0.3 40000 typ host\r\n");
+    }
+    client.send_to(&invite, "10.79.0.2:5060").unwrap();
+    let seen = collect(&mut cap, 1, Duration::from_secs(5));
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].payload, invite);
+    assert_eq!(seen[0].src, "10.79.0.3:5062".parse().unwrap());
+}
+
+#[test]
+fn capture_on_all_interfaces_sees_loopback_both_ways() {
+    if skip("capture_on_all_interfaces_sees_loopback_both_ways") {
+        return;
+    }
+    let ns = Netns::new("lo").unwrap();
+    let mut cap =
+        Capture::open_in_netns(&netns::named(ns.name()), &CaptureConfig::default()).unwrap();
+    let server = udp_in(&ns, "127.0.0.1:5060");
+    let client = udp_in(&ns, "127.0.0.1:40000");
+    client
+        .send_to(b"REGISTER sip:x SIP/2.0\r\n\r\n", "127.0.0.1:5060")
+        .unwrap();
+    let seen = collect(&mut cap, 2, Duration::from_secs(5));
+    drop(server);
+    // Loopback delivers each packet to taps twice: once sent, once received.
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen.iter().filter(|s| s.outgoing).count(), 1);
+    assert!(
+        seen.iter()
+            .all(|s| s.payload == b"REGISTER sip:x SIP/2.0\r\n\r\n")
+    );
+}
+
+#[test]
+fn kernel_drops_are_counted_when_the_ring_is_not_read() {
+    if skip("kernel_drops_are_counted_when_the_ring_is_not_read") {
+        return;
+    }
+    let pbx = Netns::new("dp").unwrap();
+    let atk = Netns::new("da").unwrap();
+    let (pif, _) = pbx.link(&atk, "10.80.0.2/24", "10.80.0.3/24").unwrap();
+    // Two 4 KiB blocks: room for a handful of 1 KB datagrams, then the ring is full.
+    let cfg = CaptureConfig {
+        interface: Some(pif),
+        ports: vec![5060],
+        block_size: 4096,
+        block_count: 2,
+        block_timeout: Duration::from_millis(1),
+        snaplen: 65_535,
+    };
+    let mut cap = Capture::open_in_netns(&netns::named(pbx.name()), &cfg).unwrap();
+    let _server = udp_in(&pbx, "10.80.0.2:5060");
+    let client = udp_in(&atk, "10.80.0.3:5062");
+    let payload = vec![b'x'; 1000];
+    const SENT: u64 = 500;
+    for _ in 0..SENT {
+        client.send_to(&payload, "10.80.0.2:5060").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let stats = cap.stats().unwrap();
+    assert!(stats.drops > 0, "{stats:?}");
+    assert_eq!(stats.packets, SENT, "{stats:?}");
+    let kept = collect(&mut cap, SENT as usize, Duration::from_millis(300)).len() as u64;
+    assert_eq!(kept + stats.drops, SENT, "kept {kept}, {stats:?}");
+}
