@@ -10,23 +10,107 @@ const fn token_class(b: u8) -> bool {
 }
 
 /// Lookup table for [`is_token`]: the header-name scan runs once per header byte.
+const TOKEN_BIT: u8 = 1;
+const USER_BIT: u8 = 2;
+const PARAM_BIT: u8 = 4;
+const HEADER_BIT: u8 = 8;
+const HOST_BIT: u8 = 16;
+const WS_BIT: u8 = 32;
+
+/// One byte of character-class bits per octet: every class test in the header parsers is a
+/// single table load.
 // `i < 256` bounds the const-evaluated index; an out-of-bounds one would fail compilation.
 #[allow(clippy::indexing_slicing)]
-static TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = token_class(i as u8);
+        let b = i as u8;
+        let mut c = 0;
+        if token_class(b) {
+            c |= TOKEN_BIT;
+        }
+        if user_class(b) {
+            c |= USER_BIT;
+        }
+        if param_class(b) {
+            c |= PARAM_BIT;
+        }
+        if header_class(b) {
+            c |= HEADER_BIT;
+        }
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
+            c |= HOST_BIT;
+        }
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+            c |= WS_BIT;
+        }
+        t[i] = c;
         i += 1;
     }
     t
 };
 
+#[inline]
+fn class(b: u8, bit: u8) -> bool {
+    // A u8 always indexes a 256-entry table; the bounds check compiles away.
+    CLASS.get(usize::from(b)).is_some_and(|c| c & bit != 0)
+}
+
 /// `token` characters (RFC 3261 §25.1).
 #[inline]
 pub(crate) fn is_token(b: u8) -> bool {
-    // A u8 always indexes a 256-entry table; the bounds check compiles away.
-    TOKEN.get(usize::from(b)).copied().unwrap_or(false)
+    class(b, TOKEN_BIT)
+}
+
+/// Characters of `user` / `password` in a URI.
+#[inline]
+pub(crate) fn is_user_char(b: u8) -> bool {
+    class(b, USER_BIT)
+}
+
+/// Characters of a URI parameter name or value.
+#[inline]
+pub(crate) fn is_uri_param_char(b: u8) -> bool {
+    class(b, PARAM_BIT)
+}
+
+/// Characters of a URI `?headers` part.
+#[inline]
+pub(crate) fn is_header_char(b: u8) -> bool {
+    class(b, HEADER_BIT)
+}
+
+/// Characters of a host name or IPv4 address.
+#[inline]
+pub(crate) fn is_host_char(b: u8) -> bool {
+    class(b, HOST_BIT)
+}
+
+/// Characters of `user` / `password` (RFC 3261 §25.1: unreserved, escaped, user-unreserved,
+/// and `&=+$,` for password), plus `;?/:` which RFC 4475 shows in user parts.
+const fn user_class(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b':')
+}
+
+/// Characters of the `?headers` part (hname/hvalue: unreserved, escaped, hnv-unreserved).
+const fn header_class(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&')
+}
+
+/// Characters allowed in a URI parameter name or value: unreserved, escaped and
+/// `param-unreserved` (RFC 3261 §25.1), plus `%` for escapes.
+const fn param_class(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -85,8 +169,9 @@ pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
 
 /// Whitespace inside a header value. CR and LF can only appear there as part of a fold
 /// (CRLF followed by SP/HT), which RFC 3261 §7.3.1 says is equivalent to a single SP.
-pub(crate) const fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+#[inline]
+pub(crate) fn is_ws(b: u8) -> bool {
+    class(b, WS_BIT)
 }
 
 /// Trims whitespace (including folds) from both ends.
@@ -108,8 +193,19 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
 }
 
 /// Trims whitespace (including folds) from both ends of a `str`.
+#[inline]
 pub(crate) fn trim_str(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_ws(c as u8))
+    let b = s.as_bytes();
+    let t = trim(b);
+    let lead = b.iter().take_while(|c| is_ws(**c)).count();
+    s.get(lead..lead + t.len()).unwrap_or("")
+}
+
+/// Splits at the first `c` (an ASCII byte), like `str::split_once` without the char searcher.
+#[inline]
+pub(crate) fn split_at_byte(s: &str, c: u8) -> Option<(&str, &str)> {
+    let i = s.as_bytes().iter().position(|b| *b == c)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 /// A decimal number made only of digits; `max` is the largest value the grammar allows.
@@ -150,23 +246,28 @@ impl<'b> Cursor<'b> {
         Cursor { s, pos: 0 }
     }
 
+    #[inline]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     pub(crate) fn peek(&self) -> Option<u8> {
         self.s.as_bytes().get(self.pos).copied()
     }
 
+    #[inline]
     pub(crate) fn at_end(&self) -> bool {
         self.pos >= self.s.len()
     }
 
+    #[inline]
     pub(crate) fn bump(&mut self) {
         self.pos += 1;
     }
 
     /// Skips whitespace; returns whether any was skipped.
+    #[inline]
     pub(crate) fn skip_ws(&mut self) -> bool {
         let start = self.pos;
         while self.peek().is_some_and(is_ws) {
@@ -175,6 +276,7 @@ impl<'b> Cursor<'b> {
         self.pos != start
     }
 
+    #[inline]
     pub(crate) fn eat(&mut self, c: u8) -> bool {
         if self.peek() == Some(c) {
             self.pos += 1;
@@ -185,15 +287,18 @@ impl<'b> Cursor<'b> {
     }
 
     /// The text between two positions (always on ASCII delimiters, so on char boundaries).
+    #[inline]
     pub(crate) fn slice(&self, from: usize, to: usize) -> &'b str {
         self.s.get(from..to).unwrap_or("")
     }
 
+    #[inline]
     pub(crate) fn rest(&self) -> &'b str {
         self.s.get(self.pos..).unwrap_or("")
     }
 
     /// Consumes bytes while `f` holds.
+    #[inline]
     pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'b str {
         let start = self.pos;
         while self.peek().is_some_and(&f) {
@@ -203,6 +308,7 @@ impl<'b> Cursor<'b> {
     }
 
     /// A non-empty token.
+    #[inline]
     pub(crate) fn token(&mut self) -> Option<&'b str> {
         let t = self.take_while(is_token);
         (!t.is_empty()).then_some(t)
@@ -349,7 +455,7 @@ impl<'b> Iterator for ParamIter<'b> {
             if seg.is_empty() {
                 continue;
             }
-            return Some(match seg.split_once('=') {
+            return Some(match split_at_byte(seg, b'=') {
                 None => (seg, None),
                 Some((n, v)) => {
                     let v = trim_str(v);
@@ -432,15 +538,6 @@ pub(crate) fn parse_params<'b>(cur: &mut Cursor<'b>, ctx: ParamCtx) -> Result<Pa
     Ok(Params::new(cur.slice(start, end)))
 }
 
-/// Characters allowed in a URI parameter name or value: unreserved, escaped and
-/// `param-unreserved` (RFC 3261 §25.1), plus `%` for escapes.
-pub(crate) const fn is_uri_param_char(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
-        | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
 /// Decodes `%HH` escapes of `input` into `out` and returns the decoded bytes.
 ///
 /// Returns `None` if `out` is too small or an escape is not two hex digits. Decoding can yield
@@ -506,6 +603,21 @@ mod tests {
         assert_eq!(p.get("x"), Some("a;b"));
         assert_eq!(p.get("lr"), Some(""));
         assert_eq!(p.get("nope"), None);
+    }
+
+    #[test]
+    fn class_table_matches_the_grammar_definitions() {
+        for b in 0..=255u8 {
+            assert_eq!(is_token(b), token_class(b), "{b}");
+            assert_eq!(is_user_char(b), user_class(b), "{b}");
+            assert_eq!(is_uri_param_char(b), param_class(b), "{b}");
+            assert_eq!(is_header_char(b), header_class(b), "{b}");
+            assert_eq!(
+                is_host_char(b),
+                b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
+            );
+            assert_eq!(is_ws(b), matches!(b, b' ' | b'\t' | b'\r' | b'\n'), "{b}");
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::str::FromStr;
 
 use crate::Anomaly;
-use crate::text::{Cursor, ParamCtx, Params, parse_params};
+use crate::text::{
+    Cursor, ParamCtx, Params, is_header_char, is_host_char, is_user_char, parse_params,
+};
 
 /// A URI scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,7 +79,7 @@ pub(crate) fn parse_host<'b>(cur: &mut Cursor<'b>) -> Result<Host<'b>, Anomaly> 
             return Err(Anomaly::BadRequestUri);
         }
     } else {
-        let h = cur.take_while(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        let h = cur.take_while(is_host_char);
         if h.is_empty() {
             return Err(Anomaly::BadRequestUri);
         }
@@ -251,23 +253,6 @@ pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>,
     }
     uri.raw = cur.slice(start, cur.pos());
     Ok(uri)
-}
-
-/// Characters of `user` / `password` (RFC 3261 §25.1: unreserved, escaped, user-unreserved,
-/// and `&=+$,` for password), plus `;?/:` which RFC 4475 shows in user parts.
-const fn is_user_char(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
-        | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b':')
-}
-
-/// Characters of the `?headers` part (hname/hvalue: unreserved, escaped, hnv-unreserved).
-const fn is_header_char(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
-        | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&')
 }
 
 #[cfg(test)]
