@@ -477,6 +477,7 @@ pub(crate) fn parse<'h, 'b>(
     Ok(Status::Complete(Message::new(
         start_line,
         &*stored,
+        head,
         body,
         body_start + body_len,
         an,

@@ -201,6 +201,24 @@ pub(crate) fn trim_str(s: &str) -> &str {
     s.get(lead..lead + t.len()).unwrap_or("")
 }
 
+/// `part` as text, if it lies inside `whole` (checked by address, no re-validation);
+/// otherwise validates `part` itself.
+#[inline]
+pub(crate) fn sub_str<'b>(whole: &'b str, part: &'b [u8]) -> Option<&'b str> {
+    let base = whole.as_ptr() as usize;
+    let start = part.as_ptr() as usize;
+    let inside = start
+        .checked_sub(base)
+        .and_then(|off| Some((off, off.checked_add(part.len())?)))
+        .filter(|(_, end)| *end <= whole.len());
+    match inside {
+        Some((off, end)) => whole
+            .get(off..end)
+            .or_else(|| core::str::from_utf8(part).ok()),
+        None => core::str::from_utf8(part).ok(),
+    }
+}
+
 /// Splits at the first `c` (an ASCII byte), like `str::split_once` without the char searcher.
 #[inline]
 pub(crate) fn split_at_byte(s: &str, c: u8) -> Option<(&str, &str)> {
@@ -262,8 +280,8 @@ impl<'b> Cursor<'b> {
     }
 
     #[inline]
-    pub(crate) fn bump(&mut self) {
-        self.pos += 1;
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.s.len());
     }
 
     /// Skips whitespace; returns whether any was skipped.
@@ -353,6 +371,10 @@ impl<'b> Cursor<'b> {
 /// Splits a header value on commas that are outside quoted-strings and `<…>`, as RFC 3261
 /// §7.3.1 allows for headers whose grammar is a comma-separated list.
 pub(crate) fn next_list_item(s: &[u8]) -> (&[u8], &[u8]) {
+    // Most values hold a single element: without any comma there is nothing to split.
+    if memchr::memchr(b',', s).is_none() {
+        return (s, &[]);
+    }
     let mut in_quote = false;
     let mut angle = false;
     let mut i = 0;
@@ -573,6 +595,16 @@ const fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sub_str_finds_parts_by_address_and_falls_back() {
+        let whole = "Via: a\r\nTo: b";
+        let part = &whole.as_bytes()[5..6];
+        assert_eq!(sub_str(whole, part), Some("a"));
+        let other = b"elsewhere";
+        assert_eq!(sub_str(whole, other), Some("elsewhere"));
+        assert_eq!(sub_str(whole, b"\xff"), None);
+    }
 
     #[test]
     fn percent_decode_handles_escapes_and_nul() {

@@ -194,14 +194,16 @@ pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>,
                 .iter()
                 .position(|b| matches!(b, b'>' | b' ' | b'\t' | b'\r' | b'\n' | b'<' | b'"'))
                 .unwrap_or(rest.len());
-            let at = rest.get(..limit).and_then(|r| memchr::memchr(b'@', r));
+            let at = rest
+                .get(..limit)
+                .and_then(|r| crate::text::find_byte(r, b'@'));
             if let Some(at) = at {
                 let ustart = cur.pos();
                 let userinfo = cur.slice(ustart, ustart + at);
                 if bare && userinfo.bytes().any(|b| matches!(b, b',' | b'?' | b';')) {
                     return Err(Anomaly::BadContact);
                 }
-                let (user, password) = match userinfo.split_once(':') {
+                let (user, password) = match crate::text::split_at_byte(userinfo, b':') {
                     Some((u, p)) => (u, Some(p)),
                     None => (userinfo, None),
                 };
@@ -212,9 +214,7 @@ pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>,
                 }
                 uri.user = Some(user);
                 uri.password = password;
-                for _ in 0..=at {
-                    cur.bump();
-                }
+                cur.advance(at + 1);
             }
             uri.host = Some(parse_host(cur)?);
             uri.port = parse_port(cur)?;
