@@ -178,40 +178,72 @@ impl HeaderName {
         };
         let head = lower8(head);
         let tail = |lit: &[u8]| eq_lower(name.get(8..).unwrap_or(&[]), lit.get(8..).unwrap_or(&[]));
-        match (len, head) {
-            (2, w::TO) => H::To,
-            (3, w::VIA) => H::Via,
-            (4, w::FROM) => H::From,
-            (4, w::CSEQ) => H::CSeq,
-            (4, w::DATE) => H::Date,
-            (5, w::ROUTE) => H::Route,
-            (5, w::EVENT) => H::Event,
-            (5, w::ALLOW) => H::Allow,
-            (6, w::ACCEPT) => H::Accept,
-            (6, w::SERVER) => H::Server,
-            (7, w::CALL_ID) => H::CallId,
-            (7, w::CONTACT) => H::Contact,
-            (7, w::EXPIRES) => H::Expires,
-            (7, w::SUBJECT) => H::Subject,
-            (8, w::REFER_TO) => H::ReferTo,
-            (8, w::IDENTITY) => H::Identity,
-            (9, w::SUPPORTE) if tail(b"supported") => H::Supported,
-            (10, w::USER_AGE) if tail(b"user-agent") => H::UserAgent,
-            (11, w::REFERRED) if tail(b"referred-by") => H::ReferredBy,
-            (12, w::CONTENT_) if tail(b"content-type") => H::ContentType,
-            (12, w::MAX_FORW) if tail(b"max-forwards") => H::MaxForwards,
-            (12, w::RECORD_R) if tail(b"record-route") => H::RecordRoute,
-            (12, w::ALLOW_EV) if tail(b"allow-events") => H::AllowEvents,
-            (13, w::AUTHORIZ) if tail(b"authorization") => H::Authorization,
-            (14, w::CONTENT_) if tail(b"content-length") => H::ContentLength,
-            (14, w::ACCEPT_C) if tail(b"accept-contact") => H::AcceptContact,
-            (14, w::REJECT_C) if tail(b"reject-contact") => H::RejectContact,
-            (15, w::SESSION_) if tail(b"session-expires") => H::SessionExpires,
-            (16, w::WWW_AUTH) if tail(b"www-authenticate") => H::WwwAuthenticate,
-            (16, w::CONTENT_) if tail(b"content-encoding") => H::ContentEncoding,
-            (18, w::PROXY_AU) if tail(b"proxy-authenticate") => H::ProxyAuthenticate,
-            (19, w::PROXY_AU) if tail(b"proxy-authorization") => H::ProxyAuthorization,
-            (19, w::REQUEST_) if tail(b"request-disposition") => H::RequestDisposition,
+        // A jump on the length, then at most four word comparisons.
+        let is = |w: u64, h: HeaderName| if head == w { h } else { H::Other };
+        let long = |w: u64, lit: &[u8], h: HeaderName| {
+            if head == w && tail(lit) { h } else { H::Other }
+        };
+        match len {
+            2 => is(w::TO, H::To),
+            3 => is(w::VIA, H::Via),
+            4 => match head {
+                w::FROM => H::From,
+                w::CSEQ => H::CSeq,
+                w::DATE => H::Date,
+                _ => H::Other,
+            },
+            5 => match head {
+                w::ROUTE => H::Route,
+                w::EVENT => H::Event,
+                w::ALLOW => H::Allow,
+                _ => H::Other,
+            },
+            6 => match head {
+                w::ACCEPT => H::Accept,
+                w::SERVER => H::Server,
+                _ => H::Other,
+            },
+            7 => match head {
+                w::CALL_ID => H::CallId,
+                w::CONTACT => H::Contact,
+                w::EXPIRES => H::Expires,
+                w::SUBJECT => H::Subject,
+                _ => H::Other,
+            },
+            8 => match head {
+                w::REFER_TO => H::ReferTo,
+                w::IDENTITY => H::Identity,
+                _ => H::Other,
+            },
+            9 => long(w::SUPPORTE, b"supported", H::Supported),
+            10 => long(w::USER_AGE, b"user-agent", H::UserAgent),
+            11 => long(w::REFERRED, b"referred-by", H::ReferredBy),
+            12 => match head {
+                w::CONTENT_ => long(w::CONTENT_, b"content-type", H::ContentType),
+                w::MAX_FORW => long(w::MAX_FORW, b"max-forwards", H::MaxForwards),
+                w::RECORD_R => long(w::RECORD_R, b"record-route", H::RecordRoute),
+                w::ALLOW_EV => long(w::ALLOW_EV, b"allow-events", H::AllowEvents),
+                _ => H::Other,
+            },
+            13 => long(w::AUTHORIZ, b"authorization", H::Authorization),
+            14 => match head {
+                w::CONTENT_ => long(w::CONTENT_, b"content-length", H::ContentLength),
+                w::ACCEPT_C => long(w::ACCEPT_C, b"accept-contact", H::AcceptContact),
+                w::REJECT_C => long(w::REJECT_C, b"reject-contact", H::RejectContact),
+                _ => H::Other,
+            },
+            15 => long(w::SESSION_, b"session-expires", H::SessionExpires),
+            16 => match head {
+                w::WWW_AUTH => long(w::WWW_AUTH, b"www-authenticate", H::WwwAuthenticate),
+                w::CONTENT_ => long(w::CONTENT_, b"content-encoding", H::ContentEncoding),
+                _ => H::Other,
+            },
+            18 => long(w::PROXY_AU, b"proxy-authenticate", H::ProxyAuthenticate),
+            19 => match head {
+                w::PROXY_AU => long(w::PROXY_AU, b"proxy-authorization", H::ProxyAuthorization),
+                w::REQUEST_ => long(w::REQUEST_, b"request-disposition", H::RequestDisposition),
+                _ => H::Other,
+            },
             _ => H::Other,
         }
     }
