@@ -5,6 +5,7 @@
 //! Groups: `typical/<message>/<parser>` and `torture/<parser>` (all 61 RFC 4475/5118
 //! messages per iteration). For pbxguard-sip, `pbxguard` is the parse alone (what the peers do
 //! in one call) and `pbxguard_facts` adds `validate()` and every accessor the guard reads.
+//! `scaling/headers_N` parses a request with N headers: time per header must not grow with N.
 
 #![allow(
     clippy::unwrap_used,
@@ -56,5 +57,37 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// A request with `n` extra headers, for the scaling group: time per header must stay flat.
+fn with_headers(n: usize) -> Vec<u8> {
+    let mut m = b"OPTIONS sip:a@example.com SIP/2.0\r\n".to_vec();
+    for i in 0..n {
+        m.extend_from_slice(format!("X-Header-{i}: value {i}\r\n").as_bytes());
+    }
+    m.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    m
+}
+
+fn scaling(c: &mut Criterion) {
+    use pbxguard_sip::{Header, Limits, Message};
+    let limits = Limits {
+        max_message_size: usize::MAX,
+        max_headers: usize::MAX,
+        max_line_length: usize::MAX,
+    };
+    let mut g = c.benchmark_group("scaling");
+    for n in [60usize, 600, 6_000] {
+        let buf = with_headers(n);
+        let mut headers = vec![Header::EMPTY; n + 8];
+        g.throughput(criterion::Throughput::Elements(n as u64));
+        g.bench_function(format!("headers_{n}"), |b| {
+            b.iter(|| {
+                Message::parse_datagram_with(black_box(&buf), &mut headers, &limits)
+                    .map_or(0, |m| m.headers().len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, scaling);
 criterion_main!(benches);
