@@ -11,7 +11,6 @@ pub enum Exit {
     /// Exit code 0.
     Ok,
     /// Exit code 1: the command worked and found something (a finding, a failed check).
-    #[allow(dead_code, reason = "the commands that report findings return it")]
     Findings,
 }
 
@@ -71,6 +70,15 @@ impl Context {
     /// Builds the context from the global options.
     pub fn new(config_path: Option<PathBuf>, json: bool) -> Self {
         Self { config_path, json }
+    }
+
+    /// The configuration file in use, if any (for reloading).
+    pub fn config_file(&self) -> Option<PathBuf> {
+        match &self.config_path {
+            Some(p) => Some(p.clone()),
+            None if Path::new(DEFAULT_PATH).exists() => Some(PathBuf::from(DEFAULT_PATH)),
+            None => None,
+        }
     }
 
     /// Loads the configuration: the `--config` file (which must exist), else the default path if it

@@ -130,6 +130,30 @@ impl Field for Vec<IpNet> {
     }
 }
 
+impl Field for Vec<u16> {
+    fn to_value(&self) -> Value {
+        Value::Ports(self.clone())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Ports(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+impl Field for String {
+    fn to_value(&self) -> Value {
+        Value::Text(self.clone())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
 macro_rules! key {
     ($table:literal, $name:literal, $kind:expr, $($field:ident).+, $doc:literal) => {
         Key {
@@ -162,6 +186,10 @@ const YEAR: u64 = 365 * 24 * 3600;
 
 /// Every table, in the order the default configuration prints them.
 pub static TABLES: &[Table] = &[
+    Table {
+        name: "guard",
+        doc: "The guard daemon (`pbxguard run`): what it watches and where it keeps its state.",
+    },
     Table {
         name: "rules",
         doc: "Detectors. Each bans a source when its threshold is crossed.",
@@ -214,10 +242,42 @@ pub static TABLES: &[Table] = &[
         name: "limits",
         doc: "Resource bounds that keep memory fixed under a flood of spoofed sources.",
     },
+    Table {
+        name: "audit",
+        doc: "`pbxguard audit`: linting PBX configurations and firewall rulesets.",
+    },
 ];
 
 /// Every key, in the order the default configuration prints them.
 pub static KEYS: &[Key] = &[
+    key!(
+        "guard",
+        "interfaces",
+        Kind::TextList,
+        guard.interfaces,
+        "Network interfaces to capture SIP on. Empty captures on every interface."
+    ),
+    key!(
+        "guard",
+        "sip_ports",
+        Kind::Ports,
+        guard.sip_ports,
+        "The PBX's SIP ports, UDP and TCP. Traffic to them is inspected; the PBX's answers from them too."
+    ),
+    key!(
+        "guard",
+        "state_dir",
+        Kind::Path,
+        guard.state_dir,
+        "Directory of the state store (bans, events, runtime allow list); bans survive restarts from here."
+    ),
+    key!(
+        "guard",
+        "socket",
+        Kind::Path,
+        guard.socket,
+        "Unix socket of the control API used by `pbxguard status`, `bans`, `ban`, `unban` and `allow`."
+    ),
     key!(
         "rules.auth",
         "enabled",
@@ -510,6 +570,15 @@ pub static KEYS: &[Key] = &[
         limits.max_sources,
         "Most sources tracked at once. Beyond it the least valuable state is evicted first (never an active \
          offender's), so a flood from spoofed addresses cannot exhaust memory."
+    ),
+    key!(
+        "audit",
+        "suppress",
+        Kind::TextList,
+        audit.suppress,
+        "Findings you accept, each \"RULE[@PATH[:LINE]] REASON\": the rule id (or *), optionally the file (exact, \
+         a trailing part of the path, or a pattern with *) and line, then why. An entry without a reason is \
+         an error. Inline alternative, in the audited file: `; pbxguard-audit: ignore RULE reason`."
     ),
 ];
 

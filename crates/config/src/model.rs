@@ -19,6 +19,8 @@ const DAY: u64 = 24 * HOUR;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Config {
+    /// The daemon: where it listens, captures and keeps state.
+    pub guard: Guard,
     /// Detection rules.
     pub rules: Rules,
     /// Trust earned by successful authentication.
@@ -29,6 +31,34 @@ pub struct Config {
     pub lists: Lists,
     /// Resource bounds.
     pub limits: Limits,
+    /// `pbxguard audit`.
+    pub audit: Audit,
+}
+
+/// The guard daemon's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Guard {
+    /// Interfaces to capture on; empty means every interface.
+    pub interfaces: Vec<String>,
+    /// The PBX's SIP ports (UDP and TCP).
+    pub sip_ports: Vec<u16>,
+    /// Where the state store lives.
+    pub state_dir: String,
+    /// The control API's Unix socket.
+    pub socket: String,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        // 5060 is SIP's port; 5080 is FreeSWITCH's external profile.
+        Self {
+            interfaces: Vec::new(),
+            sip_ports: vec![5060, 5080],
+            state_dir: "/var/lib/pbxguard".to_owned(),
+            socket: "/run/pbxguard/pbxguard.sock".to_owned(),
+        }
+    }
 }
 
 /// All detectors.
@@ -317,4 +347,12 @@ impl Default for Limits {
             max_sources: 100_000,
         }
     }
+}
+
+/// `pbxguard audit` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Audit {
+    /// Accepted findings, each `RULE[@PATH[:LINE]] REASON`; no suppressions by default.
+    pub suppress: Vec<String>,
 }

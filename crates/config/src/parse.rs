@@ -232,6 +232,16 @@ impl Parser<'_> {
 
     /// Checks that involve several keys; reported at the key that has to change.
     fn check_consistency(&mut self, c: &Config) {
+        if c.guard.sip_ports.is_empty() {
+            let span = self.span_of("guard", "sip_ports");
+            self.report(
+                span,
+                Problem::Inconsistent {
+                    key: "guard.sip_ports".to_owned(),
+                    message: "needs at least one port, or the guard watches nothing".to_owned(),
+                },
+            );
+        }
         let r = &c.rules.rate;
         if r.enabled && r.level2_rate <= r.level1_rate {
             let span = self.span_of("rules.rate", "level2_rate");

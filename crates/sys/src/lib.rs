@@ -7,12 +7,15 @@
 //! - [`decode`]: the pure Ethernet/VLAN/IPv4/IPv6/UDP/TCP decoder and bounded IPv4 reassembly the capture
 //!   feeds (no `unsafe`, fuzzed).
 //! - [`netns`]: creating sockets inside another network namespace.
+//! - [`loadgen`]: a bounded `sendmmsg` datagram sender for the lab benchmarks.
 //!
 //! `unsafe` is denied crate-wide and allowed only in the modules that make system calls (`netlink`,
 //! [`netns`], the capture ring); every block states why it is sound.
 
 pub mod capture;
 pub mod decode;
+#[allow(unsafe_code)]
+pub mod loadgen;
 #[allow(unsafe_code)]
 mod netlink;
 #[allow(unsafe_code)]

@@ -181,11 +181,25 @@ fn banned_udp_source_is_dropped_even_on_an_established_flow_and_unban_restores_i
         listing.contains("ip saddr @ban4 counter packets 3"),
         "{listing}"
     );
+    let counters = l.nft.counters().unwrap();
+    let ban4 = counters.iter().find(|c| c.set == "ban4").unwrap();
+    assert_eq!(ban4.packets, 3, "{counters:?}");
+    assert!(ban4.bytes > 3 * 28, "{counters:?}");
+    assert_eq!(counters.len(), 7, "{counters:?}");
 
     l.nft.unban(&[t]).unwrap();
     assert!(arrives(&atk, &pbx), "unbanned source still dropped");
     // Lifting a ban that is not there is not an error.
     l.nft.unban(&[t]).unwrap();
+
+    // The pre-6.3 path (list, then delete what is there) does the same.
+    let other = Target::from("10.77.0.99".parse::<IpAddr>().unwrap());
+    l.nft.ban(&[(t, None)]).unwrap();
+    assert!(!arrives(&atk, &pbx));
+    l.nft.unban_listed(&[t, other]).unwrap();
+    assert!(arrives(&atk, &pbx), "unban_listed left the ban in place");
+    assert!(l.nft.list_bans().unwrap().is_empty());
+    l.nft.unban_listed(&[t]).unwrap();
 }
 
 #[test]

@@ -50,19 +50,30 @@ pub struct CaptureConfig {
     pub block_timeout: Duration,
     /// Bytes kept per packet.
     pub snaplen: u32,
+    /// Join this `PACKET_FANOUT` group: sockets of one group (same namespace, same interface binding)
+    /// share the traffic by flow hash, so one ring and one thread per core scale the sensor. The kernel
+    /// reassembles IPv4 fragments for fanout sockets (`PACKET_FANOUT_FLAG_DEFRAG`) so that every fragment
+    /// of a datagram reaches the same member.
+    pub fanout_group: Option<u16>,
 }
 
 impl Default for CaptureConfig {
-    /// Every interface, SIP ports 5060 and 5080, a 32 MiB ring of 1 MiB blocks, 10 ms block timeout, whole
-    /// packets.
+    /// Every interface, SIP ports 5060 and 5080, a 32 MiB ring of 256 blocks of 128 KiB, 1 ms block
+    /// timeout, whole packets.
+    ///
+    /// Small blocks and a short timeout keep capture latency low (a block reaches user space when full or
+    /// timed out: 1 MiB blocks held frames ~3 ms at the median in the lab flood, 64 KiB blocks ~0.1 ms, with
+    /// no drops either way at ~300,000 datagrams/s); 128 KiB keeps room for a 64 KiB GRO packet in one
+    /// block, which a 64 KiB block would truncate.
     fn default() -> Self {
         Self {
             interface: None,
             ports: vec![5060, 5080],
-            block_size: 1 << 20,
-            block_count: 32,
-            block_timeout: Duration::from_millis(10),
+            block_size: 128 << 10,
+            block_count: 256,
+            block_timeout: Duration::from_millis(1),
             snaplen: 65_535,
+            fanout_group: None,
         }
     }
 }
@@ -85,6 +96,8 @@ pub enum CaptureError {
     FilterRejected(io::Error),
     /// Binding to the interface failed.
     BindFailed(io::Error),
+    /// Joining the fanout group failed (a group of another type or interface holds the id).
+    FanoutJoinFailed(io::Error),
     /// Waiting for packets failed.
     PollFailed(io::Error),
     /// Reading the kernel's drop counters failed.
@@ -103,6 +116,7 @@ impl fmt::Display for CaptureError {
             Self::RingSetupFailed(e) => write!(f, "cannot set up the capture ring: {e}"),
             Self::FilterRejected(e) => write!(f, "kernel rejected the capture filter: {e}"),
             Self::BindFailed(e) => write!(f, "cannot bind the capture socket: {e}"),
+            Self::FanoutJoinFailed(e) => write!(f, "cannot join the capture fanout group: {e}"),
             Self::PollFailed(e) => write!(f, "waiting for packets failed: {e}"),
             Self::StatsFailed(e) => write!(f, "cannot read capture statistics: {e}"),
             Self::NamespaceJoinFailed(e) => write!(f, "cannot join network namespace: {e}"),
@@ -172,6 +186,7 @@ impl Capture {
         let geometry = ring::Geometry {
             block_size: cfg.block_size,
             block_count: cfg.block_count,
+            fanout_group: cfg.fanout_group,
             block_timeout_ms: u32::try_from(cfg.block_timeout.as_millis())
                 .unwrap_or(u32::MAX)
                 .max(1),
@@ -181,6 +196,7 @@ impl Capture {
             ring::SetupError::Ring(e) => CaptureError::RingSetupFailed(e),
             ring::SetupError::Filter(e) => CaptureError::FilterRejected(e),
             ring::SetupError::Bind(e) => CaptureError::BindFailed(e),
+            ring::SetupError::Fanout(e) => CaptureError::FanoutJoinFailed(e),
         })?;
         Ok(Self {
             ring,

@@ -58,6 +58,7 @@ pub(crate) struct Geometry {
     pub(crate) block_size: usize,
     pub(crate) block_count: usize,
     pub(crate) block_timeout_ms: u32,
+    pub(crate) fanout_group: Option<u16>,
 }
 
 /// Which step of setting up the ring failed.
@@ -67,6 +68,7 @@ pub(crate) enum SetupError {
     Ring(io::Error),
     Filter(io::Error),
     Bind(io::Error),
+    Fanout(io::Error),
 }
 
 /// An AF_PACKET socket with a mapped `TPACKET_V3` receive ring.
@@ -185,6 +187,14 @@ impl Ring {
             )
         })
         .map_err(SetupError::Bind)?;
+        if let Some(group) = g.fanout_group {
+            // Fanout needs a bound socket. Hash by flow; defragment so fragments follow their datagram.
+            let arg: i32 = i32::from(group)
+                | ((libc::PACKET_FANOUT_HASH as i32 | libc::PACKET_FANOUT_FLAG_DEFRAG as i32)
+                    << 16);
+            setsockopt(&ring.fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)
+                .map_err(SetupError::Fanout)?;
+        }
         Ok(ring)
     }
 

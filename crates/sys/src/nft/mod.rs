@@ -29,14 +29,34 @@
 //! cannot let a banned UDP source through (the trap that makes fail2ban's UDP bans useless). `accept` here
 //! only ends this chain: allow-listed traffic still meets every rule of the host's own tables.
 //!
+//! # Use
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use pbxguard_sys::nft::{Enforcer, Nft, Target};
+//!
+//! let mut nft = Nft::open()?;                    // needs CAP_NET_ADMIN
+//! nft.ensure_table()?;                           // idempotent; keeps bans already in the sets
+//! nft.set_allow(&["192.0.2.0/24".parse().expect("valid")])?;
+//! let attacker = Target::from("198.51.100.7".parse::<std::net::IpAddr>().expect("valid"));
+//! nft.ban(&[(attacker, Some(Duration::from_secs(3600)))])?;
+//! for b in nft.list_bans()? {
+//!     println!("{} expires in {:?}", b.target, b.expires);
+//! }
+//! nft.unban(&[attacker])?;
+//! nft.delete_table()?;                           // removes every trace
+//! # Ok::<(), pbxguard_sys::nft::NftError>(())
+//! ```
+//!
 //! # Why hand-written nfnetlink
 //!
-//! The messages needed are few (table, chain, set, rule, element add/delete/dump) and fixed, and batching,
-//! chunking and error attribution must be under our control. `rustables` covers nf_tables but is
-//! GPL-3.0-or-later (this workspace is Apache-2.0) and runs bindgen at build time (needs libclang in CI);
-//! `neli` and the `netlink-packet-*` family provide generic netlink framing but not the nf_tables set and
-//! expression messages, which is the bulk of the work here. The encoder ([`wire`]) is ~400 lines of pure
-//! code with unit tests; the only system calls are in the socket module.
+//! The messages needed are few (table, chain, set, rule, element add/delete/dump) and fixed, while batching,
+//! chunking below the 64 KiB attribute limit, acknowledgement accounting and error attribution must be
+//! under our control. The candidates: `rustables` covers nf_tables but is GPL-3.0-or-later (this workspace
+//! is Apache-2.0) and runs bindgen at build time (libclang in CI). `netlink-packet-netfilter` (MIT) gained
+//! typed nf_tables messages in 0.4, but brings the `netlink-packet-core`/`-utils` stack for what is a
+//! few hundred lines here, and batching and ack accounting would still be ours. `neli` is generic netlink framing only; `nlink` is async. The encoder (module `wire`) is pure code
+//! with unit tests; the only system calls are in the socket module, and the one dependency is `libc`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -205,6 +225,17 @@ impl KeyBytes {
             Self::V6(k) => k,
         }
     }
+}
+
+/// What one rule of the chain has matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleCounter {
+    /// The set the rule looks up (`allow4`, `block4`, `ban4`, `ban6`, `ban6net`, …).
+    pub set: String,
+    /// Packets matched (accepted for allow sets, dropped for the others).
+    pub packets: u64,
+    /// Bytes matched.
+    pub bytes: u64,
 }
 
 /// A ban as the kernel holds it.
@@ -451,18 +482,8 @@ impl fmt::Display for NftError {
     }
 }
 
-impl std::error::Error for NftError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::SocketOpenFailed(e)
-            | Self::NamespaceJoinFailed(e)
-            | Self::SendFailed(e)
-            | Self::ReceiveFailed(e)
-            | Self::KernelRejected { error: e, .. } => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The underlying system error is part of the message, so it is not repeated as a `source`.
+impl std::error::Error for NftError {}
 
 impl From<wire::AttrTooLong> for NftError {
     fn from(_: wire::AttrTooLong) -> Self {
@@ -544,12 +565,24 @@ struct Txn {
 }
 
 /// The nf_tables enforcer over a `NETLINK_NETFILTER` socket.
-#[derive(Debug)]
 pub struct Nft {
     sock: NetlinkSocket,
     seq: u32,
     rbuf: Vec<u8>,
     ipv6_prefix: u8,
+    /// Set once the kernel refused `NFT_MSG_DESTROYSETELEM` (before Linux 6.3).
+    destroy_unsupported: bool,
+}
+
+impl fmt::Debug for Nft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nft")
+            .field("sock", &self.sock)
+            .field("seq", &self.seq)
+            .field("ipv6_prefix", &self.ipv6_prefix)
+            .field("destroy_unsupported", &self.destroy_unsupported)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Nft {
@@ -571,6 +604,7 @@ impl Nft {
             seq,
             rbuf: vec![0; 1 << 18],
             ipv6_prefix: DEFAULT_IPV6_PREFIX,
+            destroy_unsupported: false,
         })
     }
 
@@ -685,12 +719,27 @@ impl Nft {
 
     /// Dumps the elements of one set.
     fn dump(&mut self, set: &str) -> Result<Vec<wire::DumpedElem>, NftError> {
+        let mut out = Vec::new();
+        self.dump_with(
+            |b, seq| wire::dump_set(b, seq, TABLE, set),
+            "list set elements",
+            |body| wire::parse_elems(body, &mut out),
+        )?;
+        Ok(out)
+    }
+
+    /// Sends the dump request `request` writes and hands every answer message's body to `on_msg`.
+    fn dump_with(
+        &mut self,
+        request: impl FnOnce(&mut MsgBuf, u32),
+        operation: &'static str,
+        mut on_msg: impl FnMut(&[u8]),
+    ) -> Result<(), NftError> {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         let mut b = MsgBuf::new();
-        wire::dump_set(&mut b, seq, TABLE, set);
+        request(&mut b, seq);
         self.sock.send(b.as_bytes()).map_err(NftError::SendFailed)?;
-        let mut out = Vec::new();
         loop {
             let n = match self.sock.recv(&mut self.rbuf, false) {
                 Ok(Some(n)) => n,
@@ -702,21 +751,46 @@ impl Nft {
                     continue;
                 }
                 match m.ty {
-                    wire::NLMSG_DONE => return Ok(out),
+                    wire::NLMSG_DONE => return Ok(()),
                     wire::NLMSG_ERROR => match wire::error_code(m.body) {
-                        Some(0) | None => return Ok(out),
+                        Some(0) | None => return Ok(()),
                         Some(code) if -code == libc::ENOENT => return Err(NftError::TableMissing),
                         Some(code) => {
                             return Err(NftError::KernelRejected {
-                                operation: "list set elements",
+                                operation,
                                 error: io::Error::from_raw_os_error(-code),
                             });
                         }
                     },
-                    _ => wire::parse_elems(m.body, &mut out),
+                    _ => on_msg(m.body),
                 }
             }
         }
+    }
+
+    /// Packets and bytes each rule of [`CHAIN`] has matched, by the set it looks up (e.g. `ban4`: what
+    /// the kernel dropped for IPv4 bans). For metrics; counters restart when [`Enforcer::ensure_table`]
+    /// re-creates the rules.
+    ///
+    /// # Errors
+    ///
+    /// [`NftError::TableMissing`] before [`Enforcer::ensure_table`]; other kernel errors.
+    pub fn counters(&mut self) -> Result<Vec<RuleCounter>, NftError> {
+        let mut out = Vec::new();
+        self.dump_with(
+            |b, seq| wire::dump_rules(b, seq, TABLE, CHAIN),
+            "list rules",
+            |body| {
+                if let Some((set, packets, bytes)) = wire::parse_rule_counter(body) {
+                    out.push(RuleCounter {
+                        set,
+                        packets,
+                        bytes,
+                    });
+                }
+            },
+        )?;
+        Ok(out)
     }
 
     fn set_elems_bytes(
@@ -733,6 +807,51 @@ impl Nft {
                 (t.key(), ms)
             })
             .collect()
+    }
+
+    /// Lifts bans the way kernels before 6.3 allow: lists each ban set, then deletes only the targets it
+    /// holds (deleting an absent element would abort the whole transaction). [`Enforcer::unban`] uses this
+    /// automatically when the kernel lacks "destroy"; it is public so the fallback can be exercised anywhere.
+    /// A ban that expires between the listing and the deletion makes the deletion fail with `ENOENT`;
+    /// it is retried once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Enforcer::unban`].
+    pub fn unban_listed(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        check_targets(targets.iter(), self.ipv6_prefix)?;
+        for (set, keys) in ban_keys(targets) {
+            let mut attempt = 0;
+            loop {
+                let present: std::collections::HashSet<Vec<u8>> =
+                    self.dump(set.name)?.into_iter().map(|e| e.key).collect();
+                let elems: Vec<Elem<'_>> = key_elems(&keys)
+                    .into_iter()
+                    .filter(|e| present.contains(e.key))
+                    .collect();
+                if elems.is_empty() {
+                    break;
+                }
+                let mut t = self.txn();
+                self.add_elems(
+                    &mut t,
+                    set.name,
+                    &elems,
+                    ElemOp::Delete,
+                    "remove ban elements",
+                )?;
+                match self.commit(t) {
+                    Ok(()) => break,
+                    Err(NftError::KernelRejected { error, .. })
+                        if error.raw_os_error() == Some(libc::ENOENT) && attempt == 0 =>
+                    {
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Lists the ranges of a network list the kernel holds, as (first, last) addresses.
@@ -774,6 +893,32 @@ impl Nft {
         }
         Ok(out)
     }
+}
+
+/// The targets grouped by ban set, as key bytes; sets without targets are left out.
+fn ban_keys(targets: &[Target]) -> Vec<(&'static SetSpec, Vec<KeyBytes>)> {
+    [&BAN4, &BAN6, &BAN6NET]
+        .into_iter()
+        .map(|set| {
+            let keys: Vec<KeyBytes> = targets
+                .iter()
+                .filter(|t| t.set().name == set.name)
+                .map(Target::key)
+                .collect();
+            (set, keys)
+        })
+        .filter(|(_, keys)| !keys.is_empty())
+        .collect()
+}
+
+fn key_elems(keys: &[KeyBytes]) -> Vec<Elem<'_>> {
+    keys.iter()
+        .map(|k| Elem {
+            key: k.as_slice(),
+            interval_end: false,
+            timeout_ms: None,
+        })
+        .collect()
 }
 
 fn key_to_u128(k: &[u8]) -> Option<u128> {
@@ -877,24 +1022,12 @@ impl Enforcer for Nft {
     }
 
     fn unban(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        if self.destroy_unsupported {
+            return self.unban_listed(targets);
+        }
         check_targets(targets.iter(), self.ipv6_prefix)?;
-        for set in [&BAN4, &BAN6, &BAN6NET] {
-            let keys: Vec<KeyBytes> = targets
-                .iter()
-                .filter(|t| t.set().name == set.name)
-                .map(Target::key)
-                .collect();
-            if keys.is_empty() {
-                continue;
-            }
-            let elems: Vec<Elem<'_>> = keys
-                .iter()
-                .map(|k| Elem {
-                    key: k.as_slice(),
-                    interval_end: false,
-                    timeout_ms: None,
-                })
-                .collect();
+        for (set, keys) in ban_keys(targets) {
+            let elems = key_elems(&keys);
             let mut t = self.txn();
             self.add_elems(
                 &mut t,
@@ -909,25 +1042,9 @@ impl Enforcer for Nft {
                     if error.raw_os_error() == Some(libc::EINVAL)
                         || error.raw_os_error() == Some(libc::EOPNOTSUPP) =>
                 {
-                    // Before Linux 6.3 there is no "destroy" (delete-if-present): delete only what is there.
-                    let present: std::collections::HashSet<Vec<u8>> =
-                        self.dump(set.name)?.into_iter().map(|e| e.key).collect();
-                    let elems: Vec<Elem<'_>> = elems
-                        .into_iter()
-                        .filter(|e| present.contains(e.key))
-                        .collect();
-                    if elems.is_empty() {
-                        continue;
-                    }
-                    let mut t = self.txn();
-                    self.add_elems(
-                        &mut t,
-                        set.name,
-                        &elems,
-                        ElemOp::Delete,
-                        "remove ban elements",
-                    )?;
-                    self.commit(t)?;
+                    // Before Linux 6.3 there is no "destroy" (delete if present); remember, and fall back.
+                    self.destroy_unsupported = true;
+                    return self.unban_listed(targets);
                 }
                 Err(e) => return Err(e),
             }

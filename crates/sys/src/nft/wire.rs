@@ -36,6 +36,7 @@ pub(crate) const NFT_MSG_DELRULE: u8 = 8;
 pub(crate) const NFT_MSG_NEWSET: u8 = 9;
 pub(crate) const NFT_MSG_NEWSETELEM: u8 = 12;
 pub(crate) const NFT_MSG_GETSETELEM: u8 = 13;
+pub(crate) const NFT_MSG_GETRULE: u8 = 7;
 pub(crate) const NFT_MSG_DELSETELEM: u8 = 14;
 
 const NFTA_TABLE_NAME: u16 = 1;
@@ -87,6 +88,9 @@ const NFTA_BITWISE_DREG: u16 = 2;
 const NFTA_BITWISE_LEN: u16 = 3;
 const NFTA_BITWISE_MASK: u16 = 4;
 const NFTA_BITWISE_XOR: u16 = 5;
+
+const NFTA_COUNTER_BYTES: u16 = 1;
+const NFTA_COUNTER_PACKETS: u16 = 2;
 
 const NFT_REG_VERDICT: u32 = 0;
 const NFT_REG_1: u32 = 1;
@@ -552,6 +556,61 @@ pub(crate) fn dump_set(b: &mut MsgBuf, seq: u32, table: &str, set: &str) {
     b.end_msg(m);
 }
 
+/// `NFT_MSG_GETRULE` dump request for the rules of one chain.
+pub(crate) fn dump_rules(b: &mut MsgBuf, seq: u32, table: &str, chain: &str) {
+    let m = b.begin_nft(NFT_MSG_GETRULE, NLM_F_DUMP, seq, NFPROTO_INET);
+    b.put_str(NFTA_RULE_TABLE, table);
+    b.put_str(NFTA_RULE_CHAIN, chain);
+    b.end_msg(m);
+}
+
+/// From one rule of a `GETRULE` dump (the body after `nlmsghdr`): the set its `lookup` names and the
+/// packets and bytes of its `counter`. `None` for a rule without both.
+pub(crate) fn parse_rule_counter(body: &[u8]) -> Option<(String, u64, u64)> {
+    let attr_area = body.get(4..)?;
+    let (_, exprs) = attrs(attr_area).find(|(t, _)| *t == NFTA_RULE_EXPRESSIONS)?;
+    let mut set = None;
+    let mut counts = None;
+    for (ty, expr) in attrs(exprs) {
+        if ty != NFTA_LIST_ELEM {
+            continue;
+        }
+        let name = attrs(expr)
+            .find(|(t, _)| *t == NFTA_EXPR_NAME)
+            .map(|(_, v)| v);
+        let data = attrs(expr)
+            .find(|(t, _)| *t == NFTA_EXPR_DATA)
+            .map(|(_, v)| v);
+        let (Some(name), Some(data)) = (name, data) else {
+            continue;
+        };
+        match name.strip_suffix(b"\0").unwrap_or(name) {
+            b"lookup" => {
+                set = attrs(data)
+                    .find(|(t, _)| *t == NFTA_LOOKUP_SET)
+                    .map(|(_, v)| {
+                        String::from_utf8_lossy(v.strip_suffix(b"\0").unwrap_or(v)).into_owned()
+                    });
+            }
+            b"counter" => {
+                let get = |want| {
+                    attrs(data)
+                        .find(|(t, _)| *t == want)
+                        .and_then(|(_, v)| v.get(0..8))
+                        .map(be64)
+                };
+                counts = Some((
+                    get(NFTA_COUNTER_PACKETS).unwrap_or(0),
+                    get(NFTA_COUNTER_BYTES).unwrap_or(0),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let (packets, bytes) = counts?;
+    Some((set?, packets, bytes))
+}
+
 /// One netlink message received from the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Msg<'a> {
@@ -724,6 +783,32 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_message_yields_its_set_and_counter() {
+        let mut b = MsgBuf::new();
+        let set = SetSpec {
+            name: "ban4",
+            id: 3,
+            key_type: TYPE_IPADDR,
+            key_len: 4,
+            flags: NFT_SET_TIMEOUT,
+        };
+        new_lookup_rule(
+            &mut b,
+            1,
+            "pbxguard",
+            "prerouting",
+            Match::Ip4Saddr,
+            &set,
+            Verdict::Drop,
+        )
+        .unwrap();
+        let m = messages(b.as_bytes()).next().unwrap();
+        // What we send carries an empty counter; the kernel's dump carries the values the same way.
+        assert_eq!(parse_rule_counter(m.body), Some(("ban4".to_owned(), 0, 0)));
+        assert_eq!(parse_rule_counter(&m.body[..m.body.len() / 2]), None);
+    }
+
+    #[test]
     fn truncated_and_garbage_input_parses_to_nothing_without_panicking() {
         let mut out = Vec::new();
         for len in 0..64 {
@@ -731,6 +816,7 @@ mod tests {
             let _ = messages(&junk).count();
             let _ = attrs(&junk).count();
             parse_elems(&junk, &mut out);
+            let _ = parse_rule_counter(&junk);
         }
         // An attribute claiming more bytes than present ends the iteration.
         assert_eq!(attrs(&[0xff, 0xff, 1, 0, 0, 0]).count(), 0);

@@ -1,0 +1,45 @@
+//! `pbxguard run`: the guard daemon.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Args;
+use pbxguard_daemon::daemon::{self, Options};
+
+use crate::context::{Context, Exit, Failure, Outcome};
+
+/// `pbxguard run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Detect and log, store decisions, but do not touch nftables.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Check the configuration and exit without starting.
+    #[arg(long)]
+    check: bool,
+}
+
+/// Runs the guard until SIGTERM or SIGINT; SIGHUP reloads the configuration.
+pub fn run(args: RunArgs, ctx: &Context) -> Outcome {
+    let config = ctx.config()?;
+    if args.check {
+        crate::context::print("configuration is valid")?;
+        return Ok(Exit::Ok);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Failure::Other(e.into()))?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(|e| Failure::Other(e.into()))?;
+    let opts = Options {
+        config,
+        config_path: ctx.config_file(),
+        dry_run: args.dry_run,
+    };
+    daemon::run(opts, &stop, &reload).map_err(|e| Failure::Other(e.into()))?;
+    Ok(Exit::Ok)
+}

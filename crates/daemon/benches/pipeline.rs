@@ -1,0 +1,251 @@
+//! The offline sensor path on one core: IPv4/UDP decode + SIP parse + engine, on frames held in memory.
+//!
+//! Run: `cargo bench -p pbxguard-daemon --bench pipeline`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pbxguard_config::Config;
+use pbxguard_daemon::pipeline::Pipeline;
+use pbxguard_engine::{Engine, Timestamp};
+
+const PBX: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+/// An IPv4/UDP packet (no link header) carrying `payload`.
+fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + payload.len();
+    let mut p = Vec::with_capacity(total);
+    p.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let mut sum: u32 = 0;
+    for c in p.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let csum = !(sum as u16);
+    p[10] = (csum >> 8) as u8;
+    p[11] = csum as u8;
+    let ulen = 8 + payload.len();
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&(ulen as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    p
+}
+
+fn register(user: u32, host: Ipv4Addr, call: u64, auth: bool) -> Vec<u8> {
+    let authz = if auth {
+        format!(
+            "Authorization: Digest username=\"{user}\", realm=\"pbx\", nonce=\"4b1f9c2e\", uri=\"sip:pbx.example.com\", response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5\r\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "REGISTER sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/UDP {host}:5060;branch=z9hG4bK{call:x};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{user}@pbx.example.com>;tag={call:x}\r\nTo: <sip:{user}@pbx.example.com>\r\n\
+         Call-ID: {call:x}@{host}\r\nCSeq: {} REGISTER\r\nContact: <sip:{user}@{host}:5060>\r\n{authz}\
+         User-Agent: Yealink SIP-T46S 66.86.0.15\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n",
+        if auth { 2 } else { 1 }
+    )
+    .into_bytes()
+}
+
+fn response(
+    status: &str,
+    user: u32,
+    host: Ipv4Addr,
+    call: u64,
+    cseq: u32,
+    method: &str,
+) -> Vec<u8> {
+    let www = if status.starts_with("401") {
+        "WWW-Authenticate: Digest realm=\"pbx\", nonce=\"4b1f9c2e\", algorithm=MD5\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "SIP/2.0 {status}\r\nVia: SIP/2.0/UDP {host}:5060;branch=z9hG4bK{call:x};rport=5060;received={host}\r\n\
+         From: <sip:{user}@pbx.example.com>;tag={call:x}\r\nTo: <sip:{user}@pbx.example.com>;tag=srv{call:x}\r\n\
+         Call-ID: {call:x}@{host}\r\nCSeq: {cseq} {method}\r\n{www}Server: Asterisk PBX 20.5.0\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn invite(user: u32, host: Ipv4Addr, call: u64) -> Vec<u8> {
+    let sdp = format!(
+        "v=0\r\no=- {call} 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\nm=audio 12000 RTP/AVP 0 8 101\r\n\
+         a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    );
+    format!(
+        "INVITE sip:00442079460000@pbx.example.com SIP/2.0\r\nVia: SIP/2.0/UDP {host}:5060;branch=z9hG4bKi{call:x};rport\r\n\
+         Max-Forwards: 70\r\nFrom: \"Ext {user}\" <sip:{user}@pbx.example.com>;tag=i{call:x}\r\nTo: <sip:00442079460000@pbx.example.com>\r\n\
+         Call-ID: i{call:x}@{host}\r\nCSeq: 1 INVITE\r\nContact: <sip:{user}@{host}:5060>\r\n\
+         Proxy-Authorization: Digest username=\"{user}\", realm=\"pbx\", nonce=\"4b1f9c2e\", uri=\"sip:00442079460000@pbx.example.com\", response=\"0f3d2c\"\r\n\
+         User-Agent: Grandstream GXP2170 1.0.11.23\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+    .into_bytes()
+}
+
+fn options(host: Ipv4Addr, call: u64, ua: &str) -> Vec<u8> {
+    format!(
+        "OPTIONS sip:100@{PBX} SIP/2.0\r\nVia: SIP/2.0/UDP {host}:5060;branch=z9hG4bKo{call:x}\r\nMax-Forwards: 70\r\n\
+         From: \"{ua}\" <sip:100@{host}>;tag=o{call:x}\r\nTo: <sip:100@{PBX}>\r\nCall-ID: o{call:x}\r\nCSeq: 1 OPTIONS\r\n\
+         User-Agent: {ua}\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// (packet, outgoing) pairs: phones registering (challenge + auth + 200), calls, and attackers.
+fn traffic(n: usize) -> Vec<(Vec<u8>, bool)> {
+    let mut out = Vec::with_capacity(n);
+    let mut call = 0u64;
+    while out.len() < n {
+        call += 1;
+        let phone = (call % 2000) as u32;
+        let host = Ipv4Addr::from(0xC633_6400 + phone);
+        match call % 10 {
+            0..6 => {
+                let user = 1000 + phone;
+                out.push((
+                    udp(host, 5060, PBX, 5060, &register(user, host, call, false)),
+                    false,
+                ));
+                out.push((
+                    udp(
+                        PBX,
+                        5060,
+                        host,
+                        5060,
+                        &response("401 Unauthorized", user, host, call, 1, "REGISTER"),
+                    ),
+                    true,
+                ));
+                out.push((
+                    udp(host, 5060, PBX, 5060, &register(user, host, call, true)),
+                    false,
+                ));
+                out.push((
+                    udp(
+                        PBX,
+                        5060,
+                        host,
+                        5060,
+                        &response("200 OK", user, host, call, 2, "REGISTER"),
+                    ),
+                    true,
+                ));
+            }
+            6 | 7 => {
+                out.push((
+                    udp(host, 5060, PBX, 5060, &invite(1000 + phone, host, call)),
+                    false,
+                ));
+                out.push((
+                    udp(
+                        PBX,
+                        5060,
+                        host,
+                        5060,
+                        &response("100 Trying", 1000 + phone, host, call, 1, "INVITE"),
+                    ),
+                    true,
+                ));
+            }
+            8 => {
+                let atk = Ipv4Addr::from(0x0A00_0000 + (call % 5000) as u32);
+                out.push((
+                    udp(
+                        atk,
+                        5070,
+                        PBX,
+                        5060,
+                        &options(atk, call, "friendly-scanner"),
+                    ),
+                    false,
+                ));
+            }
+            _ => {
+                let atk = Ipv4Addr::from(0x0B00_0000 + (call % 50) as u32);
+                let user = 2000 + (call % 300) as u32;
+                out.push((
+                    udp(atk, 5070, PBX, 5060, &register(user, atk, call, true)),
+                    false,
+                ));
+                out.push((
+                    udp(
+                        PBX,
+                        5060,
+                        atk,
+                        5070,
+                        &response("401 Unauthorized", user, atk, call, 2, "REGISTER"),
+                    ),
+                    true,
+                ));
+            }
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let packets = traffic(50_000);
+    let bytes: usize = packets.iter().map(|(p, _)| p.len()).sum();
+    let mut group = c.benchmark_group("pipeline");
+    group.throughput(Throughput::Elements(packets.len() as u64));
+    group.measurement_time(Duration::from_secs(8));
+    group.bench_function("decode_parse_engine_mixed_50k_packets", |b| {
+        let start = Timestamp::from_secs(1_700_000_000);
+        let mut pipeline = Pipeline::new(Engine::new(Config::default(), start), vec![5060]);
+        let mut t = Duration::from_secs(1_700_000_000);
+        b.iter(|| {
+            for (p, outgoing) in &packets {
+                t += Duration::from_micros(2);
+                black_box(pipeline.ip_packet(p, None, *outgoing, t));
+            }
+            while let Some(d) = pipeline.engine_mut().poll_decision() {
+                black_box(d);
+            }
+        });
+        assert!(pipeline.stats().messages > 0);
+        assert_eq!(pipeline.stats().undecodable, 0);
+    });
+    group.finish();
+    eprintln!(
+        "mixed traffic: {} packets, {} bytes (mean {} bytes)",
+        packets.len(),
+        bytes,
+        bytes / packets.len()
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

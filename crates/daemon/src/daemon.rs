@@ -1,0 +1,787 @@
+//! `pbxguard run`: capture → pipeline → engine → nftables, store and API, until SIGTERM.
+//!
+//! Touches: AF_PACKET sockets on `[guard] interfaces` filtered to `[guard] sip_ports`; nftables table
+//! `inet pbxguard` (and nothing else); the store in `[guard] state_dir`; the Unix socket `[guard] socket`.
+
+use std::fmt;
+use std::io::BufReader;
+use std::net::IpAddr;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use ipnet::IpNet;
+use pbxguard_config::Config;
+use pbxguard_engine::{Decision, Engine, Timestamp};
+use pbxguard_sys::capture::{Capture, CaptureConfig, CaptureStats};
+use pbxguard_sys::nft::{Cidr, DryRun, Enforcer, NetList, Nft, Target};
+use serde_json::json;
+
+use crate::api::{self, ApiRequest, ApiResponse, Body};
+use crate::pipeline::{Pipeline, PipelineStats};
+use crate::store::{Store, evidence_json};
+
+/// How the daemon was asked to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The configuration in force.
+    pub config: Config,
+    /// Where it came from, to re-read on SIGHUP (`None`: built-in defaults).
+    pub config_path: Option<PathBuf>,
+    /// Log what would be enforced instead of touching nftables.
+    pub dry_run: bool,
+}
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// No packet capture could be opened (usually: not root / no CAP_NET_RAW).
+    CaptureUnavailable(String),
+    /// The state store failed.
+    Store(crate::store::StoreError),
+    /// The control socket could not be created.
+    SocketUnavailable {
+        /// The path.
+        path: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The kernel refused the nftables setup.
+    Enforcer(String),
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::CaptureUnavailable(m) => write!(
+                f,
+                "cannot capture SIP traffic: {m} (run as root, or with CAP_NET_RAW and CAP_NET_ADMIN as the \
+                 systemd unit in dist/ grants)"
+            ),
+            DaemonError::Store(e) => write!(f, "{e}"),
+            DaemonError::SocketUnavailable { path, source } => {
+                write!(f, "cannot create the control socket {path}: {source}")
+            }
+            DaemonError::Enforcer(m) => write!(f, "cannot set up nftables: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// Wall-clock time as an engine timestamp.
+pub fn now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn cidr(net: &IpNet) -> Option<Cidr> {
+    Cidr::new(net.network(), net.prefix_len()).ok()
+}
+
+fn target(net: &IpNet) -> Target {
+    match net {
+        IpNet::V4(v4) => Target::V4(v4.addr()),
+        IpNet::V6(v6) if v6.prefix_len() == 128 => Target::V6(v6.addr()),
+        IpNet::V6(v6) => Target::v6_net(v6.network(), v6.prefix_len()),
+    }
+}
+
+/// Ban-to-kernel latencies in microseconds, for p50/p99 in status and metrics (a bounded ring).
+#[derive(Debug, Default)]
+struct Latencies {
+    samples: Vec<u32>,
+    next: usize,
+}
+
+impl Latencies {
+    const CAP: usize = 4096;
+
+    fn push(&mut self, us: u32) {
+        if self.samples.len() < Self::CAP {
+            self.samples.push(us);
+        } else if let Some(slot) = self.samples.get_mut(self.next % Self::CAP) {
+            *slot = us;
+        }
+        self.next = self.next.wrapping_add(1);
+    }
+
+    fn quantile(&self, q: f64) -> Option<u32> {
+        let mut v = self.samples.clone();
+        v.sort_unstable();
+        let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+        v.get(i).copied()
+    }
+}
+
+/// Everything the capture loop and the API share.
+struct Shared {
+    pipeline: Pipeline,
+    enforcer: Box<dyn Enforcer + Send>,
+    enforcing: bool,
+    store: Store,
+    capture: CaptureStats,
+    latencies: Latencies,
+    started: Instant,
+    runtime_allow: Vec<IpNet>,
+    base_config: Config,
+}
+
+impl Shared {
+    /// The configuration the engine runs with: the file's, plus the runtime allow list.
+    fn effective_config(&self) -> Config {
+        let mut c = self.base_config.clone();
+        c.lists.allow.extend(self.runtime_allow.iter().copied());
+        c
+    }
+
+    fn push_lists(&mut self) {
+        let c = self.effective_config();
+        let allow: Vec<Cidr> = c
+            .lists
+            .allow
+            .iter()
+            .chain(c.lists.trunks.iter())
+            .filter_map(cidr)
+            .collect();
+        let block: Vec<Cidr> = c.lists.block.iter().filter_map(cidr).collect();
+        if let Err(e) = self.enforcer.set_list(NetList::Allow, &allow) {
+            tracing::error!("cannot load the allow list into nftables: {e}");
+        }
+        if let Err(e) = self.enforcer.set_list(NetList::Block, &block) {
+            tracing::error!("cannot load the block list into nftables: {e}");
+        }
+    }
+
+    /// Applies queued decisions: kernel first (that is what stops packets), then the store.
+    /// `crossed_at` is the capture time of the packet that caused them, for the latency figures.
+    fn apply(&mut self, crossed_at: Option<Duration>) {
+        let mut decisions = Vec::new();
+        while let Some(d) = self.pipeline.engine_mut().poll_decision() {
+            decisions.push(d);
+        }
+        if decisions.is_empty() {
+            return;
+        }
+        let now_ms = now().as_millis();
+        let bans: Vec<(Target, Option<Duration>)> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Ban(b) => Some((
+                    target(&b.target),
+                    Some(
+                        Duration::from_millis(b.until.as_millis().saturating_sub(now_ms))
+                            .max(Duration::from_secs(1)),
+                    ),
+                )),
+                _ => None,
+            })
+            .collect();
+        let unbans: Vec<Target> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Unban { target: t, .. } => Some(target(t)),
+                _ => None,
+            })
+            .collect();
+        if !bans.is_empty() {
+            match self.enforcer.ban(&bans) {
+                Ok(()) => {
+                    if let Some(at) = crossed_at {
+                        let done = SystemTime::now()
+                            .duration_since(SystemTime::UNIX_EPOCH)
+                            .unwrap_or_default();
+                        let us = done.saturating_sub(at).as_micros();
+                        self.latencies.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    }
+                }
+                Err(e) => tracing::error!("nftables refused {} ban(s): {e}", bans.len()),
+            }
+        }
+        if !unbans.is_empty()
+            && let Err(e) = self.enforcer.unban(&unbans)
+        {
+            tracing::error!("nftables refused {} unban(s): {e}", unbans.len());
+        }
+        for d in &decisions {
+            match d {
+                Decision::Ban(b) => tracing::warn!(
+                    target = %b.target, detector = %b.detector, offence = b.offence,
+                    until_ms = b.until.as_millis(), "banned: {}", b.evidence
+                ),
+                Decision::Unban { target, reason, .. } => {
+                    tracing::info!(%target, ?reason, "ban lifted")
+                }
+                Decision::Alert(a) => {
+                    tracing::warn!(source = %a.source, detector = %a.detector, kind = ?a.kind, "alert: {}", a.evidence)
+                }
+                _ => {}
+            }
+        }
+        if let Err(e) = self.store.record(&decisions) {
+            tracing::error!("{e}");
+        }
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // A panic elsewhere must not stop the guard: the state inside stays consistent per call.
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Restores the bans still in force from the store into the kernel and the engine. Returns how many.
+fn restore(shared: &mut Shared) -> Result<usize, DaemonError> {
+    let now = now();
+    let bans = shared.store.active_bans(now).map_err(DaemonError::Store)?;
+    let started = Instant::now();
+    let kernel: Vec<(Target, Option<Duration>)> = bans
+        .iter()
+        .map(|b| {
+            (
+                target(&b.target),
+                Some(Duration::from_millis(
+                    b.until.as_millis().saturating_sub(now.as_millis()),
+                )),
+            )
+        })
+        .collect();
+    shared
+        .enforcer
+        .ban(&kernel)
+        .map_err(|e| DaemonError::Enforcer(e.to_string()))?;
+    for b in &bans {
+        shared
+            .pipeline
+            .engine_mut()
+            .restore_ban(b.target, b.until, b.offence, b.at);
+    }
+    tracing::info!(
+        "restored {} ban(s) from the store in {:?}",
+        bans.len(),
+        started.elapsed()
+    );
+    Ok(bans.len())
+}
+
+/// Runs the guard until `stop` is set (SIGTERM/SIGINT). `reload` (SIGHUP) re-reads the configuration.
+///
+/// # Errors
+///
+/// [`DaemonError`] when capture, the store, the socket or nftables cannot be set up.
+pub fn run(
+    opts: Options,
+    stop: &Arc<AtomicBool>,
+    reload: &Arc<AtomicBool>,
+) -> Result<(), DaemonError> {
+    let config = opts.config.clone();
+    let guard = config.guard.clone();
+    std::fs::create_dir_all(&guard.state_dir).map_err(|e| {
+        DaemonError::Store(crate::store::StoreError::OpenFailed {
+            path: guard.state_dir.clone(),
+            source: rusqlite::Error::InvalidPath(PathBuf::from(format!(
+                "{}: {e}",
+                guard.state_dir
+            ))),
+        })
+    })?;
+    let store = Store::open(&Path::new(&guard.state_dir).join("pbxguard.db"))
+        .map_err(DaemonError::Store)?;
+
+    let mut captures = open_captures(&guard.interfaces, &guard.sip_ports)?;
+
+    let (enforcer, enforcing): (Box<dyn Enforcer + Send>, bool) = if opts.dry_run {
+        tracing::warn!("dry run: decisions are logged and stored, nftables is not touched");
+        (Box::new(DryRun::new()), false)
+    } else {
+        match Nft::open() {
+            Ok(mut nft) => {
+                nft.set_ipv6_prefix(config.bans.ipv6_prefix)
+                    .map_err(|e| DaemonError::Enforcer(e.to_string()))?;
+                nft.ensure_table()
+                    .map_err(|e| DaemonError::Enforcer(e.to_string()))?;
+                (Box::new(nft), true)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "OBSERVE-ONLY: cannot use nftables ({e}); attackers are detected and logged but NOT banned. \
+                     Run as root or grant CAP_NET_ADMIN."
+                );
+                (Box::new(DryRun::new()), false)
+            }
+        }
+    };
+
+    let engine = Engine::new(config.clone(), now());
+    let runtime_allow = store.allow_list().map_err(DaemonError::Store)?;
+    let mut shared = Shared {
+        pipeline: Pipeline::new(engine, guard.sip_ports.clone()),
+        enforcer,
+        enforcing,
+        store,
+        capture: CaptureStats::default(),
+        latencies: Latencies::default(),
+        started: Instant::now(),
+        runtime_allow,
+        base_config: config,
+    };
+    let effective = shared.effective_config();
+    shared.pipeline.engine_mut().reconfigure(effective);
+    shared.push_lists();
+    restore(&mut shared)?;
+    let shared = Arc::new(Mutex::new(shared));
+
+    let socket = PathBuf::from(&guard.socket);
+    if let Some(dir) = socket.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::remove_file(&socket);
+    let listener =
+        UnixListener::bind(&socket).map_err(|source| DaemonError::SocketUnavailable {
+            path: socket.display().to_string(),
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| DaemonError::SocketUnavailable {
+            path: socket.display().to_string(),
+            source,
+        })?;
+    let api_shared = Arc::clone(&shared);
+    let api_stop = Arc::clone(stop);
+    let api = std::thread::Builder::new()
+        .name("pbxguard-api".into())
+        .spawn(move || serve_api(&listener, &api_shared, &api_stop))
+        .map_err(|source| DaemonError::SocketUnavailable {
+            path: socket.display().to_string(),
+            source,
+        })?;
+
+    tracing::info!(
+        "guarding SIP ports {:?} on {}; control socket {}",
+        guard.sip_ports,
+        if guard.interfaces.is_empty() {
+            "all interfaces".to_owned()
+        } else {
+            guard.interfaces.join(", ")
+        },
+        socket.display()
+    );
+    let wait = Duration::from_millis(100) / u32::try_from(captures.len().max(1)).unwrap_or(1);
+    let mut last_tick = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if reload.swap(false, Ordering::Relaxed) {
+            reload_config(&opts, &shared);
+        }
+        for cap in &mut captures {
+            let batch = match cap.next_batch(wait) {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!("capture failed: {e}");
+                    continue;
+                }
+            };
+            let mut s = lock(&shared);
+            for frame in batch.frames() {
+                s.pipeline
+                    .ip_packet(frame.network(), frame.vlan, frame.outgoing, frame.timestamp);
+                // Enforce at once: the ban must reach the kernel before the attacker's next packets.
+                s.apply(Some(frame.timestamp));
+            }
+            drop(s);
+        }
+        if last_tick.elapsed() >= Duration::from_millis(200) {
+            last_tick = Instant::now();
+            let mut s = lock(&shared);
+            let t = now();
+            s.pipeline.engine_mut().handle_timeout(t);
+            s.apply(None);
+            s.pipeline.expire(Duration::from_millis(t.as_millis()));
+            let mut total = CaptureStats::default();
+            for cap in &mut captures {
+                if let Ok(st) = cap.stats() {
+                    total.packets += st.packets;
+                    total.drops += st.drops;
+                    total.ring_full += st.ring_full;
+                }
+            }
+            s.capture = total;
+        }
+    }
+    tracing::info!("stopping: state is in the store; bans stay in the kernel until they expire");
+    let _ = api.join();
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}
+
+fn open_captures(interfaces: &[String], ports: &[u16]) -> Result<Vec<Capture>, DaemonError> {
+    let base = CaptureConfig {
+        ports: ports.to_vec(),
+        // A 1 ms block timeout bounds how late a packet reaches the engine at low rates.
+        block_timeout: Duration::from_millis(1),
+        ..CaptureConfig::default()
+    };
+    let names: Vec<Option<String>> = if interfaces.is_empty() {
+        vec![None]
+    } else {
+        interfaces.iter().cloned().map(Some).collect()
+    };
+    names
+        .into_iter()
+        .map(|interface| {
+            let cfg = CaptureConfig {
+                interface: interface.clone(),
+                ..base.clone()
+            };
+            Capture::open_with(&cfg).map_err(|e| {
+                DaemonError::CaptureUnavailable(format!(
+                    "{} : {e}",
+                    interface.as_deref().unwrap_or("all interfaces")
+                ))
+            })
+        })
+        .collect()
+}
+
+fn reload_config(opts: &Options, shared: &Mutex<Shared>) {
+    let Some(path) = &opts.config_path else {
+        tracing::info!("SIGHUP: running on built-in defaults, nothing to reload");
+        return;
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(
+                "SIGHUP: cannot read {}: {e}; keeping the running configuration",
+                path.display()
+            );
+            return;
+        }
+    };
+    match Config::from_toml(&text, &path.display().to_string()) {
+        Ok(config) => {
+            let mut s = lock(shared);
+            s.base_config = config;
+            let effective = s.effective_config();
+            s.pipeline.engine_mut().reconfigure(effective);
+            s.push_lists();
+            tracing::info!(
+                "SIGHUP: configuration reloaded from {}; bans and counters kept",
+                path.display()
+            );
+        }
+        Err(e) => tracing::error!(
+            "SIGHUP: {} is invalid, keeping the running configuration:\n{e}",
+            path.display()
+        ),
+    }
+}
+
+fn serve_api(listener: &UnixListener, shared: &Mutex<Shared>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = BufReader::new(&stream);
+                let resp = match api::read_request(&mut reader) {
+                    Ok(req) => handle(&req, shared),
+                    Err(e) => ApiResponse::error(400, e),
+                };
+                let mut w = &stream;
+                let _ = api::write_response(&mut w, &resp);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => {
+                tracing::error!("control socket: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+fn parse_addr(s: &str) -> Result<IpAddr, ApiResponse> {
+    let s = api::decode_segment(s);
+    let host = s.split('/').next().unwrap_or(&s);
+    host.parse()
+        .map_err(|_| ApiResponse::error(400, format!("`{s}` is not an IP address")))
+}
+
+fn parse_net(s: &str) -> Result<IpNet, ApiResponse> {
+    let s = api::decode_segment(s);
+    pbxguard_config::value::parse_network(&s).map_err(|e| ApiResponse::error(400, e))
+}
+
+fn handle(req: &ApiRequest, shared: &Mutex<Shared>) -> ApiResponse {
+    let path = req.path.trim_end_matches('/');
+    let result = match (req.method.as_str(), path) {
+        ("GET", "/status") => Ok(status(&lock(shared))),
+        ("GET", "/metrics") => Ok(ApiResponse {
+            status: 200,
+            body: Body::Text(metrics(&lock(shared))),
+        }),
+        ("GET", "/bans") => Ok(bans(&lock(shared))),
+        ("POST", "/bans") => add_ban(req, &mut lock(shared)),
+        ("GET", "/allow") => Ok(ApiResponse::json(
+            200,
+            json!(
+                lock(shared)
+                    .runtime_allow
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            ),
+        )),
+        ("POST", "/allow") => add_allow(req, &mut lock(shared)),
+        ("DELETE", p) if p.starts_with("/bans/") => {
+            remove_ban(p.trim_start_matches("/bans/"), &mut lock(shared))
+        }
+        ("DELETE", p) if p.starts_with("/allow/") => {
+            remove_allow(p.trim_start_matches("/allow/"), &mut lock(shared))
+        }
+        (m, p) => Err(ApiResponse::error(404, format!("no endpoint {m} {p}"))),
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+fn status(s: &Shared) -> ApiResponse {
+    let e = s.pipeline.engine().stats();
+    let p: PipelineStats = s.pipeline.stats();
+    let now = now();
+    ApiResponse::json(
+        200,
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": s.started.elapsed().as_secs(),
+            "enforcing": s.enforcing,
+            "active_bans": s.pipeline.engine().active_bans(now).len(),
+            "tracked_sources": s.pipeline.engine().tracked_sources(),
+            "engine": { "observations": e.observations, "bans": e.bans, "alerts": e.alerts, "allowed": e.allowed, "dropped": e.dropped, "evicted": e.evicted },
+            "pipeline": { "packets": p.packets, "banned_skipped": p.banned_skipped, "messages": p.messages, "not_sip": p.not_sip, "keepalives": p.keepalives, "undecodable": p.undecodable, "fragments": p.fragments, "streams_dropped": p.streams_dropped },
+            "capture": { "packets": s.capture.packets, "kernel_drops": s.capture.drops, "ring_full": s.capture.ring_full },
+            "ban_latency_us": { "p50": s.latencies.quantile(0.5), "p99": s.latencies.quantile(0.99), "samples": s.latencies.samples.len() },
+        }),
+    )
+}
+
+fn metrics(s: &Shared) -> String {
+    let e = s.pipeline.engine().stats();
+    let p = s.pipeline.stats();
+    let active = s.pipeline.engine().active_bans(now()).len();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        out.push_str(&format!("# HELP pbxguard_{name} {help}\n# TYPE pbxguard_{name} {kind}\npbxguard_{name} {value}\n"));
+    };
+    metric(
+        "observations_total",
+        "counter",
+        "Observations handled by the engine.",
+        e.observations.to_string(),
+    );
+    metric(
+        "bans_total",
+        "counter",
+        "Bans decided by detectors.",
+        e.bans.to_string(),
+    );
+    metric(
+        "alerts_total",
+        "counter",
+        "Alerts raised.",
+        e.alerts.to_string(),
+    );
+    metric(
+        "inline_drops_total",
+        "counter",
+        "Packets the engine said to drop.",
+        e.dropped.to_string(),
+    );
+    metric(
+        "evicted_sources_total",
+        "counter",
+        "Sources evicted to stay within the memory bound.",
+        e.evicted.to_string(),
+    );
+    metric(
+        "tracked_sources",
+        "gauge",
+        "Sources tracked now.",
+        s.pipeline.engine().tracked_sources().to_string(),
+    );
+    metric("active_bans", "gauge", "Bans in force.", active.to_string());
+    metric(
+        "packets_total",
+        "counter",
+        "Packets given to the sensor pipeline.",
+        p.packets.to_string(),
+    );
+    metric(
+        "sip_messages_total",
+        "counter",
+        "SIP messages parsed.",
+        p.messages.to_string(),
+    );
+    metric(
+        "not_sip_total",
+        "counter",
+        "Payloads that were not SIP.",
+        p.not_sip.to_string(),
+    );
+    metric(
+        "capture_kernel_drops_total",
+        "counter",
+        "Packets the kernel dropped because the capture ring was full.",
+        s.capture.drops.to_string(),
+    );
+    metric(
+        "enforcing",
+        "gauge",
+        "1 when bans reach nftables, 0 when observing only.",
+        u8::from(s.enforcing).to_string(),
+    );
+    if let Some(p99) = s.latencies.quantile(0.99) {
+        metric(
+            "ban_latency_p99_seconds",
+            "gauge",
+            "p99 time from the packet that crossed a threshold to the ban in the kernel set.",
+            format!("{:.6}", f64::from(p99) / 1e6),
+        );
+    }
+    out
+}
+
+fn bans(s: &Shared) -> ApiResponse {
+    let now = now();
+    let stored = s.store.active_bans(now).unwrap_or_default();
+    let list: Vec<_> = s
+        .pipeline
+        .engine()
+        .active_bans(now)
+        .into_iter()
+        .map(|(target, until, offence)| {
+            let st = stored.iter().find(|b| b.target == target);
+            json!({
+                "target": target.to_string(),
+                "until_ms": until.as_millis(),
+                "remaining_secs": until.as_millis().saturating_sub(now.as_millis()) / 1000,
+                "offence": offence,
+                "detector": st.map(|b| b.detector.clone()),
+                "evidence": st.map(|b| b.evidence.clone()),
+            })
+        })
+        .collect();
+    ApiResponse::json(200, json!(list))
+}
+
+fn body_str<'a>(req: &'a ApiRequest, key: &str) -> Option<&'a str> {
+    req.body
+        .as_ref()
+        .and_then(|b| b.get(key))
+        .and_then(|v| v.as_str())
+}
+
+fn add_ban(req: &ApiRequest, s: &mut Shared) -> Result<ApiResponse, ApiResponse> {
+    let addr = parse_addr(
+        body_str(req, "target").ok_or_else(|| ApiResponse::error(400, "missing \"target\""))?,
+    )?;
+    let secs = req
+        .body
+        .as_ref()
+        .and_then(|b| b.get("duration_secs"))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(3600);
+    let reason = body_str(req, "reason").unwrap_or("");
+    let ban = s
+        .pipeline
+        .engine_mut()
+        .ban_manually(addr, now(), Duration::from_secs(secs), reason)
+        .map_err(|e| ApiResponse::error(409, e))?;
+    s.apply(None);
+    Ok(ApiResponse::json(
+        200,
+        json!({ "banned": ban.target.to_string(), "until_ms": ban.until.as_millis(), "evidence": evidence_json(&ban.evidence) }),
+    ))
+}
+
+fn remove_ban(seg: &str, s: &mut Shared) -> Result<ApiResponse, ApiResponse> {
+    let addr = parse_addr(seg)?;
+    let target = s
+        .pipeline
+        .engine_mut()
+        .unban(addr, now())
+        .map_err(|e| ApiResponse::error(404, e))?;
+    s.apply(None);
+    Ok(ApiResponse::json(
+        200,
+        json!({ "unbanned": target.to_string() }),
+    ))
+}
+
+fn add_allow(req: &ApiRequest, s: &mut Shared) -> Result<ApiResponse, ApiResponse> {
+    let net =
+        parse_net(body_str(req, "net").ok_or_else(|| ApiResponse::error(400, "missing \"net\""))?)?;
+    if net.prefix_len() == 0 {
+        return Err(ApiResponse::error(
+            400,
+            format!("`{net}` allows the whole internet, which disables every ban"),
+        ));
+    }
+    let note = body_str(req, "note").unwrap_or("");
+    s.store
+        .add_allow(net, now(), note)
+        .map_err(|e| ApiResponse::error(500, e))?;
+    if !s.runtime_allow.contains(&net) {
+        s.runtime_allow.push(net);
+    }
+    let effective = s.effective_config();
+    s.pipeline.engine_mut().reconfigure(effective);
+    // Lift bans the new entry covers: the allow list wins.
+    let covered: Vec<IpNet> = s
+        .pipeline
+        .engine()
+        .active_bans(now())
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .filter(|t| net.contains(&t.addr()))
+        .collect();
+    for t in covered {
+        let _ = s.pipeline.engine_mut().unban(t.addr(), now());
+    }
+    s.apply(None);
+    s.push_lists();
+    Ok(ApiResponse::json(
+        200,
+        json!({ "allowed": net.to_string() }),
+    ))
+}
+
+fn remove_allow(seg: &str, s: &mut Shared) -> Result<ApiResponse, ApiResponse> {
+    let net = parse_net(seg)?;
+    let removed = s
+        .store
+        .remove_allow(net)
+        .map_err(|e| ApiResponse::error(500, e))?;
+    if !removed {
+        return Err(ApiResponse::error(
+            404,
+            format!("`{net}` is not on the runtime allow list"),
+        ));
+    }
+    s.runtime_allow.retain(|n| *n != net);
+    let effective = s.effective_config();
+    s.pipeline.engine_mut().reconfigure(effective);
+    s.push_lists();
+    Ok(ApiResponse::json(
+        200,
+        json!({ "removed": net.to_string() }),
+    ))
+}

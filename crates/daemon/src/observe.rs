@@ -1,0 +1,124 @@
+//! From a parsed SIP message to the engine's [`Event`]: the facts detection needs, borrowed.
+
+use pbxguard_engine::{Event, Request, Response};
+use pbxguard_sip::{Anomalies, Message};
+
+/// Which way a message travelled relative to the protected PBX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the peer to the PBX.
+    Inbound,
+    /// From the PBX to the peer.
+    Outbound,
+}
+
+/// The engine event for `msg`, or `None` for messages the engine does not look at (the PBX's own requests
+/// to peers, such as qualify OPTIONS). A message without a valid start line is [`Event::Unparseable`].
+pub fn event<'b>(msg: &Message<'_, 'b>, direction: Direction) -> Option<Event<'b>> {
+    if !msg.is_request() && !msg.is_response() {
+        // No start line worth the name: garbage, counted as malformed traffic from the peer.
+        return (direction == Direction::Inbound).then_some(Event::Unparseable);
+    }
+    match (msg.is_request(), direction) {
+        (true, Direction::Inbound) => Some(Event::Request(request(msg))),
+        (false, Direction::Outbound) => Some(Event::Response(response(msg))),
+        (false, Direction::Inbound) => Some(Event::PeerResponse {
+            status: msg.status().map_or(0, |s| s.as_u16()),
+        }),
+        (true, Direction::Outbound) => None,
+    }
+}
+
+/// The anomalies the parser and the header-level validation found together.
+pub fn anomalies(msg: &Message<'_, '_>) -> Anomalies {
+    msg.anomalies().union(msg.validate())
+}
+
+fn request<'b>(msg: &Message<'_, 'b>) -> Request<'b> {
+    let from = msg.from();
+    let to = msg.to();
+    let credentials = msg
+        .authorization()
+        .or_else(|| msg.proxy_authorization())
+        .map(|a| a.username().unwrap_or("").as_bytes());
+    let uri_user = msg
+        .request_uri_parsed()
+        .and_then(|u| u.user)
+        .map(str::as_bytes);
+    Request {
+        method: msg.method().map_or(&b""[..], |m| m.as_str().as_bytes()),
+        from_user: from.as_ref().and_then(|f| f.uri.user).map(str::as_bytes),
+        from_display: from
+            .as_ref()
+            .and_then(|f| f.display_name)
+            .map(str::as_bytes),
+        to_user: to.as_ref().and_then(|t| t.uri.user).map(str::as_bytes),
+        uri_user,
+        user_agent: msg.user_agent(),
+        call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
+        cseq: msg.cseq().map_or(0, |c| c.seq),
+        credentials,
+        anomalies: u32::try_from(anomalies(msg).len()).unwrap_or(u32::MAX),
+    }
+}
+
+fn response<'b>(msg: &Message<'_, 'b>) -> Response<'b> {
+    let stale = msg
+        .www_authenticate()
+        .or_else(|| msg.proxy_authenticate())
+        .is_some_and(|a| a.stale());
+    Response {
+        status: msg.status().map_or(0, |s| s.as_u16()),
+        call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
+        cseq: msg.cseq().map_or(0, |c| c.seq),
+        to_user: msg.to().and_then(|t| t.uri.user).map(str::as_bytes),
+        stale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pbxguard_sip::Header;
+
+    #[test]
+    fn a_register_with_credentials_yields_the_username_and_user_agent() {
+        let buf = b"REGISTER sip:pbx.example.com SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bK1\r\n\
+            From: <sip:1001@pbx.example.com>;tag=a\r\n\
+            To: <sip:1001@pbx.example.com>\r\n\
+            Call-ID: abc@192.0.2.5\r\n\
+            CSeq: 2 REGISTER\r\n\
+            User-Agent: friendly-scanner\r\n\
+            Authorization: Digest username=\"1001\", realm=\"pbx\", nonce=\"n\", uri=\"sip:pbx\", response=\"0\"\r\n\
+            Content-Length: 0\r\n\r\n";
+        let mut headers = [Header::EMPTY; 32];
+        let msg = Message::parse_datagram(buf, &mut headers).unwrap();
+        let Some(Event::Request(r)) = event(&msg, Direction::Inbound) else {
+            panic!("not a request")
+        };
+        assert_eq!(r.method, b"REGISTER");
+        assert_eq!(r.to_user, Some(&b"1001"[..]));
+        assert_eq!(r.credentials, Some(&b"1001"[..]));
+        assert_eq!(r.user_agent, Some(&b"friendly-scanner"[..]));
+        assert_eq!(r.call_id, b"abc@192.0.2.5");
+        assert_eq!(r.cseq, 2);
+        assert_eq!(r.anomalies, 0);
+    }
+
+    #[test]
+    fn a_stale_challenge_is_marked() {
+        let buf = b"SIP/2.0 401 Unauthorized\r\n\
+            Via: SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bK1\r\n\
+            From: <sip:1001@pbx>;tag=a\r\nTo: <sip:1001@pbx>;tag=b\r\nCall-ID: x\r\nCSeq: 2 REGISTER\r\n\
+            WWW-Authenticate: Digest realm=\"pbx\", nonce=\"n2\", stale=true\r\nContent-Length: 0\r\n\r\n";
+        let mut headers = [Header::EMPTY; 32];
+        let msg = Message::parse_datagram(buf, &mut headers).unwrap();
+        let Some(Event::Response(r)) = event(&msg, Direction::Outbound) else {
+            panic!("not a response")
+        };
+        assert_eq!(r.status, 401);
+        assert!(r.stale);
+        assert_eq!(r.to_user, Some(&b"1001"[..]));
+    }
+}
