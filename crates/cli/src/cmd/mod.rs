@@ -16,6 +16,7 @@ mod plan;
 mod policy_file;
 mod reflector;
 mod run;
+mod sip;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
@@ -94,6 +95,9 @@ pub enum Command {
     /// Probes only the address a request comes from, only for authenticated, fresh requests, and at
     /// a bounded rate: it is never an open scanner or an amplifier.
     Reflector(reflector::ReflectorArgs),
+    /// Parse SIP messages as the guard does; print the response it would send.
+    #[command(subcommand)]
+    Sip(sip::SipCommand),
 }
 
 /// Runs one subcommand.
@@ -114,5 +118,6 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Plan(args) => plan::run(args, ctx),
         Command::Check(a) => check::run(*a, ctx),
         Command::Reflector(a) => reflector::run(a, ctx),
+        Command::Sip(c) => sip::run(c, ctx),
     }
 }
