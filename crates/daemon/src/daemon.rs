@@ -1,7 +1,8 @@
 //! `pbxguard run`: capture → pipeline → engine → nftables, store and API, until SIGTERM.
 //!
 //! Touches: AF_PACKET sockets on `[guard] interfaces` filtered to `[guard] sip_ports`; nftables table
-//! `inet pbxguard` (and nothing else); the store in `[guard] state_dir`; the Unix socket `[guard] socket`.
+//! `inet pbxguard` (and nothing else); in inline mode NFQUEUE `[guard] queue` and the iptables chain
+//! `PBXGUARD_INLINE` (see [`crate::inline`]); the store in `[guard] state_dir`; the Unix socket `[guard] socket`.
 
 use std::fmt;
 use std::io::BufReader;
@@ -13,13 +14,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
-use pbxguard_config::Config;
-use pbxguard_engine::{Decision, Engine, Timestamp};
+use pbxguard_config::{Config, GuardMode};
+use pbxguard_engine::{Decision, Engine, Timestamp, Verdict};
 use pbxguard_sys::capture::{Capture, CaptureConfig, CaptureStats};
 use pbxguard_sys::nft::{Cidr, DryRun, Enforcer, NetList, Nft, Target};
+use pbxguard_sys::queue::reply::RawSender;
+use pbxguard_sys::queue::steer::{SteerConfig, Steering};
+use pbxguard_sys::queue::{Queue, QueueConfig};
 use serde_json::json;
 
 use crate::api::{self, ApiRequest, ApiResponse, Body};
+use crate::inline::{self, EngineVerdict, Inline};
 use crate::pipeline::{Pipeline, PipelineStats};
 use crate::store::{Store, evidence_json};
 
@@ -51,6 +56,8 @@ pub enum DaemonError {
     },
     /// The kernel refused the nftables setup.
     Enforcer(String),
+    /// Inline mode could not bind its queue, steer traffic into it, or open its reply socket.
+    InlineUnavailable(String),
 }
 
 impl fmt::Display for DaemonError {
@@ -66,6 +73,7 @@ impl fmt::Display for DaemonError {
                 write!(f, "cannot create the control socket {path}: {source}")
             }
             DaemonError::Enforcer(m) => write!(f, "cannot set up nftables: {m}"),
+            DaemonError::InlineUnavailable(m) => write!(f, "cannot start inline mode: {m}"),
         }
     }
 }
@@ -229,6 +237,14 @@ impl Shared {
     }
 }
 
+impl inline::Sensor for Shared {
+    fn inbound(&mut self, ip: &[u8], time: Duration) -> Verdict {
+        let verdict = self.pipeline.ip_packet(ip, None, false, time);
+        self.apply(Some(time));
+        verdict
+    }
+}
+
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic elsewhere must not stop the guard: the state inside stays consistent per call.
     shared
@@ -363,6 +379,14 @@ pub fn run(
             source,
         })?;
 
+    let inline = if guard.mode == GuardMode::Inline && !opts.dry_run {
+        Some(start_inline(guard.queue, &guard.sip_ports, &shared, stop)?)
+    } else {
+        if guard.mode == GuardMode::Inline {
+            tracing::warn!("dry run: inline mode is off, nothing is queued");
+        }
+        None
+    };
     tracing::info!(
         "guarding SIP ports {:?} on {}; control socket {}",
         guard.sip_ports,
@@ -390,6 +414,11 @@ pub fn run(
             };
             let mut s = lock(&shared);
             for frame in batch.frames() {
+                if inline.is_some()
+                    && inline::queued(frame.network(), frame.outgoing, &guard.sip_ports)
+                {
+                    continue;
+                }
                 s.pipeline
                     .ip_packet(frame.network(), frame.vlan, frame.outgoing, frame.timestamp);
                 // Enforce at once: the ban must reach the kernel before the attacker's next packets.
@@ -416,9 +445,56 @@ pub fn run(
         }
     }
     tracing::info!("stopping: state is in the store; bans stay in the kernel until they expire");
+    if let Some((thread, steering)) = inline {
+        // Steering first: from then on nothing new is queued, and the queue unbinds when its thread ends.
+        steering.remove();
+        let _ = thread.join();
+    }
     let _ = api.join();
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// Binds the queue, opens the reply socket, installs the steering rules, and starts the thread that
+/// judges queued packets. The queue is bound before the rules exist so that no packet waits for a consumer
+/// (with `--queue-bypass` it would pass unjudged anyway).
+fn start_inline(
+    num: u16,
+    ports: &[u16],
+    shared: &Arc<Mutex<Shared>>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(std::thread::JoinHandle<()>, Steering), DaemonError> {
+    let unavailable = |e: &dyn fmt::Display| DaemonError::InlineUnavailable(e.to_string());
+    let mut queue = Queue::open(&QueueConfig::new(num)).map_err(|e| unavailable(&e))?;
+    let sender = RawSender::open().map_err(|e| unavailable(&e))?;
+    let steering = Steering::install(&SteerConfig {
+        queue: num,
+        ports: ports.to_vec(),
+    })
+    .map_err(|e| unavailable(&e))?;
+    tracing::info!(
+        "inline: UDP to SIP ports {ports:?} goes through NFQUEUE {num} (IPv6 {}); fail-open if this process \
+         stops or falls behind",
+        if steering.ipv6() {
+            "too"
+        } else {
+            "not steered: no ip6tables"
+        }
+    );
+    let shared = Arc::clone(shared);
+    let stop = Arc::clone(stop);
+    let thread = std::thread::Builder::new()
+        .name("pbxguard-inline".into())
+        .spawn(move || {
+            let mut judge = Inline::new(EngineVerdict);
+            if let Err(e) = inline::serve(&mut queue, &sender, &mut judge, &stop, || lock(&shared))
+            {
+                tracing::error!("inline: {e}; queued traffic now bypasses the guard");
+            }
+            tracing::info!("inline: {:?}; queue {:?}", judge.stats(), queue.stats());
+        })
+        .map_err(|e| unavailable(&e))?;
+    Ok((thread, steering))
 }
 
 fn open_captures(interfaces: &[String], ports: &[u16]) -> Result<Vec<Capture>, DaemonError> {
