@@ -351,6 +351,20 @@ fn inline_the_first_scanner_packet_never_reaches_kamailio() {
     // Legitimate traffic is unaffected.
     assert!(options(&lab.good, PBX_GOOD));
 
+    // The status reports the queue's verdicts: the scanner's REGISTER dropped, the phone's requests passed.
+    let out = lab.cli(&["--json", "status"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        status["inline"]["dropped"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    assert!(
+        status["inline"]["accepted"].as_u64().unwrap() >= 2,
+        "{status}"
+    );
+    let text = String::from_utf8_lossy(&lab.cli(&["status"]).stdout).into_owned();
+    assert!(text.contains("inline queue"), "{text}");
+
     // A clean stop removes pbxguard's chain.
     lab.signal_guard("-TERM");
     let rules = lab.mangle_rules();

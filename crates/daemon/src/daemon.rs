@@ -24,7 +24,7 @@ use pbxguard_sys::queue::{Queue, QueueConfig};
 use serde_json::json;
 
 use crate::api::{self, ApiRequest, ApiResponse, Body};
-use crate::inline::{self, EngineVerdict, Inline};
+use crate::inline::{self, EngineVerdict, Inline, InlineStats};
 use crate::pipeline::{Pipeline, PipelineStats};
 use crate::store::{Store, evidence_json};
 
@@ -138,6 +138,8 @@ struct Shared {
     started: Instant,
     runtime_allow: Vec<IpNet>,
     base_config: Config,
+    /// Inline mode's counters (`None` in capture mode).
+    inline: Option<InlineStats>,
 }
 
 impl Shared {
@@ -243,6 +245,10 @@ impl inline::Sensor for Shared {
         self.apply(Some(time));
         verdict
     }
+
+    fn record(&mut self, stats: InlineStats) {
+        self.inline = Some(stats);
+    }
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -346,6 +352,7 @@ pub fn run(
         started: Instant::now(),
         runtime_allow,
         base_config: config,
+        inline: None,
     };
     let effective = shared.effective_config();
     shared.pipeline.engine_mut().reconfigure(effective);
@@ -481,6 +488,7 @@ fn start_inline(
             "not steered: no ip6tables"
         }
     );
+    lock(shared).inline = Some(InlineStats::default());
     let shared = Arc::clone(shared);
     let stop = Arc::clone(stop);
     let thread = std::thread::Builder::new()
@@ -644,6 +652,7 @@ fn status(s: &Shared) -> ApiResponse {
             "engine": { "observations": e.observations, "bans": e.bans, "alerts": e.alerts, "allowed": e.allowed, "dropped": e.dropped, "evicted": e.evicted },
             "pipeline": { "packets": p.packets, "banned_skipped": p.banned_skipped, "messages": p.messages, "not_sip": p.not_sip, "keepalives": p.keepalives, "undecodable": p.undecodable, "fragments": p.fragments, "streams_dropped": p.streams_dropped },
             "capture": { "packets": s.capture.packets, "kernel_drops": s.capture.drops, "ring_full": s.capture.ring_full },
+            "inline": s.inline.map(|i| json!({ "packets": i.packets, "accepted": i.accepted, "dropped": i.dropped, "answered": i.answered, "answer_failed": i.answer_failed })),
             "ban_latency_us": { "p50": s.latencies.quantile(0.5), "p99": s.latencies.quantile(0.99), "samples": s.latencies.samples.len() },
         }),
     )

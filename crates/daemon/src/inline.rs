@@ -215,6 +215,11 @@ pub fn queued(ip: &[u8], outgoing: bool, ports: &[u16]) -> bool {
 pub trait Sensor {
     /// Runs `ip`, seen at `time` (since the Unix epoch), through the engine.
     fn inbound(&mut self, ip: &[u8], time: Duration) -> Verdict;
+
+    /// Receives inline mode's counters after each judged packet (for status and metrics).
+    fn record(&mut self, stats: InlineStats) {
+        let _ = stats;
+    }
 }
 
 /// Judges queued packets until `stop` is set. `lock` gives access to the engine; it is taken once per
@@ -247,7 +252,7 @@ where
                 lock()
             });
             let engine = sensor.inbound(p.payload, time);
-            match inline.decide(p.payload, engine) {
+            let verdict = match inline.decide(p.payload, engine) {
                 Action::Accept => QueueVerdict::Accept,
                 Action::Drop => QueueVerdict::Drop,
                 Action::Answer { to, datagram } => {
@@ -256,7 +261,9 @@ where
                     }
                     QueueVerdict::Drop
                 }
-            }
+            };
+            sensor.record(inline.stats());
+            verdict
         })?;
     }
     Ok(())
