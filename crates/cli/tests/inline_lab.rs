@@ -44,6 +44,11 @@ struct Lab {
 impl Lab {
     /// The three hosts, Kamailio, and pbxguard in `mode` (`"inline"` or `"capture"`).
     fn new(mode: &str) -> Lab {
+        Lab::with_config(mode, "")
+    }
+
+    /// As [`Lab::new`], with `extra` appended to pbxguard's configuration.
+    fn with_config(mode: &str, extra: &str) -> Lab {
         let pbx = Netns::new("ipbx").unwrap();
         let atk = Netns::new("iatk").unwrap();
         let good = Netns::new("igood").unwrap();
@@ -67,7 +72,7 @@ impl Lab {
             dir.path().join("pbxguard.toml"),
             format!(
                 "[guard]\nsip_ports = [5060]\nstate_dir = \"{d}\"\nsocket = \"{d}/guard.sock\"\n\
-                 mode = \"{mode}\"\nqueue = {QUEUE}\n",
+                 mode = \"{mode}\"\nqueue = {QUEUE}\n{extra}",
                 d = dir.path().display()
             ),
         )
@@ -432,4 +437,63 @@ fn capture_mode_lets_the_first_scanner_packet_through_which_inline_mode_stops() 
         register_once(&lab.atk, ATK, PBX_ATK, "scan2", "friendly-scanner"),
         None
     );
+}
+
+#[test]
+fn inline_the_request_that_crosses_a_threshold_is_itself_dropped() {
+    if !ready("inline_the_request_that_crosses_a_threshold_is_itself_dropped") {
+        return;
+    }
+    // A low rate limit, so that a few ordinary-looking REGISTERs cross it.
+    let lab = Lab::with_config(
+        "inline",
+        "[rules.rate]\nlevel1_rate = 1\nlevel1_window = \"10s\"\n",
+    );
+    let mut answered = 0;
+    let mut crossed = false;
+    for i in 0..40 {
+        match register_once(
+            &lab.atk,
+            ATK,
+            PBX_ATK,
+            &format!("u{i}"),
+            "Grandstream GXP2160",
+        ) {
+            Some(line) => {
+                assert_eq!(line, "SIP/2.0 404 Not Found");
+                answered += 1;
+            }
+            None => {
+                crossed = true;
+                break;
+            }
+        }
+    }
+    assert!(crossed, "40 requests never crossed the rate limit");
+    assert!(answered >= 5, "banned after only {answered} requests");
+    let ban = lab.ban_of(ATK).expect("the source is banned");
+    // Kamailio saw exactly the answered requests: the one that crossed the line never reached it.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.kamailio_lines_from(ATK), answered, "{ban}");
+    let inline_dropped = |lab: &Lab| {
+        let out = lab.cli(&["--json", "status"]);
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        status["inline"]["dropped"].as_u64().unwrap()
+    };
+    // The queue dropped that one packet; what follows is dropped by the nftables ban before the queue.
+    assert_eq!(inline_dropped(&lab), 1);
+    for i in 0..3 {
+        assert_eq!(
+            register_once(
+                &lab.atk,
+                ATK,
+                PBX_ATK,
+                &format!("after{i}"),
+                "Grandstream GXP2160"
+            ),
+            None
+        );
+    }
+    assert_eq!(inline_dropped(&lab), 1);
+    assert_eq!(lab.kamailio_lines_from(ATK), answered);
 }
