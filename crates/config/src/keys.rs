@@ -267,6 +267,10 @@ pub static TABLES: &[Table] = &[
         name: "limits",
         doc: "Resource bounds that keep memory fixed under a flood of spoofed sources.",
     },
+    Table {
+        name: "audit",
+        doc: "`pbxguard audit`: linting PBX configurations and firewall rulesets.",
+    },
 ];
 
 /// Every key, in the order the default configuration prints them.
@@ -609,6 +613,15 @@ pub static KEYS: &[Key] = &[
         limits.max_sources,
         "Most sources tracked at once. Beyond it the least valuable state is evicted first (never an active \
          offender's), so a flood from spoofed addresses cannot exhaust memory."
+    ),
+    key!(
+        "audit",
+        "suppress",
+        Kind::TextList,
+        audit.suppress,
+        "Findings you accept, each \"RULE[@PATH[:LINE]] REASON\": the rule id (or *), optionally the file (exact, \
+         a trailing part of the path, or a pattern with *) and line, then why. An entry without a reason is \
+         an error. Inline alternative, in the audited file: `; pbxguard-audit: ignore RULE reason`."
     ),
 ];
 

@@ -31,6 +31,8 @@ pub struct Config {
     pub lists: Lists,
     /// Resource bounds.
     pub limits: Limits,
+    /// `pbxguard audit`.
+    pub audit: Audit,
 }
 
 /// The guard daemon's own settings.
@@ -372,4 +374,12 @@ impl Default for Limits {
             max_sources: 100_000,
         }
     }
+}
+
+/// `pbxguard audit` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Audit {
+    /// Accepted findings, each `RULE[@PATH[:LINE]] REASON`; no suppressions by default.
+    pub suppress: Vec<String>,
 }

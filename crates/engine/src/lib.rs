@@ -455,9 +455,16 @@ impl Engine {
         at: Timestamp,
         req: &Request<'_>,
     ) -> Option<(Detector, Evidence)> {
-        let scanner = self.config.rules.scanner.enabled
-            && self.is_scanner(&[req.user_agent, req.from_display, req.from_user]);
-        {
+        let signature = [req.user_agent, req.from_display, req.from_user];
+        let check = self.config.rules.scanner.enabled && self.scanners.is_some();
+        // Sources repeat the same User-Agent and From: remember the last clean combination per source and
+        // search only new ones.
+        let fingerprint = if check {
+            self.tables.fingerprint(&signature)
+        } else {
+            0
+        };
+        let known_clean = {
             let src = self.source(key, now);
             if let Some(u) = req.subject_user() {
                 src.sample_user.set(u);
@@ -465,6 +472,11 @@ impl Engine {
             if let Some(ua) = req.user_agent {
                 src.sample_ua.set(ua);
             }
+            src.clean_fingerprint == fingerprint
+        };
+        let scanner = check && !known_clean && self.is_scanner(&signature);
+        if check && !scanner && !known_clean {
+            self.source(key, now).clean_fingerprint = fingerprint;
         }
         if scanner {
             let src = self.source(key, now);

@@ -4,11 +4,17 @@ use clap::Subcommand;
 
 use crate::context::{Context, Outcome};
 
+mod audit;
 mod capture;
+mod cdr;
+mod check;
+mod classify;
 mod config;
 mod control;
 mod nft;
 mod plan;
+mod policy_file;
+mod reflector;
 mod run;
 
 /// All subcommands.
@@ -17,6 +23,18 @@ pub enum Command {
     /// Validate, print or document the configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Classify dialled numbers: country, type, fraud risk, policy verdict.
+    Classify(classify::ClassifyArgs),
+    /// Audit call detail records (Asterisk, FreeSWITCH, CSV) for toll fraud.
+    Cdr(cdr::CdrArgs),
+    /// Lint PBX configurations and firewall rulesets for the holes attackers use.
+    ///
+    /// Reads Asterisk, FreeSWITCH and Kamailio configuration and iptables/nft rulesets, and reports each
+    /// risk (guest calls, missing permit/deny, open dial plans, default passwords, exposed control ports,
+    /// bans that conntrack bypasses…) with its file:line, why it matters and the fix. Exits 1 when a
+    /// finding at or above --min-severity remains. Accept a finding with a reason inline
+    /// (`; pbxguard-audit: ignore RULE reason`) or in `[audit] suppress`.
+    Audit(audit::AuditArgs),
 
     /// Run the guard: watch SIP traffic, ban attackers in the kernel (nftables), keep state, serve the API.
     ///
@@ -64,12 +82,27 @@ pub enum Command {
     /// Reads a site description (TOML; `pbxguard plan --example` prints one), validates it (every
     /// mistake with its line), and renders the plan. `--json` prints the plan model itself.
     Plan(plan::PlanArgs),
+    /// Prove from outside that the ports are right, and diagnose the NAT.
+    ///
+    /// Needs a `pbxguard reflector` on a host outside the NAT and a shared secret. Probes every port
+    /// that must be reachable (SIP with OPTIONS, RTP by sample; free ports are listened on briefly)
+    /// and every port that must not be, then reports pass or fail per port with the fix. Exits 1
+    /// when any port check fails.
+    Check(Box<check::CheckArgs>),
+    /// Run the outside half of `pbxguard check`: a STUN server and the probe service.
+    ///
+    /// Probes only the address a request comes from, only for authenticated, fresh requests, and at
+    /// a bounded rate: it is never an open scanner or an amplifier.
+    Reflector(reflector::ReflectorArgs),
 }
 
 /// Runs one subcommand.
 pub fn run(command: Command, ctx: &Context) -> Outcome {
     match command {
         Command::Config(c) => config::run(c, ctx),
+        Command::Classify(a) => classify::run(a, ctx),
+        Command::Cdr(a) => cdr::run(a, ctx),
+        Command::Audit(a) => audit::run(a, ctx),
         Command::Run(args) => run::run(args, ctx),
         Command::Status { socket } => control::status(&socket, ctx),
         Command::Bans { socket } => control::bans(&socket, ctx),
@@ -79,5 +112,7 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Nft(a) => nft::run(a, ctx),
         Command::Capture(a) => capture::run(a, ctx),
         Command::Plan(args) => plan::run(args, ctx),
+        Command::Check(a) => check::run(*a, ctx),
+        Command::Reflector(a) => reflector::run(a, ctx),
     }
 }
