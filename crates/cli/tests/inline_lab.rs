@@ -369,6 +369,19 @@ fn inline_the_first_scanner_packet_never_reaches_kamailio() {
     );
     let text = String::from_utf8_lossy(&lab.cli(&["status"]).stdout).into_owned();
     assert!(text.contains("inline queue"), "{text}");
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut c = std::os::unix::net::UnixStream::connect(lab.path("guard.sock")).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: pbxguard\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(
+        metrics.contains("pbxguard_inline_judged_total "),
+        "{metrics}"
+    );
 
     // A clean stop removes pbxguard's chain.
     lab.signal_guard("-TERM");

@@ -733,6 +733,26 @@ fn metrics(s: &Shared) -> String {
         "1 when bans reach nftables, 0 when observing only.",
         u8::from(s.enforcing).to_string(),
     );
+    if let Some(i) = s.inline {
+        metric(
+            "inline_judged_total",
+            "counter",
+            "Datagrams judged in the inline queue.",
+            i.packets.to_string(),
+        );
+        metric(
+            "inline_queue_drops_total",
+            "counter",
+            "Datagrams the inline queue dropped (not counting those answered).",
+            i.dropped.to_string(),
+        );
+        metric(
+            "inline_answered_total",
+            "counter",
+            "Requests the inline queue dropped and answered with a final response.",
+            i.answered.to_string(),
+        );
+    }
     if let Some(p99) = s.latencies.quantile(0.99) {
         metric(
             "ban_latency_p99_seconds",
