@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::model::Config;
+use crate::model::{Config, GuardMode};
 use crate::value::{Kind, Value};
 
 /// One configuration key.
@@ -154,6 +154,31 @@ impl Field for String {
     }
 }
 
+impl Field for u16 {
+    fn to_value(&self) -> Value {
+        Value::Count(u64::from(*self))
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Count(n) => u16::try_from(n).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl Field for GuardMode {
+    fn to_value(&self) -> Value {
+        Value::Text(self.as_str().to_owned())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Text(t) if t == "capture" => Some(GuardMode::Capture),
+            Value::Text(t) if t == "inline" => Some(GuardMode::Inline),
+            _ => None,
+        }
+    }
+}
+
 macro_rules! key {
     ($table:literal, $name:literal, $kind:expr, $($field:ident).+, $doc:literal) => {
         Key {
@@ -277,6 +302,24 @@ pub static KEYS: &[Key] = &[
         Kind::Path,
         guard.socket,
         "Unix socket of the control API used by `pbxguard status`, `bans`, `ban`, `unban` and `allow`."
+    ),
+    key!(
+        "guard",
+        "mode",
+        Kind::Choice(&["capture", "inline"]),
+        guard.mode,
+        "`capture` watches a copy of the traffic: a ban stops the packets after the one that crossed the line. \
+         `inline` also steers UDP to `sip_ports` into an NFQUEUE (iptables chain `PBXGUARD_INLINE` in \
+         `mangle PREROUTING`, with `--queue-bypass`), so a scanner's first request and the packet that crosses \
+         a threshold never reach the PBX; if the daemon dies or falls behind, traffic flows unjudged \
+         (fail-open). The PBX's answers and SIP over TCP are still watched by capture."
+    ),
+    key!(
+        "guard",
+        "queue",
+        count(0, 65535),
+        guard.queue,
+        "The NFQUEUE number inline mode binds (`--queue-num`); pick one no other program uses."
     ),
     key!(
         "rules.auth",

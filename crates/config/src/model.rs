@@ -47,6 +47,31 @@ pub struct Guard {
     pub state_dir: String,
     /// The control API's Unix socket.
     pub socket: String,
+    /// How SIP traffic reaches the engine.
+    pub mode: GuardMode,
+    /// The NFQUEUE number inline mode binds.
+    pub queue: u16,
+}
+
+/// How the guard sees SIP traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GuardMode {
+    /// Packet capture beside the PBX: bans stop the packets after the one that crossed a threshold.
+    #[default]
+    Capture,
+    /// UDP to the SIP ports waits in an NFQUEUE for the engine's verdict before the PBX sees it.
+    Inline,
+}
+
+impl GuardMode {
+    /// The configuration word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardMode::Capture => "capture",
+            GuardMode::Inline => "inline",
+        }
+    }
 }
 
 impl Default for Guard {
@@ -57,6 +82,8 @@ impl Default for Guard {
             sip_ports: vec![5060, 5080],
             state_dir: "/var/lib/pbxguard".to_owned(),
             socket: "/run/pbxguard/pbxguard.sock".to_owned(),
+            mode: GuardMode::Capture,
+            queue: 0,
         }
     }
 }
