@@ -39,6 +39,7 @@ struct Lab {
     kamailio: Option<Child>,
     guard: Option<Child>,
     inline: bool,
+    run_args: Vec<String>,
 }
 
 impl Lab {
@@ -49,6 +50,11 @@ impl Lab {
 
     /// As [`Lab::new`], with `extra` appended to pbxguard's configuration.
     fn with_config(mode: &str, extra: &str) -> Lab {
+        Lab::with_run_args(mode, extra, Vec::new())
+    }
+
+    /// As [`Lab::with_config`], with extra arguments for `pbxguard run`.
+    fn with_run_args(mode: &str, extra: &str, run_args: Vec<String>) -> Lab {
         let pbx = Netns::new("ipbx").unwrap();
         let atk = Netns::new("iatk").unwrap();
         let good = Netns::new("igood").unwrap();
@@ -85,6 +91,7 @@ impl Lab {
             kamailio: None,
             guard: None,
             inline: mode == "inline",
+            run_args,
         };
         lab.start_kamailio();
         lab.start_guard();
@@ -134,6 +141,7 @@ impl Lab {
                 "-v",
                 "run",
             ])
+            .args(&self.run_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -515,4 +523,91 @@ fn inline_the_request_that_crosses_a_threshold_is_itself_dropped() {
     }
     assert_eq!(inline_dropped(&lab), 1);
     assert_eq!(lab.kamailio_lines_from(ATK), answered);
+}
+
+/// Sends one INVITE from extension `ext` dialling `dialled`, and returns the status line of the first
+/// final answer (skipping 100 Trying), if any.
+fn invite_once(ns: &Netns, src: &str, pbx: &str, ext: &str, dialled: &str) -> Option<String> {
+    let sock = netns::run_in(&netns::named(ns.name()), || UdpSocket::bind((src, 0)))
+        .unwrap()
+        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let n = CALL.fetch_add(1, Ordering::Relaxed);
+    let sdp = format!(
+        "v=0\r\no=- {n} 1 IN IP4 {src}\r\ns=-\r\nc=IN IP4 {src}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+    );
+    let req = format!(
+        "INVITE sip:{dialled}@{pbx} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {src}:{port};branch=z9hG4bK-call{n};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{ext}@{pbx}>;tag=c{n}\r\n\
+         To: <sip:{dialled}@{pbx}>\r\n\
+         Call-ID: call-{n}@{src}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:{ext}@{src}:{port}>\r\n\
+         User-Agent: Yealink SIP-T46S\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sock.send_to(req.as_bytes(), (pbx, 5060)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.recv(&mut buf).ok()?;
+        let line = String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .map(str::to_owned)?;
+        if !line.starts_with("SIP/2.0 1") {
+            return Some(line);
+        }
+    }
+}
+
+#[test]
+fn inline_a_forbidden_call_is_answered_403_by_the_guard_and_a_national_call_reaches_the_pbx() {
+    let name =
+        "inline_a_forbidden_call_is_answered_403_by_the_guard_and_a_national_call_reaches_the_pbx";
+    if !ready(name) {
+        return;
+    }
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("policy.toml");
+    // The built-in policy refuses premium-rate, satellite and international-network numbers.
+    fs::write(&policy, "country = \"GB\"\noutside_line = \"9\"\n").unwrap();
+    let lab = Lab::with_run_args(
+        "inline",
+        "",
+        vec!["--policy".into(), policy.to_str().unwrap().into()],
+    );
+    // Premium rate (0901…): the guard answers 403 itself; Kamailio would have challenged with 407.
+    let refused = invite_once(&lab.good, GOOD, PBX_GOOD, "1001", "909012345678");
+    assert_eq!(
+        refused.as_deref(),
+        Some("SIP/2.0 403 Forbidden"),
+        "{}",
+        lab.guard_log()
+    );
+    // A national number reaches the PBX, which challenges it.
+    let national = invite_once(&lab.good, GOOD, PBX_GOOD, "1001", "902079460000");
+    assert!(
+        national
+            .as_deref()
+            .is_some_and(|l| l.starts_with("SIP/2.0 407")),
+        "{national:?}"
+    );
+    // An emergency call always reaches the PBX.
+    let emergency = invite_once(&lab.good, GOOD, PBX_GOOD, "1001", "999");
+    assert!(
+        emergency
+            .as_deref()
+            .is_some_and(|l| l.starts_with("SIP/2.0 407")),
+        "{emergency:?}"
+    );
+    assert!(
+        lab.guard_log().contains("call-policy"),
+        "no call-policy alert logged"
+    );
 }
