@@ -12,231 +12,16 @@
 )]
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use assert_cmd::cargo::cargo_bin;
 use pbxguard_testlab::{Netns, root_or_skip, tools_or_skip};
-use serde_json::Value;
 
-const PBX_ATK: &str = "10.77.1.1";
-const ATK: &str = "10.77.1.3";
-const PBX_GOOD: &str = "10.77.2.1";
-const GOOD: &str = "10.77.2.4";
+mod common;
 
-struct Lab {
-    pbx: Netns,
-    atk: Netns,
-    good: Netns,
-    dir: tempfile::TempDir,
-    kamailio: Option<Child>,
-    guard: Option<Child>,
-}
-
-impl Lab {
-    fn new(extra_config: &str) -> Lab {
-        let pbx = Netns::new("gpbx").unwrap();
-        let atk = Netns::new("gatk").unwrap();
-        let good = Netns::new("ggood").unwrap();
-        pbx.link(&atk, &format!("{PBX_ATK}/24"), &format!("{ATK}/24"))
-            .unwrap();
-        pbx.link(&good, &format!("{PBX_GOOD}/24"), &format!("{GOOD}/24"))
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        // Kamailio listens on both of the PBX's addresses.
-        let cfg = fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/kamailio-pbx.cfg"
-        ))
-        .unwrap()
-        .replace(
-            "listen=udp:LISTEN_ADDR:5060\n",
-            &format!("listen=udp:{PBX_ATK}:5060\nlisten=udp:{PBX_GOOD}:5060\n"),
-        )
-        .replace("listen=tcp:LISTEN_ADDR:5060\n", "");
-        fs::write(dir.path().join("kamailio.cfg"), cfg).unwrap();
-        fs::write(
-            dir.path().join("pbxguard.toml"),
-            format!(
-                "[guard]\nsip_ports = [5060]\nstate_dir = \"{d}\"\nsocket = \"{d}/guard.sock\"\n{extra_config}",
-                d = dir.path().display()
-            ),
-        )
-        .unwrap();
-        let mut lab = Lab {
-            pbx,
-            atk,
-            good,
-            dir,
-            kamailio: None,
-            guard: None,
-        };
-        lab.start_kamailio();
-        lab.start_guard();
-        lab
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn start_kamailio(&mut self) {
-        let log = fs::File::create(self.path("kamailio.log")).unwrap();
-        let child = self
-            .pbx
-            .command("kamailio")
-            .args([
-                "-f",
-                self.path("kamailio.cfg").to_str().unwrap(),
-                "-DD",
-                "-E",
-                "-w",
-            ])
-            .arg(self.dir.path())
-            .args(["-P", self.path("kam.pid").to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.kamailio = Some(child);
-        wait_until(Duration::from_secs(10), "Kamailio answers OPTIONS", || {
-            options(&self.good, PBX_GOOD)
-        });
-    }
-
-    fn start_guard(&mut self) {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("guard.log"))
-            .unwrap();
-        let child = self
-            .pbx
-            .command(cargo_bin("pbxguard").to_str().unwrap())
-            .args([
-                "--config",
-                self.path("pbxguard.toml").to_str().unwrap(),
-                "-v",
-                "run",
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.guard = Some(child);
-        let socket = self.path("guard.sock");
-        wait_until(Duration::from_secs(10), "the guard's API answers", || {
-            socket.exists() && self.cli(&["status"]).status.success()
-        });
-    }
-
-    fn stop_guard(&mut self) {
-        if let Some(mut g) = self.guard.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &g.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if g.try_wait().unwrap().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = g.kill();
-            panic!("the guard did not stop on SIGTERM within 10 s");
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(cargo_bin("pbxguard"))
-            .arg("--config")
-            .arg(self.path("pbxguard.toml"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn bans(&self) -> Vec<Value> {
-        let out = self.cli(&["--json", "bans"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn ban_of(&self, addr: &str) -> Option<Value> {
-        self.bans().into_iter().find(|b| {
-            b["target"]
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("{addr}/"))
-        })
-    }
-
-    /// Lines Kamailio logged about requests from `addr` (it logs unknown users and failed auth).
-    fn kamailio_lines_from(&self, addr: &str) -> usize {
-        let log = fs::read_to_string(self.path("kamailio.log")).unwrap_or_default();
-        log.lines()
-            .filter(|l| l.contains(&format!("from {addr}:")))
-            .count()
-    }
-
-    fn guard_log(&self) -> String {
-        fs::read_to_string(self.path("guard.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut g) = self.guard.take() {
-            let _ = g.kill();
-            let _ = g.wait();
-        }
-        if let Some(mut k) = self.kamailio.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &k.id().to_string()])
-                .status();
-            std::thread::sleep(Duration::from_millis(200));
-            let _ = k.kill();
-            let _ = k.wait();
-        }
-        // Kamailio's children may outlive the main process briefly; the namespaces go with the Netns drops.
-        let _ = Command::new("pkill")
-            .args(["-f", self.path("kamailio.cfg").to_str().unwrap_or("")])
-            .status();
-        let _ = (&self.pbx, &self.atk, &self.good);
-    }
-}
-
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out after {limit:?} waiting until {what}");
-}
-
-/// Whether an OPTIONS from `ns` to `pbx` gets an answer (sipsak exits 0 on a 200).
-fn options(ns: &Netns, pbx: &str) -> bool {
-    ns.command("sipsak")
-        .args(["-s", &format!("sip:ping@{pbx}"), "--timer-t1=30"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use common::{ATK, GOOD, Lab, PBX_ATK, PBX_GOOD, options, wait_until};
 
 /// A registration with the right password from the good host.
 fn register(ns: &Netns) -> bool {
@@ -393,7 +178,7 @@ fn svmap_is_banned_survives_a_restart_and_unban_and_allow_work() {
     if !ready("svmap_is_banned_survives_a_restart_and_unban_and_allow_work") {
         return;
     }
-    let mut lab = Lab::new("");
+    let mut lab = Lab::with_config("capture", "");
     let phone = Phone::start(&lab);
     attack(&lab, "sipvicious_svmap", &["-b", ATK, PBX_ATK]);
     wait_until(Duration::from_secs(5), "the scanner is banned", || {
@@ -510,7 +295,7 @@ fn svwar_and_svcrack_are_caught_by_behaviour_without_the_scanner_signature() {
         return;
     }
     // sipvicious announces itself as friendly-scanner; switch that detector off to prove the others.
-    let lab = Lab::new("[rules.scanner]\nenabled = false\n");
+    let lab = Lab::with_config("capture", "[rules.scanner]\nenabled = false\n");
     let phone = Phone::start(&lab);
     assert!(register(&lab.good));
 
