@@ -1,0 +1,153 @@
+//! Small byte-level helpers shared by the format parsers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use memchr::memmem;
+
+use crate::Format;
+
+/// Position of `needle` in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memmem::find(hay, needle)
+}
+
+/// The bytes after the first `needle`.
+pub fn after<'a>(hay: &'a [u8], needle: &[u8]) -> Option<&'a [u8]> {
+    let at = find(hay, needle)?;
+    hay.get(at + needle.len()..)
+}
+
+/// The bytes of `b` up to (not including) the first `end`, or `None` when `end` never comes.
+pub fn until(b: &[u8], end: u8) -> Option<&[u8]> {
+    let n = memchr::memchr(end, b)?;
+    b.get(..n)
+}
+
+/// The bytes of `b` up to the first byte that is not part of an address (`[0-9a-fA-F.:[]]`).
+pub fn address_run(b: &[u8]) -> &[u8] {
+    let n = b
+        .iter()
+        .position(|c| !(c.is_ascii_hexdigit() || matches!(c, b'.' | b':' | b'[' | b']')))
+        .unwrap_or(b.len());
+    b.get(..n).unwrap_or_default()
+}
+
+/// An address written as `IP`, `IP:port`, `[IPv6]` or `[IPv6]:port`. An unbracketed IPv6 address is read
+/// whole (Asterisk and FreeSWITCH bracket IPv6 when they add a port).
+pub fn ip(b: &[u8]) -> Option<IpAddr> {
+    if b.is_empty() || b.len() > 64 {
+        return None;
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    if let Ok(a) = s.parse::<IpAddr>() {
+        return Some(a);
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    let inner = s.strip_prefix('[')?;
+    let (inner, _) = inner.split_once(']')?;
+    inner.parse::<IpAddr>().ok()
+}
+
+/// The user part of the first `sip:`/`sips:` URI in `b` (`'"Bob" <sip:100@192.0.2.1>'` gives `100`).
+pub fn sip_user(b: &[u8]) -> Option<&[u8]> {
+    let rest = after(b, b"sip:").or_else(|| after(b, b"sips:"))?;
+    let n = rest
+        .iter()
+        .position(|c| matches!(c, b'@' | b'>' | b';' | b'\'' | b'"' | b' '))?;
+    if rest.get(n) != Some(&b'@') {
+        return None;
+    }
+    rest.get(..n).filter(|u| !u.is_empty())
+}
+
+/// Whether `b` contains `needle`, ignoring ASCII case.
+pub fn contains_ignore_case(b: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    b.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// See [`Format::detect`].
+pub fn detect(line: &[u8]) -> Option<Format> {
+    const ASTERISK: [&[u8]; 8] = [
+        b"NOTICE[",
+        b"VERBOSE[",
+        b"WARNING[",
+        b"SECURITY[",
+        b"ERROR[",
+        b"DEBUG[",
+        b"asterisk[",
+        b"chan_sip.c:",
+    ];
+    const FREESWITCH: [&[u8]; 6] = [
+        b"[WARNING] sofia",
+        b"[NOTICE] sofia",
+        b"[DEBUG] sofia",
+        b"[INFO] sofia",
+        b"[ERR] ",
+        b"freeswitch[",
+    ];
+    if ASTERISK.iter().any(|m| find(line, m).is_some()) {
+        Some(Format::Asterisk)
+    } else if FREESWITCH.iter().any(|m| find(line, m).is_some())
+        || find(line, b"] sofia").is_some()
+        || find(line, b"] switch_").is_some()
+        || find(line, b"] mod_").is_some()
+    {
+        Some(Format::FreeSwitch)
+    } else if find(line, b"kamailio").is_some() || find(line, b"opensips").is_some() {
+        Some(Format::Kamailio)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_in_every_notation() {
+        for (s, want) in [
+            ("203.0.113.5", "203.0.113.5"),
+            ("203.0.113.5:5060", "203.0.113.5"),
+            ("[2001:db8::7]:5060", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("2001:db8::7", "2001:db8::7"),
+        ] {
+            assert_eq!(
+                ip(s.as_bytes()).map(|a| a.to_string()),
+                Some(want.to_owned()),
+                "{s}"
+            );
+        }
+        for s in [
+            "",
+            "203.0.113",
+            "300.1.1.1",
+            "[2001:db8::7",
+            "host:5060",
+            "[]",
+        ] {
+            assert_eq!(ip(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn sip_user_is_the_uri_user_part() {
+        assert_eq!(
+            sip_user(b"'\"Bob\" <sip:100@192.0.2.1>'"),
+            Some(&b"100"[..])
+        );
+        assert_eq!(
+            sip_user(b"<sips:alice@example.com;transport=tls>"),
+            Some(&b"alice"[..])
+        );
+        assert_eq!(sip_user(b"<sip:192.0.2.1>"), None);
+        assert_eq!(sip_user(b"no uri"), None);
+    }
+}
