@@ -338,7 +338,7 @@ fn main() -> io::Result<()> {
                 }
                 line
             }
-        } else if roll < 243 || broken.is_some() && roll < 250 {
+        } else if broken.is_some() && roll < 250 || broken.is_none() && rng.below(20_000) == 0 {
             // A phone in an office with a stale password: a handful of failures, then fixed.
             let (office, ext, left) = broken.get_or_insert_with(|| {
                 (

@@ -10,42 +10,50 @@ use std::net::IpAddr;
 use memchr::memmem;
 
 use crate::LogEvent;
-use crate::scan::{address_run, after, contains_ignore_case, find, ip, sip_user, until};
+use crate::scan::{address_run, after, contains_ignore_case, find, ip, rfind, sip_user, until};
 
 type Found<'a> = (IpAddr, LogEvent<'a>);
 
 /// The log levels failures are logged at.
 const LEVELS: [&[u8]; 3] = [b"NOTICE", b"WARNING", b"SECURITY"];
 
-/// Parses Asterisk lines. Stateless; a type so the parser can hold per-format state later without an API
-/// change.
-#[derive(Debug, Clone, Default)]
-pub struct Screen;
+/// Parses Asterisk lines, with its substring searchers built once (building one costs more than a search
+/// over a short line).
+#[derive(Debug, Clone)]
+pub struct Screen {
+    source: memmem::Finder<'static>,
+    levels: [memmem::Finder<'static>; 3],
+    failed_for: memmem::FinderRev<'static>,
+}
 
 impl Screen {
     pub fn new() -> Self {
-        Self
+        Self {
+            source: memmem::Finder::new(b".c:"),
+            levels: LEVELS.map(memmem::Finder::new),
+            failed_for: memmem::FinderRev::new(b"' failed for '"),
+        }
     }
 
     pub fn parse<'a>(&self, line: &'a [u8]) -> Option<Found<'a>> {
-        let (prefix, msg) = message(line)?;
+        let (prefix, msg) = message(line, &self.source)?;
         if let Some(rest) = msg.strip_prefix(b"Registered SIP '") {
             // Registered SIP '100' at 203.0.113.5:5060 (a verbose line)
-            let at = memmem::rfind(rest, b"' at ")?;
+            let at = rfind(rest, b"' at ")?;
             let user = rest.get(..at);
             let peer = ip(address_run(rest.get(at + 5..)?))?;
             return Some((peer, LogEvent::AuthSucceeded { user }));
         }
         // Failures are logged at these levels; a verbose line may echo anyone's text (the Verbose() and
         // NoOp() dialplan applications), so it never reports a failure.
-        if !LEVELS.iter().any(|l| find(prefix, l).is_some()) {
+        if !self.levels.iter().any(|l| l.find(prefix).is_some()) {
             return None;
         }
         if let Some(rest) = msg.strip_prefix(b"Registration from '") {
-            return failed_for(msg, rest);
+            return failed_for(msg, rest, &self.failed_for);
         }
         if let Some(rest) = msg.strip_prefix(b"Request ") {
-            return failed_for(msg, rest);
+            return failed_for(msg, rest, &self.failed_for);
         }
         if msg.starts_with(b"SecurityEvent=\"") {
             return security(msg);
@@ -63,7 +71,7 @@ impl Screen {
         }
         if let Some(rest) = msg.strip_prefix(b"No registration for peer '") {
             // No registration for peer '100' (from 203.0.113.5)
-            let at = memmem::rfind(rest, b"' (from ")?;
+            let at = rfind(rest, b"' (from ")?;
             let user = rest.get(..at);
             let peer = ip(address_run(rest.get(at + 8..)?))?;
             return Some((peer, LogEvent::UnknownUser { user }));
@@ -120,8 +128,8 @@ impl Screen {
 /// sent. Matching phrases only at the start of the message is what keeps a peer from planting a phrase
 /// (and someone else's address) inside a From header. Lines without a source file (FreePBX's own lines)
 /// start their message after the last `]: ` or `: ` of the prefix.
-fn message(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (prefix, body) = match find(line, b".c:") {
+fn message<'a>(line: &'a [u8], source: &memmem::Finder<'_>) -> Option<(&'a [u8], &'a [u8])> {
+    let (prefix, body) = match source.find(line) {
         Some(at) => {
             let rest = line.get(at + 3..)?;
             let body = if rest.first() == Some(&b' ') {
@@ -148,8 +156,12 @@ fn message(line: &[u8]) -> Option<(&[u8], &[u8])> {
 ///
 /// FROM is the peer's From header and may contain anything, including `' failed for '`; what follows
 /// the last `' failed for '` is Asterisk's own (a Call-ID cannot contain a space), so that one counts.
-fn failed_for<'a>(msg: &'a [u8], rest: &'a [u8]) -> Option<Found<'a>> {
-    let at = memmem::rfind(rest, b"' failed for '")?;
+fn failed_for<'a>(
+    msg: &'a [u8],
+    rest: &'a [u8],
+    marker: &memmem::FinderRev<'_>,
+) -> Option<Found<'a>> {
+    let at = marker.rfind(rest)?;
     let head = rest.get(..at)?;
     // PJSIP: `'REGISTER' from '…`; older PJSIP: `from '…`; chan_sip's intro already ended at the quote.
     let from = if msg.starts_with(b"Request ") {
@@ -206,12 +218,12 @@ fn reason_event<'a>(reason: &[u8], user: Option<&'a [u8]>) -> Option<LogEvent<'a
 /// FROM and EXT come from the peer; EXT cannot contain a space, so the last ` to extension '` is
 /// Asterisk's, and the address sits between the last `' (` before it and the `)`.
 fn call_rejected(msg: &[u8]) -> Option<Found<'_>> {
-    let end = memmem::rfind(msg, b"' rejected because extension not found")?;
+    let end = rfind(msg, b"' rejected because extension not found")?;
     let head = msg.get(..end)?;
-    let to = memmem::rfind(head, b" to extension '")?;
+    let to = rfind(head, b" to extension '")?;
     let user = head.get(to + 15..).filter(|u| !u.is_empty());
     let before = head.get(..to)?;
-    let open = memmem::rfind(before, b"' (")?;
+    let open = rfind(before, b"' (")?;
     let inside = before.get(open + 3..)?.strip_suffix(b")")?;
     let inside = inside
         .strip_prefix(b"UDP:")
@@ -222,39 +234,40 @@ fn call_rejected(msg: &[u8]) -> Option<Found<'_>> {
     Some((peer, LogEvent::Rejected { user }))
 }
 
-/// The value of `key="…"` in a security-log line.
-fn field<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    let mut from = 0;
-    loop {
-        let at = from + find(line.get(from..)?, key)?;
-        let before = at.checked_sub(1).and_then(|i| line.get(i));
-        let value = line.get(at + key.len()..)?;
-        // The key must start a field (`,Key="` or the line's `SecurityEvent="`), not end another's name.
-        if matches!(before, None | Some(b',' | b' ' | b':')) && value.first() == Some(&b'=') {
-            let value = value.strip_prefix(b"=\"")?;
-            return until(value, b'"');
-        }
-        from = at + 1;
-    }
-}
-
 /// `SecurityEvent="…",…,AccountID="100",…,RemoteAddress="IPV4/UDP/203.0.113.5/5060",…`
 ///
 /// AccountID and the challenge fields quote what the peer sent. A line with more than one
 /// `RemoteAddress="` or `SecurityEvent="` has a planted field and is not guessed at.
 fn security(line: &[u8]) -> Option<Found<'_>> {
-    if memmem::find_iter(line, b"RemoteAddress=\"")
-        .nth(1)
-        .is_some()
-        || memmem::find_iter(line, b"SecurityEvent=\"")
-            .nth(1)
-            .is_some()
-    {
-        return None;
+    // One pass over `Key="value"` fields. Asterisk separates them with commas; a value that holds a
+    // quote (or a key seen twice) means a planted field, and the line is not guessed at.
+    let (mut kind, mut user, mut remote) = (None, None, None);
+    let mut rest = line;
+    loop {
+        let eq = memchr::memchr(b'=', rest)?;
+        let key = rest.get(..eq)?;
+        let value_and_more = rest.get(eq + 1..)?.strip_prefix(b"\"")?;
+        let close = memchr::memchr(b'"', value_and_more)?;
+        let value = value_and_more.get(..close)?;
+        let slot = match key {
+            b"SecurityEvent" => &mut kind,
+            b"AccountID" => &mut user,
+            b"RemoteAddress" => &mut remote,
+            _ => &mut None,
+        };
+        if slot.replace(value).is_some() {
+            return None;
+        }
+        let after = value_and_more.get(close + 1..)?;
+        match after.first() {
+            Some(b',') => rest = after.get(1..)?,
+            _ if after.trim_ascii().is_empty() => break,
+            _ => return None,
+        }
     }
-    let kind = field(line, b"SecurityEvent")?;
-    let user = field(line, b"AccountID").filter(|u| !u.is_empty());
-    let remote = field(line, b"RemoteAddress")?;
+    let kind = kind?;
+    let user = user.filter(|u| !u.is_empty());
+    let remote = remote?;
     // IPV4/UDP/203.0.113.5/5060: the address is the third field; IPv6 addresses contain no '/'.
     let mut parts = remote.split(|&c| c == b'/');
     let family = parts.next()?;

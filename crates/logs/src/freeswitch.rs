@@ -8,21 +8,25 @@ use std::net::IpAddr;
 use memchr::memmem;
 
 use crate::LogEvent;
-use crate::scan::{address_run, find, ip, until};
+use crate::scan::{address_run, find, ip, rfind, until};
 
 type Found<'a> = (IpAddr, LogEvent<'a>);
 
-/// Parses FreeSWITCH lines.
-#[derive(Debug, Clone, Default)]
-pub struct Screen;
+/// Parses FreeSWITCH lines, with its source-file searcher built once.
+#[derive(Debug, Clone)]
+pub struct Screen {
+    source: memmem::Finder<'static>,
+}
 
 impl Screen {
     pub fn new() -> Self {
-        Self
+        Self {
+            source: memmem::Finder::new(b".c:"),
+        }
     }
 
     pub fn parse<'a>(&self, line: &'a [u8]) -> Option<Found<'a>> {
-        let msg = message(line)?;
+        let msg = message(line, &self.source)?;
         if let Some(rest) = msg.strip_prefix(b"SIP auth failure (") {
             // SIP auth failure (REGISTER) on sofia profile 'internal' for [100@192.0.2.1] from ip 203.0.113.5
             // The bracket holds the peer's user and realm; the last "] from ip " is FreeSWITCH's.
@@ -31,7 +35,7 @@ impl Screen {
         }
         if let Some(rest) = msg.strip_prefix(b"Can't find user [") {
             // Can't find user [100@192.0.2.1] from 203.0.113.5
-            let at = memmem::rfind(rest, b"] from ")?;
+            let at = rfind(rest, b"] from ")?;
             let user = user_part(rest.get(..at)?);
             let peer = ip(address_run(rest.get(at + 7..)?))?;
             return Some((peer, LogEvent::UnknownUser { user }));
@@ -54,9 +58,9 @@ impl Screen {
 
 /// `… for [user@realm]<sep>ADDR`: the user part and the address after the last `sep`.
 fn bracket_then<'a>(rest: &'a [u8], sep: &[u8]) -> Option<(Option<&'a [u8]>, IpAddr)> {
-    let at = memmem::rfind(rest, sep)?;
+    let at = rfind(rest, sep)?;
     let head = rest.get(..at)?;
-    let open = memmem::find(head, b" for [")?;
+    let open = find(head, b" for [")?;
     let user = user_part(head.get(open + 6..)?);
     let peer = ip(address_run(rest.get(at + sep.len()..)?))?;
     Some((user, peer))
@@ -69,8 +73,8 @@ fn user_part(b: &[u8]) -> Option<&[u8]> {
 }
 
 /// The message of a FreeSWITCH line: what follows `file.c:LINE `.
-fn message(line: &[u8]) -> Option<&[u8]> {
-    let at = find(line, b".c:")?;
+fn message<'a>(line: &'a [u8], source: &memmem::Finder<'_>) -> Option<&'a [u8]> {
+    let at = source.find(line)?;
     let rest = line.get(at + 3..)?;
     let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
     let rest = rest.get(digits..)?;

@@ -16,10 +16,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use memchr::memmem;
-
 use crate::LogEvent;
-use crate::scan::{address_run, ip};
+use crate::scan::{address_run, find, ip};
 
 /// The shipped example patterns (the lab Kamailio's `xlog` messages).
 pub const EXAMPLE_PATTERNS: [&str; 2] = [
@@ -228,9 +226,16 @@ impl Pattern {
             return None;
         };
         let tail = self.pieces.get(1..).unwrap_or_default();
-        memmem::find_iter(line, first)
-            .take(MAX_STARTS)
-            .find_map(|at| self.match_at(line.get(at + first.len()..)?, tail))
+        let mut from = 0;
+        for _ in 0..MAX_STARTS {
+            let at = from + find(line.get(from..)?, first)?;
+            let after = line.get(at + first.len()..)?;
+            if let Some(found) = self.match_at(after, tail) {
+                return Some(found);
+            }
+            from = at + 1;
+        }
+        None
     }
 
     fn match_at<'a>(&self, mut rest: &'a [u8], pieces: &[Piece]) -> Option<(IpAddr, LogEvent<'a>)> {
@@ -288,7 +293,7 @@ fn capture<'a>(field: Field, rest: &'a [u8], next: Option<&[u8]>) -> Option<&'a 
         });
     }
     match next {
-        Some(l) => rest.get(..memmem::find(rest, l)?),
+        Some(l) => rest.get(..find(rest, l)?),
         None => {
             let end = rest
                 .iter()

@@ -2,13 +2,38 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use memchr::memmem;
-
 use crate::Format;
 
-/// Position of `needle` in `hay`.
+/// Position of the first `needle` in `hay`. Log lines are short, so scanning for the first byte with
+/// `memchr` and comparing beats building a `memmem` searcher per call.
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memmem::find(hay, needle)
+    let Some((&first, tail)) = needle.split_first() else {
+        return Some(0);
+    };
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, hay.get(from..)?) {
+        let at = from + i;
+        if hay.get(at + 1..at + needle.len()) == Some(tail) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Position of the last `needle` in `hay`.
+pub fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let Some((&first, tail)) = needle.split_first() else {
+        return Some(hay.len());
+    };
+    let mut end = hay.len();
+    while let Some(at) = memchr::memrchr(first, hay.get(..end)?) {
+        if hay.get(at + 1..at + needle.len()) == Some(tail) {
+            return Some(at);
+        }
+        end = at;
+    }
+    None
 }
 
 /// The bytes after the first `needle`.
@@ -134,6 +159,23 @@ mod tests {
             "[]",
         ] {
             assert_eq!(ip(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn find_and_rfind_agree_with_memmem() {
+        let hay = b"a' failed for 'b' failed for 'c";
+        for needle in [&b"' failed for '"[..], b"a", b"c", b"zz", b"", b"'c"] {
+            assert_eq!(
+                find(hay, needle),
+                memchr::memmem::find(hay, needle),
+                "{needle:?}"
+            );
+            assert_eq!(
+                rfind(hay, needle),
+                memchr::memmem::rfind(hay, needle),
+                "{needle:?}"
+            );
         }
     }
 

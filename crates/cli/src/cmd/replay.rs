@@ -7,13 +7,14 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use clap::builder::PossibleValuesParser;
 use pbxguard_daemon::pipeline::Pipeline;
-use pbxguard_engine::{Decision, Engine, Event, Observation, Timestamp};
+use pbxguard_engine::{Decision, Engine, Event, LogEvent, Observation, Timestamp};
 use pbxguard_logs::{Format, LineParser, Pattern, days_from_civil};
 use serde_json::json;
 
@@ -67,11 +68,24 @@ struct LogCounts {
     events: u64,
 }
 
+/// The kinds of log event, to hold one between reading it and handing it to the engine.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    AuthFailed,
+    UnknownUser,
+    AuthSucceeded,
+    Rejected,
+    Scanner,
+}
+
 struct LogSource {
     name: String,
     reader: BufReader<File>,
     parser: LineParser,
     line: Vec<u8>,
+    /// The event read ahead: peer, kind, and its user (or User-Agent), copied.
+    held: Option<(IpAddr, Kind)>,
+    who: Option<Vec<u8>>,
     /// The time of the line in `line`, when it holds an event.
     next: Option<Timestamp>,
     last_time: Timestamp,
@@ -90,7 +104,7 @@ struct PcapSource {
 }
 
 enum Source {
-    Log(LogSource),
+    Log(Box<LogSource>),
     Pcap(PcapSource),
 }
 
@@ -124,6 +138,23 @@ impl LogSource {
             let line = trim_eol(&self.line);
             if let Some(p) = self.parser.parse(line) {
                 self.counts.events += 1;
+                let (kind, who) = match p.event {
+                    LogEvent::AuthFailed { user } => (Kind::AuthFailed, user),
+                    LogEvent::UnknownUser { user } => (Kind::UnknownUser, user),
+                    LogEvent::AuthSucceeded { user } => (Kind::AuthSucceeded, user),
+                    LogEvent::Rejected { user } => (Kind::Rejected, user),
+                    LogEvent::Scanner { user_agent } => (Kind::Scanner, user_agent),
+                    _ => continue,
+                };
+                self.held = Some((p.peer, kind));
+                match (who, self.who.as_mut()) {
+                    (Some(w), Some(buf)) => {
+                        buf.clear();
+                        buf.extend_from_slice(w);
+                    }
+                    (Some(w), None) => self.who = Some(w.to_vec()),
+                    (None, _) => self.who = None,
+                }
                 // A line without a timestamp happened no earlier than the last one that had one.
                 let t = p.time.unwrap_or(self.last_time).max(self.last_time);
                 self.last_time = t;
@@ -346,12 +377,14 @@ fn open_source(path: &Path, args: &ReplayArgs, patterns: &[Pattern]) -> Result<S
         reader,
         parser: LineParser::new(format, patterns.to_vec(), year),
         line: Vec::with_capacity(512),
+        held: None,
+        who: None,
         next: None,
         last_time: Timestamp::default(),
         counts: LogCounts::default(),
     };
     src.advance()?;
-    Ok(Source::Log(src))
+    Ok(Source::Log(Box::new(src)))
 }
 
 impl PcapSource {
@@ -419,11 +452,19 @@ pub fn run(args: ReplayArgs, ctx: &Context) -> Outcome {
         };
         match source {
             Source::Log(l) => {
-                if let Some(p) = l.parser.parse(trim_eol(&l.line)) {
+                if let Some((peer, kind)) = l.held.take() {
+                    let user = l.who.as_deref();
+                    let event = match kind {
+                        Kind::AuthFailed => LogEvent::AuthFailed { user },
+                        Kind::UnknownUser => LogEvent::UnknownUser { user },
+                        Kind::AuthSucceeded => LogEvent::AuthSucceeded { user },
+                        Kind::Rejected => LogEvent::Rejected { user },
+                        Kind::Scanner => LogEvent::Scanner { user_agent: user },
+                    };
                     let obs = Observation {
                         time: now,
-                        peer: p.peer,
-                        event: Event::Log(p.event),
+                        peer,
+                        event: Event::Log(event),
                     };
                     pipeline.engine_mut().handle(&obs);
                 }
