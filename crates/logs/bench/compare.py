@@ -75,9 +75,11 @@ print(f"\nflagged by fail2ban, not banned by pbxguard: {len(missed)}")
 for ip in missed:
     ok = authenticated(ip)
     why = alerts.get(ip, [])
-    if ok and why:
-        reason = (f"the address authenticated successfully {ok} times (an office behind NAT); one user kept "
-                  f"failing, so pbxguard raised {len(why)} user-failing alert(s) instead of banning the office")
+    if ok:
+        reason = (f"the address authenticated successfully {ok} times (an office behind NAT), so its threshold "
+                  f"is multiplied by [trust] threshold_factor; one user kept failing, and pbxguard raised "
+                  f"{len(why)} user-failing alert(s) instead of banning the office"
+                  + ("" if why else " (none: the windowed per-user estimate stayed under 5)"))
     else:
         reason = "UNEXPLAINED"
     print(f"  {ip}: {len(times[ip])} fail2ban matches; {reason}")
@@ -93,5 +95,14 @@ for t, b in sorted(extra, key=lambda x: x[0]):
     elif n >= MAXRETRY:
         reason = f"{n} matches, never {MAXRETRY} within {FINDTIME}s for fail2ban"
     else:
-        reason = f"only {n} lines match fail2ban's filter"
+        # The ban target's own lines: an IPv4 address, or every address of an IPv6 prefix.
+        needle = f"failed for '[{ip.rstrip(':')}:" if ":" in ip else f"failed for '{ip}:"
+        own = subprocess.run(["grep", "-F", needle, f"{d}/full.log"], capture_output=True, text=True)
+        k = sum(1 for l in own.stdout.splitlines() if "No matching endpoint found after" in l)
+        if k:
+            reason = (f"only {n} lines match fail2ban's filter: {k} are Asterisk 18+ PJSIP lines ending "
+                      f"'No matching endpoint found after N tries in X ms', which Debian's filter anchors away")
+        else:
+            reason = f"only {n} lines match fail2ban's filter"
+            print("\n".join(sample(ip, 3)))
     print(f"  {t}: pbxguard {b['detector']} ({b['count']} >= {b['threshold']}); {reason}")

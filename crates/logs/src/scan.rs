@@ -1,6 +1,6 @@
 //! Small byte-level helpers shared by the format parsers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::Format;
 
@@ -63,6 +63,9 @@ pub fn ip(b: &[u8]) -> Option<IpAddr> {
     if b.is_empty() || b.len() > 64 {
         return None;
     }
+    if let Some(v4) = ipv4_fast(b) {
+        return Some(IpAddr::V4(v4));
+    }
     let s = std::str::from_utf8(b).ok()?;
     if let Ok(a) = s.parse::<IpAddr>() {
         return Some(a);
@@ -73,6 +76,45 @@ pub fn ip(b: &[u8]) -> Option<IpAddr> {
     let inner = s.strip_prefix('[')?;
     let (inner, _) = inner.split_once(']')?;
     inner.parse::<IpAddr>().ok()
+}
+
+/// `a.b.c.d` or `a.b.c.d:port` in decimal without leading zeros, the common case, without going through
+/// `str` parsing. Anything else returns `None` and takes the general path.
+fn ipv4_fast(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        let start = i;
+        let mut v: u32 = 0;
+        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        let len = i - start;
+        if len == 0 || v > 255 || (len > 1 && b.get(start) == Some(&b'0')) {
+            return None;
+        }
+        *octet = u8::try_from(v).ok()?;
+        match (n, b.get(i)) {
+            (0..=2, Some(b'.')) => i += 1,
+            (3, None) => {}
+            (3, Some(b':')) => {
+                let port = b.get(i + 1..)?;
+                if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                let p: u32 = port.iter().fold(0, |a, c| a * 10 + u32::from(c - b'0'));
+                if p > 65_535 {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(Ipv4Addr::from(octets))
 }
 
 /// The user part of the first `sip:`/`sips:` URI in `b` (`'"Bob" <sip:100@192.0.2.1>'` gives `100`).
@@ -143,6 +185,8 @@ mod tests {
             ("[2001:db8::7]:5060", "2001:db8::7"),
             ("[2001:db8::7]", "2001:db8::7"),
             ("2001:db8::7", "2001:db8::7"),
+            ("0.0.0.0:0", "0.0.0.0"),
+            ("255.255.255.255:65535", "255.255.255.255"),
         ] {
             assert_eq!(
                 ip(s.as_bytes()).map(|a| a.to_string()),

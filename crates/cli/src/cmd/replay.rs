@@ -78,15 +78,71 @@ enum Kind {
     Scanner,
 }
 
+/// Longest line kept whole; longer ones are cut (a log line is a few hundred bytes).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Splits a file into lines with SIMD `memchr`, reading large blocks into one buffer that lines are
+/// borrowed from (no copy per line).
+struct Lines {
+    reader: BufReader<File>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl Lines {
+    fn new(reader: BufReader<File>) -> Self {
+        Self {
+            reader,
+            buf: vec![0; 1 << 20],
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    /// The byte range of the next line in `buf` (without its newline), or `None` at the end.
+    fn next(&mut self) -> io::Result<Option<(usize, usize)>> {
+        loop {
+            let window = self.buf.get(self.start..self.end).unwrap_or_default();
+            if let Some(i) = memchr::memchr(b'\n', window) {
+                let line = (self.start, self.start + i);
+                self.start += i + 1;
+                return Ok(Some(line));
+            }
+            if self.end - self.start >= MAX_LINE || (self.eof && self.start < self.end) {
+                // Over-long (cut here; the rest reads as further lines) or the last line without a newline.
+                let end = self.end.min(self.start + MAX_LINE);
+                let line = (self.start, end);
+                self.start = end;
+                return Ok(Some(line));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            let free = self.buf.get_mut(self.end..).unwrap_or_default();
+            match self.reader.read(free) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 struct LogSource {
     name: String,
-    reader: BufReader<File>,
+    lines: Lines,
     parser: LineParser,
-    line: Vec<u8>,
     /// The event read ahead: peer, kind, and its user (or User-Agent), copied.
     held: Option<(IpAddr, Kind)>,
     who: Option<Vec<u8>>,
-    /// The time of the line in `line`, when it holds an event.
+    /// The time of the event read ahead.
     next: Option<Timestamp>,
     last_time: Timestamp,
     counts: LogCounts,
@@ -125,17 +181,16 @@ impl LogSource {
     /// Reads ahead to the next line that carries an event.
     fn advance(&mut self) -> Result<(), Failure> {
         loop {
-            self.line.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.line)
+            let next = self
+                .lines
+                .next()
                 .map_err(|e| Failure::Other(anyhow::anyhow!("reading {}: {e}", self.name)))?;
-            if n == 0 {
+            let Some((start, end)) = next else {
                 self.next = None;
                 return Ok(());
-            }
+            };
             self.counts.lines += 1;
-            let line = trim_eol(&self.line);
+            let line = trim_eol(self.lines.buf.get(start..end).unwrap_or_default());
             if let Some(p) = self.parser.parse(line) {
                 self.counts.events += 1;
                 let (kind, who) = match p.event {
@@ -374,9 +429,8 @@ fn open_source(path: &Path, args: &ReplayArgs, patterns: &[Pattern]) -> Result<S
     let year = args.year.unwrap_or_else(|| file_year(path));
     let mut src = LogSource {
         name,
-        reader,
+        lines: Lines::new(reader),
         parser: LineParser::new(format, patterns.to_vec(), year),
-        line: Vec::with_capacity(512),
         held: None,
         who: None,
         next: None,
@@ -532,7 +586,7 @@ fn read_position(sources: &mut [Source]) -> u64 {
     sources
         .iter_mut()
         .map(|s| match s {
-            Source::Log(l) => l.reader.stream_position().unwrap_or(0),
+            Source::Log(l) => l.lines.reader.stream_position().unwrap_or(0),
             Source::Pcap(p) => p.reader.stream_position().unwrap_or(0),
         })
         .sum()
