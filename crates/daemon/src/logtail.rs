@@ -15,11 +15,19 @@
 //!
 //! One poll reads at most `max_bytes` so that a burst of millions of lines is consumed in slices the caller
 //! can interleave with packet work. The caller decides when to poll (the daemon on a short timer).
+//!
+//! A [`LogSensor`] pairs a tail with a `pbxguard-logs` parser and hands engine observations to a
+//! callback; [`LogSensor::from_config`] builds one per `[logs] files` entry.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use pbxguard_config::Config;
+use pbxguard_engine::{Event, Observation, Timestamp};
+use pbxguard_logs::{Format, LineParser, Pattern, PatternError};
 
 /// Longest line delivered by default; longer lines are cut to it.
 pub const DEFAULT_MAX_LINE: usize = 16 * 1024;
@@ -308,6 +316,163 @@ impl LogTail {
     }
 }
 
+/// Why the `[logs]` configuration could not be turned into sensors.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LogConfigError {
+    /// A `[logs] files` entry is not `FORMAT:/path` with a known format.
+    EntryInvalid {
+        /// The entry as written.
+        entry: String,
+    },
+    /// A `[logs] kamailio_patterns` entry does not parse.
+    PatternInvalid {
+        /// The pattern as written.
+        pattern: String,
+        /// What is wrong with it.
+        error: PatternError,
+    },
+    /// A log file exists but cannot be opened.
+    OpenFailed {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for LogConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogConfigError::EntryInvalid { entry } => write!(
+                f,
+                "[logs] files: `{entry}` is not FORMAT:/path with FORMAT asterisk, freeswitch or kamailio"
+            ),
+            LogConfigError::PatternInvalid { pattern, error } => {
+                write!(f, "[logs] kamailio_patterns: `{pattern}`: {error}")
+            }
+            LogConfigError::OpenFailed { path, error } => {
+                write!(f, "cannot open log file {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LogConfigError {}
+
+/// What a log sensor has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SensorStats {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines that gave an observation.
+    pub events: u64,
+}
+
+/// A followed log file and its parser: lines in, engine observations out.
+///
+/// The daemon calls [`LogSensor::poll`] on a short timer (and again at once while it returns a full
+/// slice), handing each observation to the engine. Observations carry the time of reading, not the
+/// line's own timestamp: PBXs log local time, and the engine runs on the daemon's clock. Lines that say
+/// nothing the engine uses are counted (`lines - events`), not guessed at.
+#[derive(Debug)]
+pub struct LogSensor {
+    tail: LogTail,
+    parser: LineParser,
+    stats: SensorStats,
+}
+
+impl LogSensor {
+    /// A sensor for one file.
+    pub fn new(tail: LogTail, format: Format, patterns: Vec<Pattern>) -> Self {
+        Self {
+            tail,
+            parser: LineParser::new(format, patterns, 1970),
+            stats: SensorStats::default(),
+        }
+    }
+
+    /// One sensor per `[logs] files` entry, each starting at the end of its file.
+    ///
+    /// # Errors
+    ///
+    /// Every entry or pattern that is invalid, and files that exist but cannot be opened.
+    pub fn from_config(config: &Config) -> Result<Vec<LogSensor>, Vec<LogConfigError>> {
+        let mut errors = Vec::new();
+        let mut patterns = Vec::new();
+        for p in &config.logs.kamailio_patterns {
+            match Pattern::parse(p) {
+                Ok(pattern) => patterns.push(pattern),
+                Err(error) => errors.push(LogConfigError::PatternInvalid {
+                    pattern: p.clone(),
+                    error,
+                }),
+            }
+        }
+        let mut sensors = Vec::new();
+        for entry in &config.logs.files {
+            let parsed = entry
+                .split_once(':')
+                .and_then(|(f, path)| Some((Format::from_name(f)?, path)))
+                .filter(|(_, path)| path.starts_with('/'));
+            let Some((format, path)) = parsed else {
+                errors.push(LogConfigError::EntryInvalid {
+                    entry: entry.clone(),
+                });
+                continue;
+            };
+            match LogTail::open(path, Start::End) {
+                Ok(tail) => sensors.push(LogSensor::new(tail, format, patterns.clone())),
+                Err(error) => errors.push(LogConfigError::OpenFailed {
+                    path: PathBuf::from(path),
+                    error,
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(sensors)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The tail (for its path, position and counters).
+    pub fn tail(&self) -> &LogTail {
+        &self.tail
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SensorStats {
+        self.stats
+    }
+
+    /// Reads new lines and calls `handle` with an observation for each line that reports something,
+    /// timed `now`. Returns the lines read (see [`LogTail::poll`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`LogTail::poll`].
+    pub fn poll(
+        &mut self,
+        now: Timestamp,
+        mut handle: impl FnMut(&Observation<'_>),
+    ) -> io::Result<usize> {
+        let parser = &self.parser;
+        let stats = &mut self.stats;
+        self.tail.poll(|line| {
+            stats.lines += 1;
+            if let Some(p) = parser.parse(line) {
+                stats.events += 1;
+                handle(&Observation {
+                    time: now,
+                    peer: p.peer,
+                    event: Event::Log(p.event),
+                });
+            }
+        })
+    }
+}
+
 fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
@@ -465,6 +630,52 @@ mod tests {
         assert_eq!(got[0].len(), 100);
         assert_eq!(got[1], "short");
         assert_eq!(t.stats().cut, 1);
+    }
+
+    #[test]
+    fn a_sensor_turns_appended_lines_into_observations() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("full");
+        append(
+            &p,
+            "[2026-11-22 20:00:00] NOTICE[1] chan_sip.c: Registration from '<sip:1@x>' failed for '203.0.113.1:5060' - Wrong password\n",
+        );
+        let mut config = Config::default();
+        config.logs.files = vec![format!("asterisk:{}", p.display())];
+        let mut sensors = LogSensor::from_config(&config).unwrap();
+        let s = &mut sensors[0];
+        append(&p, "[2026-11-22 20:00:01] VERBOSE[1] pbx.c: -- noise\n");
+        append(
+            &p,
+            "[2026-11-22 20:00:02] NOTICE[1] chan_sip.c: Registration from '<sip:100@x>' failed for '203.0.113.9:5060' - Wrong password\n",
+        );
+        let mut seen = Vec::new();
+        s.poll(Timestamp::from_secs(7), |o| seen.push((o.time, o.peer)))
+            .unwrap();
+        assert_eq!(
+            seen,
+            [(Timestamp::from_secs(7), "203.0.113.9".parse().unwrap())]
+        );
+        assert_eq!(
+            s.stats(),
+            SensorStats {
+                lines: 2,
+                events: 1
+            }
+        );
+    }
+
+    #[test]
+    fn bad_log_entries_are_all_reported() {
+        let mut config = Config::default();
+        config.logs.files = vec!["nginx:/var/log/x".into(), "asterisk:relative".into()];
+        config.logs.kamailio_patterns = vec!["auth_failed: no address".into()];
+        let errors = LogSensor::from_config(&config).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[2].to_string().contains("kamailio_patterns")
+                || errors[0].to_string().contains("kamailio_patterns")
+        );
     }
 
     #[test]
