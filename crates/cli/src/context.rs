@@ -11,7 +11,6 @@ pub enum Exit {
     /// Exit code 0.
     Ok,
     /// Exit code 1: the command worked and found something (a finding, a failed check).
-    #[allow(dead_code, reason = "the commands that report findings return it")]
     Findings,
 }
 

@@ -458,6 +458,40 @@ fn svmap_is_banned_survives_a_restart_and_unban_and_allow_work() {
     );
     assert!(options(&lab.atk, PBX_ATK));
 
+    // SIGHUP: a broken file is refused and the guard keeps running; a valid one is applied, bans kept.
+    let cfg = lab.path("pbxguard.toml");
+    let good_cfg = fs::read_to_string(&cfg).unwrap();
+    fs::write(
+        &cfg,
+        format!("{good_cfg}[rules.auth]\nmax_failures = \"many\"\n"),
+    )
+    .unwrap();
+    let pid = lab.guard.as_ref().unwrap().id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until(Duration::from_secs(5), "the broken file is refused", || {
+        lab.guard_log().contains("is invalid, keeping")
+    });
+    fs::write(&cfg, format!("{good_cfg}[rules.auth]\nmax_failures = 3\n")).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the configuration is reloaded",
+        || lab.guard_log().contains("configuration reloaded"),
+    );
+    assert!(lab.cli(&["status"]).status.success());
+
     let (ok, failed) = phone.finish();
     assert!(
         lab.ban_of(GOOD).is_none(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::model::Config;
+use crate::model::{Config, GuardMode};
 use crate::value::{Kind, Value};
 
 /// One configuration key.
@@ -154,6 +154,31 @@ impl Field for String {
     }
 }
 
+impl Field for u16 {
+    fn to_value(&self) -> Value {
+        Value::Count(u64::from(*self))
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Count(n) => u16::try_from(n).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl Field for GuardMode {
+    fn to_value(&self) -> Value {
+        Value::Text(self.as_str().to_owned())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Text(t) if t == "capture" => Some(GuardMode::Capture),
+            Value::Text(t) if t == "inline" => Some(GuardMode::Inline),
+            _ => None,
+        }
+    }
+}
+
 macro_rules! key {
     ($table:literal, $name:literal, $kind:expr, $($field:ident).+, $doc:literal) => {
         Key {
@@ -248,6 +273,10 @@ pub static TABLES: &[Table] = &[
         name: "limits",
         doc: "Resource bounds that keep memory fixed under a flood of spoofed sources.",
     },
+    Table {
+        name: "audit",
+        doc: "`pbxguard audit`: linting PBX configurations and firewall rulesets.",
+    },
 ];
 
 /// Every key, in the order the default configuration prints them.
@@ -279,6 +308,24 @@ pub static KEYS: &[Key] = &[
         Kind::Path,
         guard.socket,
         "Unix socket of the control API used by `pbxguard status`, `bans`, `ban`, `unban` and `allow`."
+    ),
+    key!(
+        "guard",
+        "mode",
+        Kind::Choice(&["capture", "inline"]),
+        guard.mode,
+        "`capture` watches a copy of the traffic: a ban stops the packets after the one that crossed the line. \
+         `inline` also steers UDP to `sip_ports` into an NFQUEUE (iptables chain `PBXGUARD_INLINE` in \
+         `mangle PREROUTING`, with `--queue-bypass`), so a scanner's first request and the packet that crosses \
+         a threshold never reach the PBX; if the daemon dies or falls behind, traffic flows unjudged \
+         (fail-open). The PBX's answers and SIP over TCP are still watched by capture."
+    ),
+    key!(
+        "guard",
+        "queue",
+        count(0, 65535),
+        guard.queue,
+        "The NFQUEUE number inline mode binds (`--queue-num`); pick one no other program uses."
     ),
     key!(
         "rules.auth",
@@ -590,6 +637,15 @@ pub static KEYS: &[Key] = &[
         "How Kamailio lines are read, each as \"EVENT: TEMPLATE\". EVENT is auth_failed, unknown_user, \
          auth_succeeded, rejected or scanner; TEMPLATE is the line's text with {user}, {ip} (required), \
          {port}, {ua} and {any} placeholders, found anywhere in the line."
+    ),
+    key!(
+        "audit",
+        "suppress",
+        Kind::TextList,
+        audit.suppress,
+        "Findings you accept, each \"RULE[@PATH[:LINE]] REASON\": the rule id (or *), optionally the file (exact, \
+         a trailing part of the path, or a pattern with *) and line, then why. An entry without a reason is \
+         an error. Inline alternative, in the audited file: `; pbxguard-audit: ignore RULE reason`."
     ),
 ];
 

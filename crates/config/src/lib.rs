@@ -17,7 +17,7 @@ mod parse;
 mod render;
 pub mod value;
 
-pub use model::Config;
+pub use model::{Config, GuardMode};
 pub use parse::{ConfigError, Diagnostic, Problem};
 pub use render::{default_toml, reference_markdown};
 

@@ -33,6 +33,8 @@ pub struct Config {
     pub limits: Limits,
     /// PBX log files to follow.
     pub logs: Logs,
+    /// `pbxguard audit`.
+    pub audit: Audit,
 }
 
 /// The guard daemon's own settings.
@@ -47,6 +49,31 @@ pub struct Guard {
     pub state_dir: String,
     /// The control API's Unix socket.
     pub socket: String,
+    /// How SIP traffic reaches the engine.
+    pub mode: GuardMode,
+    /// The NFQUEUE number inline mode binds.
+    pub queue: u16,
+}
+
+/// How the guard sees SIP traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GuardMode {
+    /// Packet capture beside the PBX: bans stop the packets after the one that crossed a threshold.
+    #[default]
+    Capture,
+    /// UDP to the SIP ports waits in an NFQUEUE for the engine's verdict before the PBX sees it.
+    Inline,
+}
+
+impl GuardMode {
+    /// The configuration word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardMode::Capture => "capture",
+            GuardMode::Inline => "inline",
+        }
+    }
 }
 
 impl Default for Guard {
@@ -57,6 +84,8 @@ impl Default for Guard {
             sip_ports: vec![5060, 5080],
             state_dir: "/var/lib/pbxguard".to_owned(),
             socket: "/run/pbxguard/pbxguard.sock".to_owned(),
+            mode: GuardMode::Capture,
+            queue: 0,
         }
     }
 }
@@ -383,4 +412,12 @@ impl Default for Logs {
             ],
         }
     }
+}
+
+/// `pbxguard audit` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Audit {
+    /// Accepted findings, each `RULE[@PATH[:LINE]] REASON`; no suppressions by default.
+    pub suppress: Vec<String>,
 }

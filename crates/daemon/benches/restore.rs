@@ -38,6 +38,7 @@ fn bench(c: &mut Criterion) {
                     window: Duration::from_secs(600),
                     sample_user: Some("1001".into()),
                     sample_user_agent: Some("friendly-scanner".into()),
+                    detail: None,
                 },
                 offence: 1,
             })

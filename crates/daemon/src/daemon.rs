@@ -1,7 +1,8 @@
 //! `pbxguard run`: capture → pipeline → engine → nftables, store and API, until SIGTERM.
 //!
 //! Touches: AF_PACKET sockets on `[guard] interfaces` filtered to `[guard] sip_ports`; nftables table
-//! `inet pbxguard` (and nothing else); the store in `[guard] state_dir`; the Unix socket `[guard] socket`.
+//! `inet pbxguard` (and nothing else); in inline mode NFQUEUE `[guard] queue` and the iptables chain
+//! `PBXGUARD_INLINE` (see [`crate::inline`]); the store in `[guard] state_dir`; the Unix socket `[guard] socket`.
 
 use std::fmt;
 use std::io::BufReader;
@@ -13,13 +14,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
-use pbxguard_config::Config;
-use pbxguard_engine::{Decision, Engine, Timestamp};
+use pbxguard_config::{Config, GuardMode};
+use pbxguard_engine::{Decision, Engine, Timestamp, Verdict};
 use pbxguard_sys::capture::{Capture, CaptureConfig, CaptureStats};
 use pbxguard_sys::nft::{Cidr, DryRun, Enforcer, NetList, Nft, Target};
+use pbxguard_sys::queue::reply::RawSender;
+use pbxguard_sys::queue::steer::{SteerConfig, Steering};
+use pbxguard_sys::queue::{Queue, QueueConfig};
 use serde_json::json;
 
 use crate::api::{self, ApiRequest, ApiResponse, Body};
+use crate::inline::{self, EngineVerdict, Inline, InlineStats};
 use crate::pipeline::{Pipeline, PipelineStats};
 use crate::store::{Store, evidence_json};
 
@@ -32,6 +37,9 @@ pub struct Options {
     pub config_path: Option<PathBuf>,
     /// Log what would be enforced instead of touching nftables.
     pub dry_run: bool,
+    /// The call policy (toll-fraud defence), if one was given: refused calls raise alerts, and inline mode
+    /// answers them 403.
+    pub call_guard: Option<pbxguard_numbers::guard::CallGuard>,
 }
 
 /// Why the daemon could not start or had to stop.
@@ -51,6 +59,8 @@ pub enum DaemonError {
     },
     /// The kernel refused the nftables setup.
     Enforcer(String),
+    /// Inline mode could not bind its queue, steer traffic into it, or open its reply socket.
+    InlineUnavailable(String),
 }
 
 impl fmt::Display for DaemonError {
@@ -66,6 +76,7 @@ impl fmt::Display for DaemonError {
                 write!(f, "cannot create the control socket {path}: {source}")
             }
             DaemonError::Enforcer(m) => write!(f, "cannot set up nftables: {m}"),
+            DaemonError::InlineUnavailable(m) => write!(f, "cannot start inline mode: {m}"),
         }
     }
 }
@@ -130,6 +141,8 @@ struct Shared {
     started: Instant,
     runtime_allow: Vec<IpNet>,
     base_config: Config,
+    /// Inline mode's counters (`None` in capture mode).
+    inline: Option<InlineStats>,
 }
 
 impl Shared {
@@ -229,6 +242,18 @@ impl Shared {
     }
 }
 
+impl inline::Sensor for Shared {
+    fn inbound(&mut self, ip: &[u8], time: Duration) -> Verdict {
+        let verdict = self.pipeline.ip_packet(ip, None, false, time);
+        self.apply(Some(time));
+        verdict
+    }
+
+    fn record(&mut self, stats: InlineStats) {
+        self.inline = Some(stats);
+    }
+}
+
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic elsewhere must not stop the guard: the state inside stays consistent per call.
     shared
@@ -318,7 +343,8 @@ pub fn run(
         }
     };
 
-    let engine = Engine::new(config.clone(), now());
+    let mut engine = Engine::new(config.clone(), now());
+    engine.set_call_guard(opts.call_guard.clone());
     let runtime_allow = store.allow_list().map_err(DaemonError::Store)?;
     let mut shared = Shared {
         pipeline: Pipeline::new(engine, guard.sip_ports.clone()),
@@ -330,6 +356,7 @@ pub fn run(
         started: Instant::now(),
         runtime_allow,
         base_config: config,
+        inline: None,
     };
     let effective = shared.effective_config();
     shared.pipeline.engine_mut().reconfigure(effective);
@@ -363,6 +390,14 @@ pub fn run(
             source,
         })?;
 
+    let inline = if guard.mode == GuardMode::Inline && !opts.dry_run {
+        Some(start_inline(guard.queue, &guard.sip_ports, &shared, stop)?)
+    } else {
+        if guard.mode == GuardMode::Inline {
+            tracing::warn!("dry run: inline mode is off, nothing is queued");
+        }
+        None
+    };
     tracing::info!(
         "guarding SIP ports {:?} on {}; control socket {}",
         guard.sip_ports,
@@ -390,6 +425,11 @@ pub fn run(
             };
             let mut s = lock(&shared);
             for frame in batch.frames() {
+                if inline.is_some()
+                    && inline::queued(frame.network(), frame.outgoing, &guard.sip_ports)
+                {
+                    continue;
+                }
                 s.pipeline
                     .ip_packet(frame.network(), frame.vlan, frame.outgoing, frame.timestamp);
                 // Enforce at once: the ban must reach the kernel before the attacker's next packets.
@@ -416,9 +456,57 @@ pub fn run(
         }
     }
     tracing::info!("stopping: state is in the store; bans stay in the kernel until they expire");
+    if let Some((thread, steering)) = inline {
+        // Steering first: from then on nothing new is queued, and the queue unbinds when its thread ends.
+        steering.remove();
+        let _ = thread.join();
+    }
     let _ = api.join();
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// Binds the queue, opens the reply socket, installs the steering rules, and starts the thread that
+/// judges queued packets. The queue is bound before the rules exist so that no packet waits for a consumer
+/// (with `--queue-bypass` it would pass unjudged anyway).
+fn start_inline(
+    num: u16,
+    ports: &[u16],
+    shared: &Arc<Mutex<Shared>>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(std::thread::JoinHandle<()>, Steering), DaemonError> {
+    let unavailable = |e: &dyn fmt::Display| DaemonError::InlineUnavailable(e.to_string());
+    let mut queue = Queue::open(&QueueConfig::new(num)).map_err(|e| unavailable(&e))?;
+    let sender = RawSender::open().map_err(|e| unavailable(&e))?;
+    let steering = Steering::install(&SteerConfig {
+        queue: num,
+        ports: ports.to_vec(),
+    })
+    .map_err(|e| unavailable(&e))?;
+    tracing::info!(
+        "inline: UDP to SIP ports {ports:?} goes through NFQUEUE {num} (IPv6 {}); fail-open if this process \
+         stops or falls behind",
+        if steering.ipv6() {
+            "too"
+        } else {
+            "not steered: no ip6tables"
+        }
+    );
+    lock(shared).inline = Some(InlineStats::default());
+    let shared = Arc::clone(shared);
+    let stop = Arc::clone(stop);
+    let thread = std::thread::Builder::new()
+        .name("pbxguard-inline".into())
+        .spawn(move || {
+            let mut judge = Inline::new(EngineVerdict);
+            if let Err(e) = inline::serve(&mut queue, &sender, &mut judge, &stop, || lock(&shared))
+            {
+                tracing::error!("inline: {e}; queued traffic now bypasses the guard");
+            }
+            tracing::info!("inline: {:?}; queue {:?}", judge.stats(), queue.stats());
+        })
+        .map_err(|e| unavailable(&e))?;
+    Ok((thread, steering))
 }
 
 fn open_captures(interfaces: &[String], ports: &[u16]) -> Result<Vec<Capture>, DaemonError> {
@@ -568,6 +656,7 @@ fn status(s: &Shared) -> ApiResponse {
             "engine": { "observations": e.observations, "bans": e.bans, "alerts": e.alerts, "allowed": e.allowed, "dropped": e.dropped, "evicted": e.evicted },
             "pipeline": { "packets": p.packets, "banned_skipped": p.banned_skipped, "messages": p.messages, "not_sip": p.not_sip, "keepalives": p.keepalives, "undecodable": p.undecodable, "fragments": p.fragments, "streams_dropped": p.streams_dropped },
             "capture": { "packets": s.capture.packets, "kernel_drops": s.capture.drops, "ring_full": s.capture.ring_full },
+            "inline": s.inline.map(|i| json!({ "packets": i.packets, "accepted": i.accepted, "dropped": i.dropped, "answered": i.answered, "answer_failed": i.answer_failed })),
             "ban_latency_us": { "p50": s.latencies.quantile(0.5), "p99": s.latencies.quantile(0.99), "samples": s.latencies.samples.len() },
         }),
     )
@@ -648,6 +737,26 @@ fn metrics(s: &Shared) -> String {
         "1 when bans reach nftables, 0 when observing only.",
         u8::from(s.enforcing).to_string(),
     );
+    if let Some(i) = s.inline {
+        metric(
+            "inline_judged_total",
+            "counter",
+            "Datagrams judged in the inline queue.",
+            i.packets.to_string(),
+        );
+        metric(
+            "inline_queue_drops_total",
+            "counter",
+            "Datagrams the inline queue dropped (not counting those answered).",
+            i.dropped.to_string(),
+        );
+        metric(
+            "inline_answered_total",
+            "counter",
+            "Requests the inline queue dropped and answered with a final response.",
+            i.answered.to_string(),
+        );
+    }
     if let Some(p99) = s.latencies.quantile(0.99) {
         metric(
             "ban_latency_p99_seconds",

@@ -59,6 +59,7 @@ fn request<'b>(msg: &Message<'_, 'b>) -> Request<'b> {
         cseq: msg.cseq().map_or(0, |c| c.seq),
         credentials,
         anomalies: u32::try_from(anomalies(msg).len()).unwrap_or(u32::MAX),
+        to_tag: to.as_ref().is_some_and(|t| t.params.get("tag").is_some()),
     }
 }
 

@@ -111,6 +111,7 @@ pub fn evidence_json(e: &Evidence) -> serde_json::Value {
         "window_secs": e.window.as_secs(),
         "sample_user": e.sample_user,
         "sample_user_agent": e.sample_user_agent,
+        "detail": e.detail,
     })
 }
 
@@ -390,6 +391,7 @@ mod tests {
                 window: Duration::ZERO,
                 sample_user: None,
                 sample_user_agent: Some("friendly-scanner".into()),
+                detail: None,
             },
             offence: 1,
         })

@@ -31,6 +31,8 @@ pub enum Detector {
     Malformed,
     /// A ban added by an operator.
     Manual,
+    /// A call the call policy refuses (toll-fraud defence).
+    CallPolicy,
 }
 
 impl Detector {
@@ -47,6 +49,7 @@ impl Detector {
             Detector::Scanner => "scanner",
             Detector::Malformed => "malformed",
             Detector::Manual => "manual",
+            Detector::CallPolicy => "call-policy",
         }
     }
 
@@ -56,7 +59,7 @@ impl Detector {
     }
 
     /// Every detector, in a fixed order.
-    pub const ALL: [Detector; 10] = [
+    pub const ALL: [Detector; 11] = [
         Detector::AuthFailures,
         Detector::UserAuthFailures,
         Detector::UnansweredChallenges,
@@ -67,6 +70,7 @@ impl Detector {
         Detector::Scanner,
         Detector::Malformed,
         Detector::Manual,
+        Detector::CallPolicy,
     ];
 }
 
@@ -89,6 +93,8 @@ pub struct Evidence {
     pub sample_user: Option<String>,
     /// A User-Agent the source sent, when known.
     pub sample_user_agent: Option<String>,
+    /// What else explains the decision (for the call policy: the rule and the destination).
+    pub detail: Option<String>,
 }
 
 impl fmt::Display for Evidence {
@@ -105,6 +111,9 @@ impl fmt::Display for Evidence {
         }
         if let Some(ua) = &self.sample_user_agent {
             write!(f, ", user-agent {ua:?}")?;
+        }
+        if let Some(d) = &self.detail {
+            write!(f, ", {d}")?;
         }
         Ok(())
     }
@@ -160,6 +169,8 @@ pub enum AlertKind {
     UserFailing,
     /// A detector fired for a trunk, which is never banned.
     TrunkMisbehaving,
+    /// The call policy refused a call (inline mode answered it with 403).
+    CallRefused,
 }
 
 /// A decision for the enforcers, pulled with [`crate::Engine::poll_decision`].

@@ -34,6 +34,7 @@ use std::time::Duration;
 use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
 use pbxguard_config::Config;
+use pbxguard_numbers::guard::CallGuard;
 
 pub use decision::{Alert, AlertKind, Ban, Decision, Detector, Evidence, UnbanReason, Verdict};
 pub use observation::{Event, LogEvent, Observation, Request, Response, Timestamp};
@@ -83,6 +84,8 @@ pub struct Stats {
     pub dropped: u64,
     /// Sources evicted to stay within the memory bound.
     pub evicted: u64,
+    /// Calls the call policy refused.
+    pub rejected: u64,
 }
 
 /// The detection engine. See the crate documentation.
@@ -94,6 +97,7 @@ pub struct Engine {
     tables: Tables,
     decisions: VecDeque<Decision>,
     expiries: BinaryHeap<Reverse<(Timestamp, Key)>>,
+    calls: Option<CallGuard>,
     stats: Stats,
 }
 
@@ -202,6 +206,7 @@ impl Engine {
             tables,
             decisions: VecDeque::new(),
             expiries: BinaryHeap::new(),
+            calls: None,
             stats: Stats::default(),
         }
     }
@@ -215,6 +220,13 @@ impl Engine {
             .ascii_case_insensitive(true)
             .build(patterns)
             .ok()
+    }
+
+    /// Puts a call policy in front of the PBX (toll-fraud defence): every initial INVITE from a source that
+    /// is not a trunk is checked; a refused call gets [`Verdict::Reject`]`(403)` and an alert. `None`
+    /// removes it.
+    pub fn set_call_guard(&mut self, guard: Option<CallGuard>) {
+        self.calls = guard;
     }
 
     /// Replaces the configuration (SIGHUP) and keeps all state: bans, counters, trust.
@@ -321,7 +333,21 @@ impl Engine {
             Event::Log(ev) => self.on_log(key, now, obs.time, ev),
         };
         let Some((detector, evidence)) = fired else {
-            return Verdict::Accept;
+            return match (&obs.event, standing) {
+                (Event::Request(req), Standing::Ordinary) => self.police_call(key, obs.time, req),
+                (Event::Request(req), Standing::Trunk) => {
+                    self.track_call(obs.time, req);
+                    Verdict::Accept
+                }
+                (Event::Response(resp), _) => {
+                    if let Some(calls) = &mut self.calls {
+                        let call_id = String::from_utf8_lossy(resp.call_id);
+                        calls.handle_final_response(numbers_time(obs.time), &call_id, resp.status);
+                    }
+                    Verdict::Accept
+                }
+                _ => Verdict::Accept,
+            };
         };
         if standing == Standing::Trunk {
             self.alert(
@@ -335,6 +361,70 @@ impl Engine {
         }
         self.ban(key, obs.time, detector, evidence);
         self.drop_if_inbound(obs)
+    }
+
+    /// Call bookkeeping for BYE, CANCEL and in-dialog requests (concurrent-call caps).
+    fn track_call(&mut self, at: Timestamp, req: &Request<'_>) {
+        let Some(calls) = &mut self.calls else { return };
+        let call_id = String::from_utf8_lossy(req.call_id);
+        let now = numbers_time(at);
+        if req.method.eq_ignore_ascii_case(b"BYE") || req.method.eq_ignore_ascii_case(b"CANCEL") {
+            calls.handle_bye(now, &call_id);
+        } else if !req.method.eq_ignore_ascii_case(b"INVITE")
+            && !req.method.eq_ignore_ascii_case(b"ACK")
+        {
+            calls.handle_in_dialog(now, &call_id);
+        }
+    }
+
+    /// The call policy for a request from an ordinary source: initial INVITEs are decided, the rest tracked.
+    fn police_call(&mut self, key: Key, at: Timestamp, req: &Request<'_>) -> Verdict {
+        if self.calls.is_none() {
+            return Verdict::Accept;
+        }
+        if !req.method.eq_ignore_ascii_case(b"INVITE") || req.to_tag {
+            self.track_call(at, req);
+            return Verdict::Accept;
+        }
+        let Some(calls) = &mut self.calls else {
+            return Verdict::Accept;
+        };
+        let call_id = String::from_utf8_lossy(req.call_id);
+        let extension = req
+            .credentials
+            .filter(|c| !c.is_empty())
+            .or(req.from_user)
+            .map(|e| String::from_utf8_lossy(e).into_owned());
+        let dialled = String::from_utf8_lossy(req.uri_user.unwrap_or_default()).into_owned();
+        let (_, verdict) = calls.handle_invite(
+            numbers_time(at),
+            &call_id,
+            extension.as_deref(),
+            None,
+            &dialled,
+        );
+        let Some(violation) = verdict.violation() else {
+            return Verdict::Accept;
+        };
+        let evidence = Evidence {
+            count: 1,
+            threshold: 1,
+            window: Duration::ZERO,
+            sample_user: extension,
+            sample_user_agent: req
+                .user_agent
+                .map(|u| String::from_utf8_lossy(u).into_owned()),
+            detail: Some(format!("{dialled}: {violation}")),
+        };
+        self.alert(
+            key,
+            at,
+            Detector::CallPolicy,
+            AlertKind::CallRefused,
+            evidence,
+        );
+        self.stats.rejected += 1;
+        Verdict::Reject(403)
     }
 
     fn drop_if_inbound(&mut self, obs: &Observation<'_>) -> Verdict {
@@ -372,6 +462,7 @@ impl Engine {
             window,
             sample_user: src.sample_user.get(),
             sample_user_agent: src.sample_ua.get(),
+            detail: None,
         }
     }
 
@@ -455,9 +546,16 @@ impl Engine {
         at: Timestamp,
         req: &Request<'_>,
     ) -> Option<(Detector, Evidence)> {
-        let scanner = self.config.rules.scanner.enabled
-            && self.is_scanner(&[req.user_agent, req.from_display, req.from_user]);
-        {
+        let signature = [req.user_agent, req.from_display, req.from_user];
+        let check = self.config.rules.scanner.enabled && self.scanners.is_some();
+        // Sources repeat the same User-Agent and From: remember the last clean combination per source and
+        // search only new ones.
+        let fingerprint = if check {
+            self.tables.fingerprint(&signature)
+        } else {
+            0
+        };
+        let known_clean = {
             let src = self.source(key, now);
             if let Some(u) = req.subject_user() {
                 src.sample_user.set(u);
@@ -465,6 +563,11 @@ impl Engine {
             if let Some(ua) = req.user_agent {
                 src.sample_ua.set(ua);
             }
+            src.clean_fingerprint == fingerprint
+        };
+        let scanner = check && !known_clean && self.is_scanner(&signature);
+        if check && !scanner && !known_clean {
+            self.source(key, now).clean_fingerprint = fingerprint;
         }
         if scanner {
             let src = self.source(key, now);
@@ -703,7 +806,7 @@ impl Engine {
             Detector::UnknownSource => r.rate.unknown_ban_time,
             Detector::Scanner => r.scanner.ban_time,
             Detector::Malformed => r.malformed.ban_time,
-            Detector::Manual => r.auth.ban_time,
+            Detector::Manual | Detector::CallPolicy => r.auth.ban_time,
         }
     }
 
@@ -838,14 +941,27 @@ impl Engine {
         self.decisions.pop_front()
     }
 
-    /// When the caller must next call [`Engine::handle_timeout`] (the earliest ban expiry).
+    /// When the caller must next call [`Engine::handle_timeout`] (the earliest ban expiry, or call-policy
+    /// housekeeping).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.expiries.peek().map(|Reverse((t, _))| *t)
+        let bans = self.expiries.peek().map(|Reverse((t, _))| *t);
+        let calls = self
+            .calls
+            .as_ref()
+            .and_then(CallGuard::poll_timeout)
+            .map(|t| Timestamp::from_millis(u64::try_from(t.unix_millis()).unwrap_or(0)));
+        match (bans, calls) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Processes ban expiries due at `now`, queueing an unban for each.
+    /// Processes ban expiries due at `now`, queueing an unban for each, and call-policy housekeeping.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        if let Some(calls) = &mut self.calls {
+            calls.handle_timeout(numbers_time(now));
+        }
         while let Some(Reverse((until, key))) = self.expiries.peek().copied() {
             if until > now {
                 break;
@@ -863,6 +979,10 @@ impl Engine {
             }
         }
     }
+}
+
+fn numbers_time(t: Timestamp) -> pbxguard_numbers::Timestamp {
+    pbxguard_numbers::Timestamp::from_unix_millis(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Hashes bytes with the engine's keyed hasher (so attackers cannot choose colliding users or Call-IDs).

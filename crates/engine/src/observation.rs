@@ -97,6 +97,8 @@ pub struct Request<'a> {
     pub credentials: Option<&'a [u8]>,
     /// How many anomalies the parser flagged in this message (0 for a clean message).
     pub anomalies: u32,
+    /// Whether the To header has a tag: an in-dialog request (re-INVITE, BYE), not a new call.
+    pub to_tag: bool,
 }
 
 impl<'a> Request<'a> {

@@ -102,6 +102,8 @@ pub(crate) struct Source {
     pub(crate) users: DistinctCounter,
     pub(crate) last_seen: Tick,
     pub(crate) trusted_until: Tick,
+    /// Hash of the last User-Agent/From combination found clean (0: none yet).
+    pub(crate) clean_fingerprint: u32,
     pub(crate) ever_trusted: bool,
     pub(crate) sample_user: Sample<16>,
     pub(crate) sample_ua: Sample<24>,
@@ -247,6 +249,13 @@ impl Tables {
 
     pub(crate) fn hash_bytes(&self, bytes: &[u8]) -> u64 {
         crate::hash_with(&self.hasher, &[bytes], 0)
+    }
+
+    /// A nonzero 32-bit hash of the scanner-relevant headers of a request.
+    pub(crate) fn fingerprint(&self, parts: &[Option<&[u8]>; 3]) -> u32 {
+        let [a, b, c] = parts.map(|p| p.unwrap_or_default());
+        let h = crate::hash_with(&self.hasher, &[a, b, c], 0);
+        u32::try_from(h >> 32).unwrap_or(1).max(1)
     }
 
     pub(crate) fn txn_tag(&self, key: Key, call_id: &[u8], cseq: u32) -> u64 {

@@ -2,7 +2,7 @@
 //! (RFC 3261 §20.7, §20.27, §20.28, §20.44, §25.1; RFC 8760 digest parameters).
 
 use crate::Anomaly;
-use crate::text::{Cursor, next_list_item, trim_str};
+use crate::text::{Cursor, next_list_item, split_at_byte, trim_str};
 
 /// The comma-separated `name=value` parameters of credentials or a challenge, read lazily.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl<'b> AuthParams<'b> {
                 if item.is_empty() {
                     continue;
                 }
-                return Some(match item.split_once('=') {
+                return Some(match split_at_byte(item, b'=') {
                     Some((n, v)) => {
                         let v = trim_str(v);
                         let v = v

@@ -1,6 +1,51 @@
 //! Header lines as borrowed slices, with names classified once at parse time.
 
-use crate::text::{next_list_item, trim};
+use crate::text::{eq_lower, lower8, next_list_item, trim};
+
+/// The first eight bytes of each known lowercase header name, as little-endian words.
+mod w {
+    // Const-evaluated over literals only: an out-of-range index would fail to compile.
+    #[allow(clippy::indexing_slicing)]
+    const fn w(s: &[u8]) -> u64 {
+        let mut v = 0u64;
+        let mut i = 0;
+        while i < 8 && i < s.len() {
+            v |= (s[i] as u64) << (8 * i);
+            i += 1;
+        }
+        v
+    }
+    pub(super) const TO: u64 = w(b"to");
+    pub(super) const VIA: u64 = w(b"via");
+    pub(super) const FROM: u64 = w(b"from");
+    pub(super) const CSEQ: u64 = w(b"cseq");
+    pub(super) const DATE: u64 = w(b"date");
+    pub(super) const ROUTE: u64 = w(b"route");
+    pub(super) const EVENT: u64 = w(b"event");
+    pub(super) const ALLOW: u64 = w(b"allow");
+    pub(super) const ACCEPT: u64 = w(b"accept");
+    pub(super) const SERVER: u64 = w(b"server");
+    pub(super) const CALL_ID: u64 = w(b"call-id");
+    pub(super) const CONTACT: u64 = w(b"contact");
+    pub(super) const EXPIRES: u64 = w(b"expires");
+    pub(super) const SUBJECT: u64 = w(b"subject");
+    pub(super) const REFER_TO: u64 = w(b"refer-to");
+    pub(super) const IDENTITY: u64 = w(b"identity");
+    pub(super) const SUPPORTE: u64 = w(b"supporte");
+    pub(super) const USER_AGE: u64 = w(b"user-age");
+    pub(super) const REFERRED: u64 = w(b"referred");
+    pub(super) const CONTENT_: u64 = w(b"content-");
+    pub(super) const MAX_FORW: u64 = w(b"max-forw");
+    pub(super) const RECORD_R: u64 = w(b"record-r");
+    pub(super) const ALLOW_EV: u64 = w(b"allow-ev");
+    pub(super) const AUTHORIZ: u64 = w(b"authoriz");
+    pub(super) const ACCEPT_C: u64 = w(b"accept-c");
+    pub(super) const REJECT_C: u64 = w(b"reject-c");
+    pub(super) const SESSION_: u64 = w(b"session-");
+    pub(super) const WWW_AUTH: u64 = w(b"www-auth");
+    pub(super) const PROXY_AU: u64 = w(b"proxy-au");
+    pub(super) const REQUEST_: u64 = w(b"request-");
+}
 
 /// A header name the parser recognises, compact forms included (RFC 3261 §7.3.3 and the
 /// extensions that register one). Anything else is [`HeaderName::Other`].
@@ -81,6 +126,16 @@ impl HeaderName {
     /// Classifies a header name, case-insensitively, compact forms included.
     #[must_use]
     pub fn classify(name: &[u8]) -> HeaderName {
+        Self::classify_in(name, name.len())
+    }
+
+    /// Classifies the name that occupies the first `len` bytes of `line`; the bytes after it
+    /// let the first word be loaded at once.
+    #[inline]
+    pub(crate) fn classify_in(line: &[u8], len: usize) -> HeaderName {
+        let Some(name) = line.get(..len) else {
+            return HeaderName::Other;
+        };
         use HeaderName as H;
         if let [c] = name {
             return match c.to_ascii_lowercase() {
@@ -106,52 +161,91 @@ impl HeaderName {
                 _ => H::Other,
             };
         }
-        let first = match name.first() {
-            Some(c) => c.to_ascii_lowercase(),
-            None => return H::Other,
-        };
-        // Dispatch on (length, first letter) so that at most a few comparisons run per header.
-        let candidates: &[(&[u8], HeaderName)] = match (name.len(), first) {
-            (2, b't') => &[(b"to", H::To)],
-            (3, b'v') => &[(b"via", H::Via)],
-            (4, b'f') => &[(b"from", H::From)],
-            (4, b'c') => &[(b"cseq", H::CSeq)],
-            (4, b'd') => &[(b"date", H::Date)],
-            (5, b'r') => &[(b"route", H::Route)],
-            (5, b'e') => &[(b"event", H::Event)],
-            (5, b'a') => &[(b"allow", H::Allow)],
-            (6, b'a') => &[(b"accept", H::Accept)],
-            (6, b's') => &[(b"server", H::Server)],
-            (7, b'c') => &[(b"call-id", H::CallId), (b"contact", H::Contact)],
-            (7, b'e') => &[(b"expires", H::Expires)],
-            (7, b's') => &[(b"subject", H::Subject)],
-            (8, b'r') => &[(b"refer-to", H::ReferTo)],
-            (8, b'i') => &[(b"identity", H::Identity)],
-            (9, b's') => &[(b"supported", H::Supported)],
-            (10, b'u') => &[(b"user-agent", H::UserAgent)],
-            (11, b'r') => &[(b"referred-by", H::ReferredBy)],
-            (12, b'c') => &[(b"content-type", H::ContentType)],
-            (12, b'm') => &[(b"max-forwards", H::MaxForwards)],
-            (12, b'r') => &[(b"record-route", H::RecordRoute)],
-            (12, b'a') => &[(b"allow-events", H::AllowEvents)],
-            (13, b'a') => &[(b"authorization", H::Authorization)],
-            (14, b'c') => &[(b"content-length", H::ContentLength)],
-            (14, b'a') => &[(b"accept-contact", H::AcceptContact)],
-            (14, b'r') => &[(b"reject-contact", H::RejectContact)],
-            (15, b's') => &[(b"session-expires", H::SessionExpires)],
-            (16, b'w') => &[(b"www-authenticate", H::WwwAuthenticate)],
-            (16, b'c') => &[(b"content-encoding", H::ContentEncoding)],
-            (18, b'p') => &[(b"proxy-authenticate", H::ProxyAuthenticate)],
-            (19, b'p') => &[(b"proxy-authorization", H::ProxyAuthorization)],
-            (19, b'r') => &[(b"request-disposition", H::RequestDisposition)],
-            _ => &[],
-        };
-        for (text, h) in candidates {
-            if name.eq_ignore_ascii_case(text) {
-                return *h;
+        // Dispatch on (length, first eight bytes lowercased): one load and one match per header;
+        // names longer than eight bytes then compare their tail.
+        let len = name.len();
+        let head = match line.first_chunk::<8>() {
+            // Keep the name's bytes only (little-endian: the low `len` bytes).
+            Some(c) if len < 8 => u64::from_le_bytes(*c) & ((1u64 << (8 * len)) - 1),
+            Some(c) => u64::from_le_bytes(*c),
+            None => {
+                let mut v = 0u64;
+                for (i, b) in name.iter().enumerate() {
+                    v |= u64::from(*b) << (8 * i);
+                }
+                v
             }
+        };
+        let head = lower8(head);
+        let tail = |lit: &[u8]| eq_lower(name.get(8..).unwrap_or(&[]), lit.get(8..).unwrap_or(&[]));
+        // A jump on the length, then at most four word comparisons.
+        let is = |w: u64, h: HeaderName| if head == w { h } else { H::Other };
+        let long = |w: u64, lit: &[u8], h: HeaderName| {
+            if head == w && tail(lit) { h } else { H::Other }
+        };
+        match len {
+            2 => is(w::TO, H::To),
+            3 => is(w::VIA, H::Via),
+            4 => match head {
+                w::FROM => H::From,
+                w::CSEQ => H::CSeq,
+                w::DATE => H::Date,
+                _ => H::Other,
+            },
+            5 => match head {
+                w::ROUTE => H::Route,
+                w::EVENT => H::Event,
+                w::ALLOW => H::Allow,
+                _ => H::Other,
+            },
+            6 => match head {
+                w::ACCEPT => H::Accept,
+                w::SERVER => H::Server,
+                _ => H::Other,
+            },
+            7 => match head {
+                w::CALL_ID => H::CallId,
+                w::CONTACT => H::Contact,
+                w::EXPIRES => H::Expires,
+                w::SUBJECT => H::Subject,
+                _ => H::Other,
+            },
+            8 => match head {
+                w::REFER_TO => H::ReferTo,
+                w::IDENTITY => H::Identity,
+                _ => H::Other,
+            },
+            9 => long(w::SUPPORTE, b"supported", H::Supported),
+            10 => long(w::USER_AGE, b"user-agent", H::UserAgent),
+            11 => long(w::REFERRED, b"referred-by", H::ReferredBy),
+            12 => match head {
+                w::CONTENT_ => long(w::CONTENT_, b"content-type", H::ContentType),
+                w::MAX_FORW => long(w::MAX_FORW, b"max-forwards", H::MaxForwards),
+                w::RECORD_R => long(w::RECORD_R, b"record-route", H::RecordRoute),
+                w::ALLOW_EV => long(w::ALLOW_EV, b"allow-events", H::AllowEvents),
+                _ => H::Other,
+            },
+            13 => long(w::AUTHORIZ, b"authorization", H::Authorization),
+            14 => match head {
+                w::CONTENT_ => long(w::CONTENT_, b"content-length", H::ContentLength),
+                w::ACCEPT_C => long(w::ACCEPT_C, b"accept-contact", H::AcceptContact),
+                w::REJECT_C => long(w::REJECT_C, b"reject-contact", H::RejectContact),
+                _ => H::Other,
+            },
+            15 => long(w::SESSION_, b"session-expires", H::SessionExpires),
+            16 => match head {
+                w::WWW_AUTH => long(w::WWW_AUTH, b"www-authenticate", H::WwwAuthenticate),
+                w::CONTENT_ => long(w::CONTENT_, b"content-encoding", H::ContentEncoding),
+                _ => H::Other,
+            },
+            18 => long(w::PROXY_AU, b"proxy-authenticate", H::ProxyAuthenticate),
+            19 => match head {
+                w::PROXY_AU => long(w::PROXY_AU, b"proxy-authorization", H::ProxyAuthorization),
+                w::REQUEST_ => long(w::REQUEST_, b"request-disposition", H::RequestDisposition),
+                _ => H::Other,
+            },
+            _ => H::Other,
         }
-        H::Other
     }
 
     /// The canonical long name (e.g. `"Call-ID"`), or `None` for [`HeaderName::Other`].
@@ -226,7 +320,7 @@ impl HeaderName {
 /// §7.3.1) stay inside it as `CRLF SP…`, which every typed accessor treats as whitespace.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'b> {
-    name: &'b str,
+    name: &'b [u8],
     value: &'b [u8],
     kind: HeaderName,
 }
@@ -234,19 +328,20 @@ pub struct Header<'b> {
 impl<'b> Header<'b> {
     /// An empty header, to initialise the storage array: `[Header::EMPTY; 64]`.
     pub const EMPTY: Header<'static> = Header {
-        name: "",
+        name: b"",
         value: b"",
         kind: HeaderName::Other,
     };
 
-    pub(crate) fn new(name: &'b str, value: &'b [u8], kind: HeaderName) -> Self {
+    pub(crate) fn new(name: &'b [u8], value: &'b [u8], kind: HeaderName) -> Self {
         Header { name, value, kind }
     }
 
     /// The name as received (a token; compact forms are not expanded).
     #[must_use]
     pub fn name(&self) -> &'b str {
-        self.name
+        // The parser only stores names made of token characters, which are ASCII.
+        core::str::from_utf8(self.name).unwrap_or("")
     }
 
     /// The recognised name, compact forms mapped to their long form.
@@ -271,7 +366,7 @@ impl<'b> Header<'b> {
     #[must_use]
     pub fn is(&self, name: &str) -> bool {
         match HeaderName::classify(name.as_bytes()) {
-            HeaderName::Other => self.name.eq_ignore_ascii_case(name),
+            HeaderName::Other => self.name.eq_ignore_ascii_case(name.as_bytes()),
             k => self.kind == k,
         }
     }
@@ -290,7 +385,7 @@ impl<'b> Header<'b> {
 impl core::fmt::Debug for Header<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Header")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field(
                 "value",
                 &core::str::from_utf8(self.value).unwrap_or("<non-utf8>"),

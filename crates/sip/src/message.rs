@@ -42,6 +42,7 @@ pub enum StartLine<'b> {
 pub struct Message<'h, 'b> {
     start: StartLine<'b>,
     headers: &'h [Header<'b>],
+    head: &'b [u8],
     body: &'b [u8],
     len: usize,
     anomalies: Anomalies,
@@ -51,6 +52,7 @@ impl<'h, 'b> Message<'h, 'b> {
     pub(crate) fn new(
         start: StartLine<'b>,
         headers: &'h [Header<'b>],
+        head: &'b [u8],
         body: &'b [u8],
         len: usize,
         anomalies: Anomalies,
@@ -58,6 +60,7 @@ impl<'h, 'b> Message<'h, 'b> {
         Message {
             start,
             headers,
+            head,
             body,
             len,
             anomalies,
@@ -349,18 +352,19 @@ impl<'h, 'b> Message<'h, 'b> {
                 Err(_) => an.insert(Anomaly::BadRequestUri),
             }
         }
+        // One UTF-8 check of the whole header section; values are then sliced out of it.
+        let head = core::str::from_utf8(self.head).unwrap_or("");
+        let text_of = |v: &'b [u8]| crate::text::sub_str(head, v);
         let (mut via, mut from, mut to, mut call_id, mut cseq, mut max_fwd) =
             (0u32, 0u32, 0u32, 0u32, 0u32, 0u32);
         for h in self.headers {
             let kind = h.kind();
-            let text = h.value_str();
+            let text = text_of(h.value());
             match kind {
                 HeaderName::Via => {
                     via += 1;
                     for v in h.values() {
-                        let r = core::str::from_utf8(v)
-                            .map_err(|_| Anomaly::BadVia)
-                            .and_then(Via::parse);
+                        let r = text_of(v).ok_or(Anomaly::BadVia).and_then(Via::parse);
                         if let Err(e) = r {
                             flag(&mut an, Anomaly::BadVia, e);
                         }
@@ -382,16 +386,15 @@ impl<'h, 'b> Message<'h, 'b> {
                 }
                 HeaderName::Contact => {
                     for v in h.values() {
-                        let r = core::str::from_utf8(v)
-                            .map_err(|_| Anomaly::BadContact)
+                        let r = text_of(v)
+                            .ok_or(Anomaly::BadContact)
                             .and_then(Contact::parse);
                         match r {
                             Ok(c) => {
-                                if let Some(e) = c.addr().and_then(|a| a.params.get("expires")) {
-                                    if let Err(e) = parse_number(e.as_bytes(), u64::from(u32::MAX))
-                                    {
-                                        an.insert(e);
-                                    }
+                                if let Some(e) = c.addr().and_then(|a| a.params.get("expires"))
+                                    && let Err(e) = parse_number(e.as_bytes(), u64::from(u32::MAX))
+                                {
+                                    an.insert(e);
                                 }
                             }
                             Err(e) => flag(&mut an, Anomaly::BadContact, e),
@@ -408,10 +411,10 @@ impl<'h, 'b> Message<'h, 'b> {
                     cseq += 1;
                     match text.map(CSeq::parse) {
                         Some(Ok(c)) => {
-                            if let Some(m) = self.method() {
-                                if c.method != m {
-                                    an.insert(Anomaly::CSeqMethodMismatch);
-                                }
+                            if let Some(m) = self.method()
+                                && c.method != m
+                            {
+                                an.insert(Anomaly::CSeqMethodMismatch);
                             }
                         }
                         Some(Err(e)) => flag(&mut an, Anomaly::BadCSeq, e),

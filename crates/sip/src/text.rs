@@ -3,29 +3,227 @@
 
 use crate::Anomaly;
 
-/// `token` characters (RFC 3261 §25.1).
-pub(crate) const fn is_token(b: u8) -> bool {
+const fn token_class(b: u8) -> bool {
     matches!(b,
         b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
         | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
 }
 
+/// Lookup table for [`is_token`]: the header-name scan runs once per header byte.
+const TOKEN_BIT: u8 = 1;
+const USER_BIT: u8 = 2;
+const PARAM_BIT: u8 = 4;
+const HEADER_BIT: u8 = 8;
+const HOST_BIT: u8 = 16;
+const WS_BIT: u8 = 32;
+
+/// One byte of character-class bits per octet: every class test in the header parsers is a
+/// single table load.
+// `i < 256` bounds the const-evaluated index; an out-of-bounds one would fail compilation.
+#[allow(clippy::indexing_slicing)]
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if token_class(b) {
+            c |= TOKEN_BIT;
+        }
+        if user_class(b) {
+            c |= USER_BIT;
+        }
+        if param_class(b) {
+            c |= PARAM_BIT;
+        }
+        if header_class(b) {
+            c |= HEADER_BIT;
+        }
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
+            c |= HOST_BIT;
+        }
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+            c |= WS_BIT;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+fn class(b: u8, bit: u8) -> bool {
+    // A u8 always indexes a 256-entry table; the bounds check compiles away.
+    CLASS.get(usize::from(b)).is_some_and(|c| c & bit != 0)
+}
+
+/// `token` characters (RFC 3261 §25.1).
+#[inline]
+pub(crate) fn is_token(b: u8) -> bool {
+    class(b, TOKEN_BIT)
+}
+
+/// Characters of `user` / `password` in a URI.
+#[inline]
+pub(crate) fn is_user_char(b: u8) -> bool {
+    class(b, USER_BIT)
+}
+
+/// Characters of a URI parameter name or value.
+#[inline]
+pub(crate) fn is_uri_param_char(b: u8) -> bool {
+    class(b, PARAM_BIT)
+}
+
+/// Characters of a URI `?headers` part.
+#[inline]
+pub(crate) fn is_header_char(b: u8) -> bool {
+    class(b, HEADER_BIT)
+}
+
+/// Characters of a host name or IPv4 address.
+#[inline]
+pub(crate) fn is_host_char(b: u8) -> bool {
+    class(b, HOST_BIT)
+}
+
+/// Characters of `user` / `password` (RFC 3261 §25.1: unreserved, escaped, user-unreserved,
+/// and `&=+$,` for password), plus `;?/:` which RFC 4475 shows in user parts.
+const fn user_class(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b':')
+}
+
+/// Characters of the `?headers` part (hname/hvalue: unreserved, escaped, hnv-unreserved).
+const fn header_class(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&')
+}
+
+/// Characters allowed in a URI parameter name or value: unreserved, escaped and
+/// `param-unreserved` (RFC 3261 §25.1), plus `%` for escapes.
+const fn param_class(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// ASCII-lowercases eight bytes at once (exactly: only `A`..=`Z` change).
+#[inline]
+pub(crate) fn lower8(x: u64) -> u64 {
+    let heptets = x & !HI;
+    // High bit set where the low seven bits exceed 'Z', resp. reach 'A'; no carries cross
+    // bytes because every sum stays below 0x100.
+    let above_z = heptets + LO * u64::from(0x7f - b'Z');
+    let from_a = heptets + LO * u64::from(0x80 - b'A');
+    let upper = from_a & !above_z & !x & HI;
+    x | (upper >> 2)
+}
+
+/// Case-insensitive equality of `name` with a lowercase ASCII literal, eight bytes at a time.
+#[inline]
+pub(crate) fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    if name.len() != lower.len() {
+        return false;
+    }
+    let (mut a, mut b) = (name, lower);
+    while let (Some((x, ra)), Some((y, rb))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        if lower8(u64::from_le_bytes(*x)) != u64::from_le_bytes(*y) {
+            return false;
+        }
+        a = ra;
+        b = rb;
+    }
+    a.iter().zip(b).all(|(x, y)| x.to_ascii_lowercase() == *y)
+}
+
+/// Position of the first `needle` in `hay`, eight bytes at a time; for the short spans
+/// (header names) where a call into `memchr` costs more than the search.
+#[inline]
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    let rep = LO * u64::from(needle);
+    let mut rest = hay;
+    let mut i = 0;
+    while let Some((chunk, r)) = rest.split_first_chunk::<8>() {
+        let x = u64::from_le_bytes(*chunk) ^ rep;
+        // The lowest set bit marks the first zero byte exactly.
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        rest = r;
+        i += 8;
+    }
+    rest.iter().position(|b| *b == needle).map(|p| i + p)
+}
+
 /// Whitespace inside a header value. CR and LF can only appear there as part of a fold
 /// (CRLF followed by SP/HT), which RFC 3261 §7.3.1 says is equivalent to a single SP.
-pub(crate) const fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+#[inline]
+pub(crate) fn is_ws(b: u8) -> bool {
+    class(b, WS_BIT)
 }
 
 /// Trims whitespace (including folds) from both ends.
-pub(crate) fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !is_ws(*b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !is_ws(*b)).map_or(start, |i| i + 1);
-    s.get(start..end).unwrap_or(&[])
+#[inline]
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b, rest @ ..] = s {
+        if !is_ws(*b) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., b] = s {
+        if !is_ws(*b) {
+            break;
+        }
+        s = rest;
+    }
+    s
 }
 
 /// Trims whitespace (including folds) from both ends of a `str`.
+#[inline]
 pub(crate) fn trim_str(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_ws(c as u8))
+    let b = s.as_bytes();
+    let t = trim(b);
+    let lead = b.iter().take_while(|c| is_ws(**c)).count();
+    s.get(lead..lead + t.len()).unwrap_or("")
+}
+
+/// `part` as text, if it lies inside `whole` (checked by address, no re-validation);
+/// otherwise validates `part` itself.
+#[inline]
+pub(crate) fn sub_str<'b>(whole: &'b str, part: &'b [u8]) -> Option<&'b str> {
+    let base = whole.as_ptr() as usize;
+    let start = part.as_ptr() as usize;
+    let inside = start
+        .checked_sub(base)
+        .and_then(|off| Some((off, off.checked_add(part.len())?)))
+        .filter(|(_, end)| *end <= whole.len());
+    match inside {
+        Some((off, end)) => whole
+            .get(off..end)
+            .or_else(|| core::str::from_utf8(part).ok()),
+        None => core::str::from_utf8(part).ok(),
+    }
+}
+
+/// Splits at the first `c` (an ASCII byte), like `str::split_once` without the char searcher.
+#[inline]
+pub(crate) fn split_at_byte(s: &str, c: u8) -> Option<(&str, &str)> {
+    let i = s.as_bytes().iter().position(|b| *b == c)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 /// A decimal number made only of digits; `max` is the largest value the grammar allows.
@@ -66,23 +264,28 @@ impl<'b> Cursor<'b> {
         Cursor { s, pos: 0 }
     }
 
+    #[inline]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     pub(crate) fn peek(&self) -> Option<u8> {
         self.s.as_bytes().get(self.pos).copied()
     }
 
+    #[inline]
     pub(crate) fn at_end(&self) -> bool {
         self.pos >= self.s.len()
     }
 
-    pub(crate) fn bump(&mut self) {
-        self.pos += 1;
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.s.len());
     }
 
     /// Skips whitespace; returns whether any was skipped.
+    #[inline]
     pub(crate) fn skip_ws(&mut self) -> bool {
         let start = self.pos;
         while self.peek().is_some_and(is_ws) {
@@ -91,6 +294,7 @@ impl<'b> Cursor<'b> {
         self.pos != start
     }
 
+    #[inline]
     pub(crate) fn eat(&mut self, c: u8) -> bool {
         if self.peek() == Some(c) {
             self.pos += 1;
@@ -101,15 +305,18 @@ impl<'b> Cursor<'b> {
     }
 
     /// The text between two positions (always on ASCII delimiters, so on char boundaries).
+    #[inline]
     pub(crate) fn slice(&self, from: usize, to: usize) -> &'b str {
         self.s.get(from..to).unwrap_or("")
     }
 
+    #[inline]
     pub(crate) fn rest(&self) -> &'b str {
         self.s.get(self.pos..).unwrap_or("")
     }
 
     /// Consumes bytes while `f` holds.
+    #[inline]
     pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'b str {
         let start = self.pos;
         while self.peek().is_some_and(&f) {
@@ -119,6 +326,7 @@ impl<'b> Cursor<'b> {
     }
 
     /// A non-empty token.
+    #[inline]
     pub(crate) fn token(&mut self) -> Option<&'b str> {
         let t = self.take_while(is_token);
         (!t.is_empty()).then_some(t)
@@ -163,6 +371,10 @@ impl<'b> Cursor<'b> {
 /// Splits a header value on commas that are outside quoted-strings and `<…>`, as RFC 3261
 /// §7.3.1 allows for headers whose grammar is a comma-separated list.
 pub(crate) fn next_list_item(s: &[u8]) -> (&[u8], &[u8]) {
+    // Most values hold a single element: without any comma there is nothing to split.
+    if memchr::memchr(b',', s).is_none() {
+        return (s, &[]);
+    }
     let mut in_quote = false;
     let mut angle = false;
     let mut i = 0;
@@ -265,7 +477,7 @@ impl<'b> Iterator for ParamIter<'b> {
             if seg.is_empty() {
                 continue;
             }
-            return Some(match seg.split_once('=') {
+            return Some(match split_at_byte(seg, b'=') {
                 None => (seg, None),
                 Some((n, v)) => {
                     let v = trim_str(v);
@@ -348,15 +560,6 @@ pub(crate) fn parse_params<'b>(cur: &mut Cursor<'b>, ctx: ParamCtx) -> Result<Pa
     Ok(Params::new(cur.slice(start, end)))
 }
 
-/// Characters allowed in a URI parameter name or value: unreserved, escaped and
-/// `param-unreserved` (RFC 3261 §25.1), plus `%` for escapes.
-pub(crate) const fn is_uri_param_char(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
-        | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
 /// Decodes `%HH` escapes of `input` into `out` and returns the decoded bytes.
 ///
 /// Returns `None` if `out` is too small or an escape is not two hex digits. Decoding can yield
@@ -394,6 +597,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sub_str_finds_parts_by_address_and_falls_back() {
+        let whole = "Via: a\r\nTo: b";
+        let part = &whole.as_bytes()[5..6];
+        assert_eq!(sub_str(whole, part), Some("a"));
+        let other = b"elsewhere";
+        assert_eq!(sub_str(whole, other), Some("elsewhere"));
+        assert_eq!(sub_str(whole, b"\xff"), None);
+    }
+
+    #[test]
     fn percent_decode_handles_escapes_and_nul() {
         let mut out = [0u8; 16];
         assert_eq!(
@@ -422,6 +635,61 @@ mod tests {
         assert_eq!(p.get("x"), Some("a;b"));
         assert_eq!(p.get("lr"), Some(""));
         assert_eq!(p.get("nope"), None);
+    }
+
+    #[test]
+    fn class_table_matches_the_grammar_definitions() {
+        for b in 0..=255u8 {
+            assert_eq!(is_token(b), token_class(b), "{b}");
+            assert_eq!(is_user_char(b), user_class(b), "{b}");
+            assert_eq!(is_uri_param_char(b), param_class(b), "{b}");
+            assert_eq!(is_header_char(b), header_class(b), "{b}");
+            assert_eq!(
+                is_host_char(b),
+                b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
+            );
+            assert_eq!(is_ws(b), matches!(b, b' ' | b'\t' | b'\r' | b'\n'), "{b}");
+        }
+    }
+
+    #[test]
+    fn swar_helpers_match_the_bytewise_definitions() {
+        for name in [
+            &b"Content-Length"[..],
+            b"CONTENT-LENGTH",
+            b"content-length",
+            b"Via",
+            b"v",
+        ] {
+            assert!(eq_lower(name, &name.to_ascii_lowercase()), "{name:?}");
+        }
+        // Bytes that only differ from a letter, digit or '-' in bit 5 must not match.
+        assert!(!eq_lower(b"Content\rLength", b"content-length"));
+        assert!(!eq_lower(b"Call\x0dID", b"call-id"));
+        assert!(!eq_lower(b"M@x-forwards", b"max-forwards"));
+        assert!(!eq_lower(b"\xc3ontent-Length", b"content-length"));
+        for hay in [
+            &b""[..],
+            b":",
+            b"abc:def",
+            b"0123456789abcdef:",
+            b"no colon here at all",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff:",
+        ] {
+            assert_eq!(
+                find_byte(hay, b':'),
+                hay.iter().position(|b| *b == b':'),
+                "{hay:?}"
+            );
+        }
+        for b in 0..=255u8 {
+            let x = u64::from_le_bytes([b; 8]);
+            assert_eq!(
+                lower8(x),
+                u64::from_le_bytes([b.to_ascii_lowercase(); 8]),
+                "{b}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::str::FromStr;
 
 use crate::Anomaly;
-use crate::text::{Cursor, ParamCtx, Params, parse_params};
+use crate::text::{
+    Cursor, ParamCtx, Params, is_header_char, is_host_char, is_user_char, parse_params,
+};
 
 /// A URI scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,7 +79,7 @@ pub(crate) fn parse_host<'b>(cur: &mut Cursor<'b>) -> Result<Host<'b>, Anomaly> 
             return Err(Anomaly::BadRequestUri);
         }
     } else {
-        let h = cur.take_while(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        let h = cur.take_while(is_host_char);
         if h.is_empty() {
             return Err(Anomaly::BadRequestUri);
         }
@@ -192,14 +194,16 @@ pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>,
                 .iter()
                 .position(|b| matches!(b, b'>' | b' ' | b'\t' | b'\r' | b'\n' | b'<' | b'"'))
                 .unwrap_or(rest.len());
-            let at = rest.get(..limit).and_then(|r| memchr::memchr(b'@', r));
+            let at = rest
+                .get(..limit)
+                .and_then(|r| crate::text::find_byte(r, b'@'));
             if let Some(at) = at {
                 let ustart = cur.pos();
                 let userinfo = cur.slice(ustart, ustart + at);
                 if bare && userinfo.bytes().any(|b| matches!(b, b',' | b'?' | b';')) {
                     return Err(Anomaly::BadContact);
                 }
-                let (user, password) = match userinfo.split_once(':') {
+                let (user, password) = match crate::text::split_at_byte(userinfo, b':') {
                     Some((u, p)) => (u, Some(p)),
                     None => (userinfo, None),
                 };
@@ -210,9 +214,7 @@ pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>,
                 }
                 uri.user = Some(user);
                 uri.password = password;
-                for _ in 0..=at {
-                    cur.bump();
-                }
+                cur.advance(at + 1);
             }
             uri.host = Some(parse_host(cur)?);
             uri.port = parse_port(cur)?;
@@ -251,23 +253,6 @@ pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>,
     }
     uri.raw = cur.slice(start, cur.pos());
     Ok(uri)
-}
-
-/// Characters of `user` / `password` (RFC 3261 §25.1: unreserved, escaped, user-unreserved,
-/// and `&=+$,` for password), plus `;?/:` which RFC 4475 shows in user parts.
-const fn is_user_char(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
-        | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b':')
-}
-
-/// Characters of the `?headers` part (hname/hvalue: unreserved, escaped, hnv-unreserved).
-const fn is_header_char(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
-        | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&')
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@
 //! - [`decode`]: the pure Ethernet/VLAN/IPv4/IPv6/UDP/TCP decoder and bounded IPv4 reassembly the capture
 //!   feeds (no `unsafe`, fuzzed).
 //! - [`netns`]: creating sockets inside another network namespace.
+//! - [`queue`]: inline mode's NFQUEUE consumer (nfnetlink_queue, batched verdicts, fail-open), the iptables
+//!   rules that steer SIP into it, and the raw socket that answers a rejected request.
 //! - [`loadgen`]: a bounded `sendmmsg` datagram sender for the lab benchmarks.
 //!
 //! `unsafe` is denied crate-wide and allowed only in the modules that make system calls (`netlink`,
-//! [`netns`], the capture ring); every block states why it is sound.
+//! [`netns`], the capture ring, [`queue::reply`]); every block states why it is sound.
 
 pub mod capture;
 pub mod decode;
@@ -21,3 +23,4 @@ mod netlink;
 #[allow(unsafe_code)]
 pub mod netns;
 pub mod nft;
+pub mod queue;

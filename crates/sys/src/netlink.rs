@@ -93,6 +93,12 @@ impl NetlinkSocket {
         .map(drop)
     }
 
+    /// Stops the kernel from reporting `ENOBUFS` when the receive buffer overflowed: for a packet queue the
+    /// lost messages are packets the kernel already handled (fail-open accepts them), not an error to stop on.
+    pub(crate) fn set_no_enobufs(&self) -> io::Result<()> {
+        setsockopt_int(&self.fd, libc::SOL_NETLINK, libc::NETLINK_NO_ENOBUFS, 1)
+    }
+
     /// Sends one datagram (a message or a whole batch) to the kernel.
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<()> {
         // SAFETY: sockaddr_nl is plain old data; zero pid addresses the kernel.

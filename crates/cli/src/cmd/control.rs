@@ -100,7 +100,7 @@ pub fn status(socket: &SocketArg, ctx: &Context) -> Outcome {
         return Ok(Exit::Ok);
     }
     let g = |p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
-    let text = format!(
+    let mut text = format!(
         "pbxguard {} up {}s, {}\n\
          active bans      {}\n\
          tracked sources  {}\n\
@@ -127,6 +127,15 @@ pub fn status(socket: &SocketArg, ctx: &Context) -> Outcome {
         g("/ban_latency_us/p50"),
         g("/ban_latency_us/p99"),
     );
+    if !g("/inline").is_null() {
+        text.push_str(&format!(
+            "\ninline queue     {} judged   {} accepted   {} dropped   {} answered",
+            g("/inline/packets"),
+            g("/inline/accepted"),
+            g("/inline/dropped"),
+            g("/inline/answered"),
+        ));
+    }
     context::print(&text)?;
     Ok(Exit::Ok)
 }

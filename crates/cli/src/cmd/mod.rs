@@ -4,13 +4,20 @@ use clap::Subcommand;
 
 use crate::context::{Context, Outcome};
 
+mod audit;
 mod capture;
+mod cdr;
+mod check;
+mod classify;
 mod config;
 mod control;
 mod nft;
 mod plan;
 mod replay;
+mod policy_file;
+mod reflector;
 mod run;
+mod sip;
 
 /// All subcommands.
 #[derive(Debug, Subcommand)]
@@ -18,6 +25,18 @@ pub enum Command {
     /// Validate, print or document the configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Classify dialled numbers: country, type, fraud risk, policy verdict.
+    Classify(classify::ClassifyArgs),
+    /// Audit call detail records (Asterisk, FreeSWITCH, CSV) for toll fraud.
+    Cdr(cdr::CdrArgs),
+    /// Lint PBX configurations and firewall rulesets for the holes attackers use.
+    ///
+    /// Reads Asterisk, FreeSWITCH and Kamailio configuration and iptables/nft rulesets, and reports each
+    /// risk (guest calls, missing permit/deny, open dial plans, default passwords, exposed control ports,
+    /// bans that conntrack bypasses…) with its file:line, why it matters and the fix. Exits 1 when a
+    /// finding at or above --min-severity remains. Accept a finding with a reason inline
+    /// (`; pbxguard-audit: ignore RULE reason`) or in `[audit] suppress`.
+    Audit(audit::AuditArgs),
 
     /// Run the guard: watch SIP traffic, ban attackers in the kernel (nftables), keep state, serve the API.
     ///
@@ -72,12 +91,30 @@ pub enum Command {
     /// --format) and pcap captures, merged by time, with the global configuration ([rules], [lists],
     /// [logs] kamailio_patterns). Prints the bans as a table (or --json) and exits 1 if there is any.
     Replay(replay::ReplayArgs),
+    /// Prove from outside that the ports are right, and diagnose the NAT.
+    ///
+    /// Needs a `pbxguard reflector` on a host outside the NAT and a shared secret. Probes every port
+    /// that must be reachable (SIP with OPTIONS, RTP by sample; free ports are listened on briefly)
+    /// and every port that must not be, then reports pass or fail per port with the fix. Exits 1
+    /// when any port check fails.
+    Check(Box<check::CheckArgs>),
+    /// Run the outside half of `pbxguard check`: a STUN server and the probe service.
+    ///
+    /// Probes only the address a request comes from, only for authenticated, fresh requests, and at
+    /// a bounded rate: it is never an open scanner or an amplifier.
+    Reflector(reflector::ReflectorArgs),
+    /// Parse SIP messages as the guard does; print the response it would send.
+    #[command(subcommand)]
+    Sip(sip::SipCommand),
 }
 
 /// Runs one subcommand.
 pub fn run(command: Command, ctx: &Context) -> Outcome {
     match command {
         Command::Config(c) => config::run(c, ctx),
+        Command::Classify(a) => classify::run(a, ctx),
+        Command::Cdr(a) => cdr::run(a, ctx),
+        Command::Audit(a) => audit::run(a, ctx),
         Command::Run(args) => run::run(args, ctx),
         Command::Status { socket } => control::status(&socket, ctx),
         Command::Bans { socket } => control::bans(&socket, ctx),
@@ -88,5 +125,8 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Capture(a) => capture::run(a, ctx),
         Command::Plan(args) => plan::run(args, ctx),
         Command::Replay(args) => replay::run(args, ctx),
+        Command::Check(a) => check::run(*a, ctx),
+        Command::Reflector(a) => reflector::run(a, ctx),
+        Command::Sip(c) => sip::run(c, ctx),
     }
 }

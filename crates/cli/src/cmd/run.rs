@@ -18,11 +18,27 @@ pub struct RunArgs {
     /// Check the configuration and exit without starting.
     #[arg(long)]
     check: bool,
+
+    /// The call policy (toll-fraud defence): refused INVITEs raise an alert. Same file as for
+    /// `pbxguard classify` and `pbxguard cdr`.
+    #[command(flatten)]
+    site: crate::cmd::policy_file::SiteArgs,
 }
 
 /// Runs the guard until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 pub fn run(args: RunArgs, ctx: &Context) -> Outcome {
     let config = ctx.config()?;
+    let call_guard = match &args.site.policy {
+        Some(_) => {
+            let site = args.site.load()?;
+            Some(pbxguard_numbers::guard::CallGuard::new(
+                site.plan,
+                pbxguard_numbers::Classifier::default(),
+                site.policy,
+            ))
+        }
+        None => None,
+    };
     if args.check {
         crate::context::print("configuration is valid")?;
         return Ok(Exit::Ok);
@@ -39,6 +55,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Outcome {
         config,
         config_path: ctx.config_file(),
         dry_run: args.dry_run,
+        call_guard,
     };
     daemon::run(opts, &stop, &reload).map_err(|e| Failure::Other(e.into()))?;
     Ok(Exit::Ok)

@@ -1,0 +1,8 @@
+//! Readers: text in, structured configuration out, every item with its file and line.
+
+pub mod conf;
+pub mod firewall;
+pub mod json;
+pub mod kamailio;
+pub mod nftjson;
+pub mod xml;

@@ -1,0 +1,179 @@
+//! The reflector's control service: receives authenticated probe requests over UDP, lets the
+//! [`Gatekeeper`] decide, runs admitted probes against the requester's own address at a paced
+//! rate, and answers with authenticated results.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pbxguard_probe::admission::{Admission, AdmissionStats, Gatekeeper, Keyring, Policy};
+use pbxguard_probe::agent::results;
+use pbxguard_probe::pacer::Pacer;
+
+use crate::udp::DriverError;
+
+/// Results larger than this are trimmed (evidence first) to fit one UDP datagram.
+const MAX_RESULTS_BYTES: usize = 48_000;
+
+/// How the control service runs.
+#[derive(Debug, Clone)]
+pub struct ReflectorConfig {
+    /// The UDP address to receive requests on.
+    pub control: SocketAddr,
+    /// Shared secrets.
+    pub keys: Keyring,
+    /// Admission limits.
+    pub policy: Policy,
+    /// How long one probe waits for an answer.
+    pub probe_timeout: Duration,
+    /// Minimum time between two probes.
+    pub probe_spacing: Duration,
+}
+
+/// Milliseconds since the Unix epoch by the system clock.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A running control service; stopped and joined on drop.
+pub struct Reflector {
+    addr: SocketAddr,
+    stats: Arc<Mutex<AdmissionStats>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Reflector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reflector")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Reflector {
+    /// Binds the control socket and starts serving.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError::Bind`] when the control address cannot be bound.
+    pub fn start(config: ReflectorConfig) -> Result<Reflector, DriverError> {
+        let bind = |source| DriverError::Bind {
+            addr: config.control,
+            source,
+        };
+        let socket = UdpSocket::bind(config.control).map_err(bind)?;
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .map_err(bind)?;
+        let addr = socket.local_addr().map_err(bind)?;
+        let stats = Arc::new(Mutex::new(AdmissionStats::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stats = Arc::clone(&stats);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || serve(&socket, config, &stats, &stop))
+        };
+        Ok(Reflector {
+            addr,
+            stats,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The control address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Admission decisions so far.
+    pub fn stats(&self) -> AdmissionStats {
+        self.stats.lock().map_or_else(|p| *p.into_inner(), |s| *s)
+    }
+}
+
+impl Drop for Reflector {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    socket: &UdpSocket,
+    config: ReflectorConfig,
+    stats: &Mutex<AdmissionStats>,
+    stop: &AtomicBool,
+) {
+    let mut gate = Gatekeeper::new(config.policy.clone(), config.keys.clone(), Instant::now());
+    let mut buf = vec![0u8; 65_536];
+    while !stop.load(Ordering::Relaxed) {
+        let (n, from) = match socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                continue;
+            }
+            Err(_) => return,
+        };
+        let Some(bytes) = buf.get(..n) else { continue };
+        let decision = gate.admit(Instant::now(), unix_ms(), from.ip(), bytes);
+        if let Ok(mut s) = stats.lock() {
+            *s = gate.stats();
+        }
+        match decision {
+            Admission::Drop(_) => {}
+            Admission::Refuse { reply, .. } => {
+                let _ = socket.send_to(&reply, from);
+            }
+            Admission::Admit(a) => {
+                let mut pacer = Pacer::new(config.probe_spacing);
+                pacer.push(a.target, &a.probes);
+                let mut out = Vec::with_capacity(a.probes.len());
+                while !pacer.is_empty() && !stop.load(Ordering::Relaxed) {
+                    let now = Instant::now();
+                    match pacer.poll_probe(now) {
+                        Some((target, spec)) => {
+                            out.push(crate::probes::run(
+                                target,
+                                spec,
+                                &a.nonce,
+                                config.probe_timeout,
+                            ));
+                        }
+                        None => {
+                            let until = pacer.poll_timeout().unwrap_or(now);
+                            std::thread::sleep(until.saturating_duration_since(now));
+                        }
+                    }
+                }
+                let per = MAX_RESULTS_BYTES / out.len().max(1);
+                for r in &mut out {
+                    r.evidence.truncate(per.saturating_sub(8));
+                }
+                let Some(secret) = config.keys.get(&a.key_id) else {
+                    continue;
+                };
+                if let Ok(reply) = results(secret, &a.key_id, a.nonce, unix_ms(), out) {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        }
+    }
+}

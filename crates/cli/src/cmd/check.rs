@@ -1,0 +1,537 @@
+//! `pbxguard check`: prove from outside that the ports are right and diagnose the NAT, with the help
+//! of a `pbxguard reflector` on a host outside the NAT.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use clap::Args;
+use pbxguard_check::agent::{CheckRequest, run_check};
+use pbxguard_check::udp::{ClientSockets, local_ip_towards, random_seed, run_probe};
+use pbxguard_probe::agent::{Answer, Credentials};
+use pbxguard_probe::report::{Expect, Finding, describe, evaluate, parse_ports, sample_range};
+use pbxguard_probe::wire::{ProbeKind, ProbeSpec, RefusalCode};
+use pbxguard_stun::RetransmitConfig;
+use pbxguard_stun::discovery::{
+    DiscoveryConfig, FilteringBehavior, MAPPING_SOCKET, MappingBehavior, NatDiscovery, NatReport,
+    Tests,
+};
+use pbxguard_stun::lifetime::{Flow, LifetimeConfig, LifetimeProbe, LifetimeReport};
+use serde_json::json;
+
+use crate::context::{self, Context, Exit, Failure, Outcome};
+
+/// `pbxguard check …`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The reflector's IP address (a host outside the NAT running `pbxguard reflector`).
+    #[arg(long, value_name = "IP")]
+    pub reflector: IpAddr,
+    /// The reflector's STUN port.
+    #[arg(long, default_value_t = 3478)]
+    pub stun_port: u16,
+    /// The reflector's control port.
+    #[arg(long, default_value_t = 3490)]
+    pub control_port: u16,
+    /// The key id the reflector knows this site by.
+    #[arg(long, value_name = "ID")]
+    pub key_id: String,
+    /// File holding the shared secret for the key id.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: PathBuf,
+    /// SIP ports the PBX answers on over UDP, e.g. 5060: probed with SIP OPTIONS (must be open).
+    #[arg(long, value_name = "PORTS", default_value = "")]
+    pub sip_udp: String,
+    /// SIP ports the PBX answers on over TCP (must be open).
+    #[arg(long, value_name = "PORTS", default_value = "")]
+    pub sip_tcp: String,
+    /// Other UDP ports that must be open, e.g. 4569 (IAX).
+    #[arg(long, value_name = "PORTS", default_value = "")]
+    pub udp: String,
+    /// Other TCP ports that must be open, e.g. 5222.
+    #[arg(long, value_name = "PORTS", default_value = "")]
+    pub tcp: String,
+    /// The RTP port range that must be open, e.g. 10000-20000: probed by sample.
+    #[arg(long, value_name = "LOW-HIGH")]
+    pub rtp: Option<String>,
+    /// RTP ports probed between the two ends of the range.
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub rtp_samples: u16,
+    /// TCP ports that must not be reachable from the internet.
+    #[arg(long, value_name = "PORTS", default_value = "21,22,23,80,8021")]
+    pub closed_tcp: String,
+    /// UDP ports that must not be reachable from the internet.
+    #[arg(long, value_name = "PORTS", default_value = "69")]
+    pub closed_udp: String,
+    /// Also classify the NAT (RFC 5780 mapping, filtering, hairpinning).
+    #[arg(long)]
+    pub nat: bool,
+    /// Also look for a SIP ALG on the way out (a router rewriting SIP it forwards).
+    #[arg(long)]
+    pub alg: bool,
+    /// The reflector's SIP echo port, for --alg.
+    #[arg(long, default_value_t = 5060)]
+    pub sip_port: u16,
+    /// The forwarded SIP port the inbound ALG test sends to, for --alg. The agent listens on it
+    /// itself, so the PBX must not be using it during the check.
+    #[arg(long, default_value_t = 5060)]
+    pub alg_port: u16,
+    /// Also measure UDP binding lifetimes (takes minutes).
+    #[arg(long)]
+    pub timeouts: bool,
+    /// Idle intervals tested by --timeouts, in seconds [default: 10,20,30,45,60,90,120,180,300].
+    #[arg(long, value_name = "SECONDS", value_delimiter = ',')]
+    pub timeout_intervals: Vec<u64>,
+    /// Local address to listen on for probes [default: the address that routes to the reflector].
+    #[arg(long, value_name = "IP")]
+    pub listen_ip: Option<IpAddr>,
+}
+
+fn ports(flag: &str, list: &str) -> Result<Vec<u16>, Failure> {
+    let ranges = parse_ports(list).map_err(|e| Failure::Usage(format!("--{flag}: {e}")))?;
+    Ok(ranges.into_iter().flat_map(|(lo, hi)| lo..=hi).collect())
+}
+
+/// The probes to run and what each must show.
+fn plan(args: &CheckArgs) -> Result<Vec<(ProbeSpec, Expect)>, Failure> {
+    let mut out: Vec<(ProbeSpec, Expect)> = Vec::new();
+    let mut add = |kind: ProbeKind, ports: Vec<u16>, expect: Expect| {
+        for port in ports {
+            let spec = ProbeSpec { kind, port };
+            if !out.iter().any(|(s, _)| *s == spec) {
+                out.push((spec, expect));
+            }
+        }
+    };
+    add(
+        ProbeKind::SIP_UDP,
+        ports("sip-udp", &args.sip_udp)?,
+        Expect::Reachable,
+    );
+    add(
+        ProbeKind::SIP_TCP,
+        ports("sip-tcp", &args.sip_tcp)?,
+        Expect::Reachable,
+    );
+    add(ProbeKind::UDP, ports("udp", &args.udp)?, Expect::Reachable);
+    add(ProbeKind::TCP, ports("tcp", &args.tcp)?, Expect::Reachable);
+    if let Some(rtp) = &args.rtp {
+        let ranges = parse_ports(rtp).map_err(|e| Failure::Usage(format!("--rtp: {e}")))?;
+        for (lo, hi) in ranges {
+            add(
+                ProbeKind::UDP,
+                sample_range(lo, hi, args.rtp_samples),
+                Expect::Reachable,
+            );
+        }
+    }
+    add(
+        ProbeKind::TCP,
+        ports("closed-tcp", &args.closed_tcp)?,
+        Expect::Closed,
+    );
+    add(
+        ProbeKind::UDP,
+        ports("closed-udp", &args.closed_udp)?,
+        Expect::Closed,
+    );
+    Ok(out)
+}
+
+/// What the inbound SIP ALG probe found.
+enum Inbound {
+    /// The request reached our listener; these fields were rewritten on the way (none: no ALG).
+    Tested(Vec<pbxguard_probe::alg::Rewrite>),
+    /// The port was taken (by the PBX): the inbound direction cannot be tested.
+    PortBusy,
+    /// Our listener got nothing: the port is not forwarded to this host.
+    NotArrived,
+}
+
+fn mapping_advice(m: MappingBehavior) -> &'static str {
+    match m {
+        MappingBehavior::NoNat => "no NAT between this host and the internet",
+        MappingBehavior::EndpointIndependent => {
+            "remote phones and ICE can use this site's server-reflexive address"
+        }
+        MappingBehavior::AddressDependent | MappingBehavior::AddressAndPortDependent => {
+            "a new public port per destination (\"symmetric\" NAT): peer-to-peer media and ICE \
+             fail without a TURN relay or an SBC; keep media anchored at the PBX"
+        }
+    }
+}
+
+fn filtering_advice(f: FilteringBehavior) -> &'static str {
+    match f {
+        FilteringBehavior::EndpointIndependent => "anyone may answer a mapping (full cone)",
+        FilteringBehavior::AddressDependent => {
+            "only hosts the PBX has sent to may answer: inbound calls need port forwards"
+        }
+        FilteringBehavior::AddressAndPortDependent => {
+            "only the exact host and port the PBX sent to may answer: inbound calls need port \
+             forwards"
+        }
+    }
+}
+
+fn lifetime_advice(oneshot: &LifetimeReport) -> String {
+    match (oneshot.longest_alive(), oneshot.shortest_expired()) {
+        (Some(alive), Some(dead)) => format!(
+            "a UDP binding that saw one exchange lasts between {}s and {}s: phones must re-register \
+             or send keep-alives more often than every {}s, or raise the router's UDP timeout (90 s \
+             or more is the usual advice)",
+            alive.as_secs(),
+            dead.as_secs(),
+            alive.as_secs()
+        ),
+        (None, Some(dead)) => format!(
+            "UDP bindings last less than {}s: raise the router's UDP timeout (90 s or more)",
+            dead.as_secs()
+        ),
+        (Some(alive), None) => format!(
+            "UDP bindings last at least {}s: re-registration every {}s or less keeps phones reachable",
+            alive.as_secs(),
+            alive.as_secs()
+        ),
+        (None, None) => "binding lifetime could not be measured".to_owned(),
+    }
+}
+
+fn discover(server: SocketAddr, ip: IpAddr, nat: bool) -> anyhow::Result<NatReport> {
+    let mut sockets = ClientSockets::new(ip);
+    let local = sockets.bind(MAPPING_SOCKET)?;
+    let tests = Tests {
+        mapping: nat,
+        filtering: nat,
+        hairpinning: nat,
+    };
+    let mut probe = NatDiscovery::new(
+        Instant::now(),
+        DiscoveryConfig {
+            server,
+            tests,
+            retransmit: RetransmitConfig::quick(),
+            seed: random_seed(),
+        },
+    );
+    probe.set_local_address(local);
+    Ok(run_probe(
+        &mut probe,
+        &mut sockets,
+        Duration::from_secs(60),
+    )??)
+}
+
+fn lifetime(
+    server: SocketAddr,
+    ip: IpAddr,
+    flow: Flow,
+    seconds: &[u64],
+) -> anyhow::Result<LifetimeReport> {
+    let mut sockets = ClientSockets::new(ip);
+    let intervals = if seconds.is_empty() {
+        LifetimeConfig::default_intervals()
+    } else {
+        seconds.iter().copied().map(Duration::from_secs).collect()
+    };
+    let longest = intervals.iter().max().copied().unwrap_or_default();
+    let mut probe = LifetimeProbe::new(
+        Instant::now(),
+        LifetimeConfig {
+            server,
+            intervals,
+            flow,
+            retransmit: RetransmitConfig::quick(),
+            seed: random_seed(),
+        },
+    );
+    Ok(run_probe(
+        &mut probe,
+        &mut sockets,
+        longest + Duration::from_secs(60),
+    )??)
+}
+
+fn finding_json(f: &Finding) -> serde_json::Value {
+    json!({
+        "probe": describe(f.spec),
+        "port": f.spec.port,
+        "expect": match f.expect { Expect::Reachable => "open", Expect::Closed => "closed" },
+        "pass": f.pass,
+        "observed": f.observed,
+        "heard_by_agent": f.heard,
+        "fix": f.fix,
+    })
+}
+
+/// Runs `pbxguard check`.
+pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
+    let started = Instant::now();
+    let secret = super::reflector::read_secret(&args.secret_file)?;
+    let creds = Credentials {
+        key_id: args.key_id.clone(),
+        secret,
+    };
+    let expected = plan(&args)?;
+    let stun = SocketAddr::new(args.reflector, args.stun_port);
+    let ip = match args.listen_ip {
+        Some(ip) => ip,
+        None => local_ip_towards(stun).map_err(anyhow::Error::from)?,
+    };
+
+    eprintln!("asking the reflector at {stun} for our public address…");
+    let nat = discover(stun, ip, args.nat).context("STUN exchange with the reflector")?;
+    let public = nat.mapped.ip();
+
+    // The inbound SIP ALG probe goes through the site's forward to our own listener, which must
+    // own the port (the PBX must not be running on it), so it is reported apart from the ports.
+    let alg_in = ProbeSpec {
+        kind: ProbeKind::SIP_ALG_IN,
+        port: args.alg_port,
+    };
+    let mut inbound: Option<Inbound> = None;
+    let findings = if expected.is_empty() && !args.alg {
+        Vec::new()
+    } else {
+        eprintln!(
+            "asking the reflector to probe {} ports of {public}…",
+            expected.len()
+        );
+        let mut probes: Vec<ProbeSpec> = expected.iter().map(|(s, _)| *s).collect();
+        let mut listen_on: BTreeSet<ProbeSpec> = expected
+            .iter()
+            .filter(|(_, e)| *e == Expect::Reachable)
+            .map(|(s, _)| *s)
+            .collect();
+        if args.alg {
+            probes.push(alg_in);
+            listen_on.insert(alg_in);
+        }
+        let n = u32::try_from(probes.len()).unwrap_or(u32::MAX);
+        let outcome = run_check(&CheckRequest {
+            reflector: SocketAddr::new(args.reflector, args.control_port),
+            creds: creds.clone(),
+            target: public,
+            probes,
+            listen_on,
+            listen_ip: ip,
+            timeout: Duration::from_millis(600) * n + Duration::from_secs(5),
+        })
+        .context("probe request to the reflector")?;
+        match outcome.answer {
+            Answer::Results(results) => {
+                if args.alg {
+                    let sent = results
+                        .iter()
+                        .find(|r| r.spec == alg_in)
+                        .map(|r| r.evidence.clone());
+                    inbound = Some(match (outcome.captured.get(&alg_in), sent) {
+                        (Some(received), Some(sent)) => {
+                            Inbound::Tested(pbxguard_probe::alg::diff(&sent, received))
+                        }
+                        _ if !outcome.listened.contains(&alg_in) => Inbound::PortBusy,
+                        _ => Inbound::NotArrived,
+                    });
+                }
+                evaluate(&expected, &results, &outcome.heard)
+            }
+            Answer::Refused { code, observed } => {
+                let why = match code {
+                    RefusalCode::TARGET_MISMATCH => format!(
+                        "it sees this site as {observed}, not {public} (a NAT with several public \
+                         addresses?)"
+                    ),
+                    RefusalCode::STALE => "the clocks differ by more than 30 s: fix NTP".to_owned(),
+                    RefusalCode::RATE_LIMITED => "too many checks: wait a minute".to_owned(),
+                    _ => format!("refusal code {}", code.0),
+                };
+                return Err(Failure::Other(anyhow!(
+                    "the reflector refused the check: {why}"
+                )));
+            }
+        }
+    };
+
+    let alg = if args.alg {
+        eprintln!("looking for a SIP ALG…");
+        let echo = SocketAddr::new(args.reflector, args.sip_port);
+        Some(
+            pbxguard_check::alg::outbound(echo, &creds, ip, Duration::from_secs(1))
+                .context("SIP ALG test")?,
+        )
+    } else {
+        None
+    };
+
+    let lifetimes = if args.timeouts {
+        eprintln!("measuring UDP binding lifetimes (this takes minutes)…");
+        let (a, b) = std::thread::scope(|s| {
+            let intervals = &args.timeout_intervals;
+            let a = s.spawn(|| lifetime(stun, ip, Flow::OneShot, intervals));
+            let b = s.spawn(|| lifetime(stun, ip, Flow::kept_alive(), intervals));
+            (a.join(), b.join())
+        });
+        let flat = |r: std::thread::Result<anyhow::Result<LifetimeReport>>| {
+            r.map_err(|_| anyhow!("lifetime measurement thread failed"))?
+        };
+        Some((flat(a)?, flat(b)?))
+    } else {
+        None
+    };
+
+    let alg_found = alg.as_ref().is_some_and(|r| !r.is_empty())
+        || matches!(&inbound, Some(Inbound::Tested(r)) if !r.is_empty());
+    let failed = findings.iter().filter(|f| !f.pass).count() + usize::from(alg_found);
+    if ctx.json {
+        let nat_json = json!({
+            "public_address": nat.mapped.to_string(),
+            "local_address": nat.local.map(|l| l.to_string()),
+            "port_preserved": nat.port_preserved(),
+            "mapping": nat.mapping.map(|m| m.map(|v| v.to_string()).map_err(|e| e.to_string())).map(|r| r.unwrap_or_else(|e| format!("undetermined: {e}"))),
+            "filtering": nat.filtering.map(|m| m.map(|v| v.to_string()).map_err(|e| e.to_string())).map(|r| r.unwrap_or_else(|e| format!("undetermined: {e}"))),
+            "hairpinning": nat.hairpinning,
+        });
+        let life_json = lifetimes.as_ref().map(|(o, k)| {
+            let one = |r: &LifetimeReport| {
+                json!({
+                    "flow": r.flow.to_string(),
+                    "longest_alive_s": r.longest_alive().map(|d| d.as_secs()),
+                    "shortest_expired_s": r.shortest_expired().map(|d| d.as_secs()),
+                })
+            };
+            json!({ "one_shot": one(o), "kept_alive": one(k), "advice": lifetime_advice(o) })
+        });
+        context::print_json(&json!({
+            "reflector": args.reflector.to_string(),
+            "nat": nat_json,
+            "ports": findings.iter().map(finding_json).collect::<Vec<_>>(),
+            "binding_lifetime": life_json,
+            "sip_alg": alg.as_ref().map(|r| json!({
+                "detected": alg_found,
+                "rewrites": r.iter().map(|w| json!({
+                    "field": w.field, "sent": w.sent, "received": w.received,
+                })).collect::<Vec<_>>(),
+                "inbound": match &inbound {
+                    Some(Inbound::Tested(r)) => json!({
+                        "tested": true,
+                        "detected": !r.is_empty(),
+                        "rewrites": r.iter().map(|w| json!({
+                            "field": w.field, "sent": w.sent, "received": w.received,
+                        })).collect::<Vec<_>>(),
+                    }),
+                    Some(Inbound::PortBusy) => json!({ "tested": false, "why": "port in use" }),
+                    Some(Inbound::NotArrived) => json!({ "tested": false, "why": "nothing arrived" }),
+                    None => json!(null),
+                },
+            })),
+            "failed": failed,
+            "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }))?;
+    } else {
+        let mut out = String::new();
+        out.push_str(&format!("public address: {public}\n"));
+        if let Some(local) = nat.local {
+            out.push_str(&format!(
+                "source port preserved by the NAT: {}\n",
+                if local.port() == nat.mapped.port() {
+                    "yes"
+                } else {
+                    "no"
+                }
+            ));
+        }
+        for f in &findings {
+            out.push_str(&format!("{f}\n"));
+        }
+        if args.nat {
+            match nat.mapping {
+                Some(Ok(m)) => {
+                    out.push_str(&format!("NAT mapping:   {m}: {}\n", mapping_advice(m)))
+                }
+                Some(Err(e)) => out.push_str(&format!("NAT mapping:   undetermined: {e}\n")),
+                None => {}
+            }
+            match nat.filtering {
+                Some(Ok(f)) => {
+                    out.push_str(&format!("NAT filtering: {f}: {}\n", filtering_advice(f)))
+                }
+                Some(Err(e)) => out.push_str(&format!("NAT filtering: undetermined: {e}\n")),
+                None => {}
+            }
+            if let Some(h) = nat.hairpinning {
+                out.push_str(&format!(
+                    "hairpinning:   {}\n",
+                    if h {
+                        "yes: inside phones may use the public address"
+                    } else {
+                        "no: inside phones must use the PBX's inside address (split DNS)"
+                    }
+                ));
+            }
+        }
+        if let Some(rewrites) = &alg {
+            if rewrites.is_empty() {
+                out.push_str("PASS SIP ALG (outbound): none; SIP leaves the site unchanged\n");
+            } else {
+                out.push_str("FAIL SIP ALG (outbound): the router rewrites SIP it forwards\n");
+                for w in rewrites {
+                    out.push_str(&format!("     {}: {} -> {}\n", w.field, w.sent, w.received));
+                }
+                out.push_str(
+                    "     fix: turn off the router's SIP ALG (\"SIP helper\", \"SIP passthrough\", \
+                     \"SIP transformations\"); the PBX handles NAT itself\n",
+                );
+            }
+        }
+        match &inbound {
+            Some(Inbound::Tested(r)) if r.is_empty() => out.push_str(&format!(
+                "PASS SIP ALG (inbound):  none; SIP reaches udp/{} unchanged\n",
+                args.alg_port
+            )),
+            Some(Inbound::Tested(r)) => {
+                out.push_str("FAIL SIP ALG (inbound):  the router rewrites SIP it forwards in\n");
+                for w in r {
+                    out.push_str(&format!("     {}: {} -> {}\n", w.field, w.sent, w.received));
+                }
+                out.push_str(
+                    "     fix: turn off the router's SIP ALG; it rewrites requests to the PBX\n",
+                );
+            }
+            Some(Inbound::PortBusy) => out.push_str(&format!(
+                "---- SIP ALG (inbound):  not tested: udp/{} is in use (stop the PBX during the \
+                 check to test this direction)\n",
+                args.alg_port
+            )),
+            Some(Inbound::NotArrived) => out.push_str(&format!(
+                "---- SIP ALG (inbound):  not tested: nothing arrived on udp/{} (not forwarded?)\n",
+                args.alg_port
+            )),
+            None => {}
+        }
+        if let Some((o, k)) = &lifetimes {
+            let secs = |d: Option<Duration>| d.map_or("?".to_owned(), |d| d.as_secs().to_string());
+            out.push_str(&format!(
+                "UDP binding lifetime, one-shot exchange: alive at {}s, gone at {}s\n",
+                secs(o.longest_alive()),
+                secs(o.shortest_expired())
+            ));
+            out.push_str(&format!(
+                "UDP binding lifetime, kept-alive flow:   alive at {}s, gone at {}s\n",
+                secs(k.longest_alive()),
+                secs(k.shortest_expired())
+            ));
+            out.push_str(&format!("advice: {}\n", lifetime_advice(o)));
+        }
+        let port_failures = findings.iter().filter(|f| !f.pass).count();
+        out.push_str(&format!(
+            "{} of {} port checks passed ({:.1} s)",
+            findings.len() - port_failures,
+            findings.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        context::print(&out)?;
+    }
+    Ok(if failed > 0 { Exit::Findings } else { Exit::Ok })
+}

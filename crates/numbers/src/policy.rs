@@ -1,0 +1,895 @@
+//! The call policy: may this extension place this call, now?
+//!
+//! Sans-IO: the caller passes the time with every call and feeds call events in
+//! ([`CallPolicy::handle_attempt`], [`CallPolicy::handle_call_end`],
+//! [`CallPolicy::handle_timeout`]); the policy keeps only counters. The same policy serves the
+//! inline guard (an INVITE is answered 403 on [`Verdict::Deny`]) and CDR audits.
+//!
+//! The rules follow the seed guides (roles, allowed countries, denied prefixes, office hours on
+//! outbound routes, per-trunk caps of 1-2 concurrent calls) and OpenSIPS' `fraud_detection` model
+//! (calls per minute, distinct destinations, repeated numbers), with two changes: the windows roll
+//! (no counter reset at the top of the interval for an attacker to time), and limits apply per
+//! site as well as per extension (an attacker spreading calls over stolen accounts is still seen).
+//!
+//! Emergency calls are allowed before any rule is consulted, and are not counted.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fmt;
+
+use chrono::{Datelike, Timelike, Weekday};
+use chrono_tz::Tz;
+
+use crate::classify::{Classification, NumberType};
+use crate::dial::{Dialled, Unrecognised};
+use crate::{Country, RiskLevel, Timestamp};
+
+/// What an extension may call. Ordered: each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Extensions, feature codes and emergency numbers only.
+    InternalOnly,
+    /// Also numbers in the site's country and national short codes.
+    National,
+    /// Also numbers abroad.
+    International,
+}
+
+impl Role {
+    /// The kebab-case name used in configuration.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InternalOnly => "internal-only",
+            Self::National => "national",
+            Self::International => "international",
+        }
+    }
+
+    /// Parses [`Role::as_str`] names (also `internal`).
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "internal-only" | "internal" => Some(Self::InternalOnly),
+            "national" => Some(Self::National),
+            "international" => Some(Self::International),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A time window on given weekdays, in the route's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoursWindow {
+    /// Weekdays, bit 0 = Monday ... bit 6 = Sunday.
+    pub days: u8,
+    /// Start, minutes after local midnight (inclusive).
+    pub start_minute: u16,
+    /// End, minutes after local midnight (exclusive). `end <= start` wraps past midnight (the part
+    /// after midnight belongs to the day the window started).
+    pub end_minute: u16,
+}
+
+impl HoursWindow {
+    /// Monday to Friday.
+    pub const WEEKDAYS: u8 = 0b001_1111;
+    /// Every day.
+    pub const EVERY_DAY: u8 = 0b111_1111;
+
+    /// A window from `start` to `end` (`(hour, minute)`) on `days`.
+    #[must_use]
+    pub fn new(days: u8, start: (u16, u16), end: (u16, u16)) -> Self {
+        Self {
+            days,
+            start_minute: start.0 * 60 + start.1,
+            end_minute: end.0 * 60 + end.1,
+        }
+    }
+
+    fn day_bit(day: Weekday) -> u8 {
+        1 << day.num_days_from_monday()
+    }
+
+    fn contains(&self, day: Weekday, minute: u16) -> bool {
+        if self.start_minute < self.end_minute {
+            self.days & Self::day_bit(day) != 0
+                && (self.start_minute..self.end_minute).contains(&minute)
+        } else {
+            (self.days & Self::day_bit(day) != 0 && minute >= self.start_minute)
+                || (self.days & Self::day_bit(day.pred()) != 0 && minute < self.end_minute)
+        }
+    }
+}
+
+/// Which calls a route carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteScope {
+    /// Every external call.
+    AllExternal,
+    /// Calls within the site's country.
+    National,
+    /// Calls abroad.
+    International,
+    /// Calls whose E.164 number starts with these digits (no `+`).
+    Prefix(String),
+}
+
+impl RouteScope {
+    fn matches(&self, c: &Classification) -> bool {
+        let Some(dest) = &c.destination else {
+            return false;
+        };
+        match self {
+            Self::AllExternal => true,
+            Self::National => !dest.international,
+            Self::International => dest.international,
+            Self::Prefix(p) => dest.number.digits().starts_with(p.as_str()),
+        }
+    }
+}
+
+/// An outbound route with office hours: calls in its scope are refused outside the hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Name used in verdicts.
+    pub name: String,
+    /// Which calls it carries.
+    pub scope: RouteScope,
+    /// Time zone of the hours.
+    pub tz: Tz,
+    /// Open windows; outside all of them the route is closed.
+    pub open: Vec<HoursWindow>,
+}
+
+impl Route {
+    /// Whether the route is open at `now`.
+    #[must_use]
+    pub fn is_open(&self, now: Timestamp) -> bool {
+        let Some(utc) = now.to_utc() else {
+            return false;
+        };
+        let local = utc.with_timezone(&self.tz);
+        let minute = u16::try_from(local.hour() * 60 + local.minute()).unwrap_or(0);
+        self.open
+            .iter()
+            .any(|w| w.contains(local.weekday(), minute))
+    }
+}
+
+/// A group of extensions sharing a role and, optionally, its own allowed countries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// What its members may call.
+    pub role: Role,
+    /// Members' extension numbers (or SIP user names).
+    pub members: Vec<String>,
+    /// Countries its members may call abroad; `None` uses the site-wide list.
+    pub allowed_countries: Option<BTreeSet<Country>>,
+}
+
+/// Rolling-window limits. `None` disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VelocityLimits {
+    /// International calls per extension in any 60 s.
+    pub intl_per_minute: Option<u32>,
+    /// International calls for the whole site in any 60 s.
+    pub site_intl_per_minute: Option<u32>,
+    /// Distinct external numbers per extension in any hour.
+    pub distinct_per_hour: Option<u32>,
+    /// Calls to one external number (from any extension) in any `same_number_window_secs`.
+    pub same_number: Option<u32>,
+    /// Window of `same_number`, seconds.
+    pub same_number_window_secs: u32,
+}
+
+impl Default for VelocityLimits {
+    /// Defaults in the spirit of OpenSIPS' fraud_detection sample profile: 5 international calls a
+    /// minute per extension, 20 for the site, 30 distinct numbers an hour, 10 calls to one number
+    /// in 10 minutes.
+    fn default() -> Self {
+        Self {
+            intl_per_minute: Some(5),
+            site_intl_per_minute: Some(20),
+            distinct_per_hour: Some(30),
+            same_number: Some(10),
+            same_number_window_secs: 600,
+        }
+    }
+}
+
+/// The policy's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyConfig {
+    /// Role of extensions not listed anywhere.
+    pub default_role: Role,
+    /// Roles of single extensions (override groups).
+    pub extension_roles: HashMap<String, Role>,
+    /// Groups of extensions.
+    pub groups: HashMap<String, Group>,
+    /// Countries that may be called abroad; `None` allows all (subject to the other rules).
+    pub allowed_countries: Option<BTreeSet<Country>>,
+    /// Refused prefixes: `+DIGITS` matches the E.164 number, plain `DIGITS` what was dialled.
+    pub denied_prefixes: Vec<String>,
+    /// Refused number types.
+    pub denied_types: BTreeSet<NumberType>,
+    /// Highest destination risk allowed; `None` allows any.
+    pub max_risk: Option<RiskLevel>,
+    /// Outbound routes with office hours.
+    pub routes: Vec<Route>,
+    /// Concurrent-call caps per trunk name.
+    pub trunk_caps: HashMap<String, u32>,
+    /// Cap for trunks not in `trunk_caps`.
+    pub default_trunk_cap: Option<u32>,
+    /// Concurrent external calls per extension.
+    pub extension_cap: Option<u32>,
+    /// A call with no end event for this long is forgotten (lost BYE), seconds.
+    pub call_timeout_secs: u32,
+    /// Rolling-window limits.
+    pub velocity: VelocityLimits,
+}
+
+impl Default for PolicyConfig {
+    /// Everyone international, everything allowed except premium rate, satellite and
+    /// international-network numbers; default velocity limits; calls forgotten after 4 h.
+    fn default() -> Self {
+        Self {
+            default_role: Role::International,
+            extension_roles: HashMap::new(),
+            groups: HashMap::new(),
+            allowed_countries: None,
+            denied_prefixes: Vec::new(),
+            denied_types: [
+                NumberType::PremiumRate,
+                NumberType::Satellite,
+                NumberType::InternationalNetwork,
+            ]
+            .into_iter()
+            .collect(),
+            max_risk: None,
+            routes: Vec::new(),
+            trunk_caps: HashMap::new(),
+            default_trunk_cap: None,
+            extension_cap: None,
+            call_timeout_secs: 4 * 3600,
+            velocity: VelocityLimits::default(),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The role of `extension` (explicit, then group, then default).
+    #[must_use]
+    pub fn role_of(&self, extension: Option<&str>) -> Role {
+        let Some(ext) = extension else {
+            return self.default_role;
+        };
+        if let Some(role) = self.extension_roles.get(ext) {
+            return *role;
+        }
+        self.group_of(ext).map_or(self.default_role, |g| g.role)
+    }
+
+    fn group_of(&self, ext: &str) -> Option<&Group> {
+        // Deterministic when an extension is in several groups: the most permissive role wins.
+        self.groups
+            .values()
+            .filter(|g| g.members.iter().any(|m| m == ext))
+            .max_by_key(|g| g.role)
+    }
+
+    fn allowed_countries_of(&self, extension: Option<&str>) -> Option<&BTreeSet<Country>> {
+        extension
+            .and_then(|e| self.group_of(e))
+            .and_then(|g| g.allowed_countries.as_ref())
+            .or(self.allowed_countries.as_ref())
+    }
+}
+
+/// The rule behind a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The extension's role does not reach the destination.
+    Role,
+    /// The destination country is not allowed.
+    Country,
+    /// The number matches a denied prefix.
+    DeniedPrefix,
+    /// The number type is denied.
+    NumberType,
+    /// The destination risk exceeds the maximum.
+    Risk,
+    /// The route is outside its office hours.
+    OfficeHours,
+    /// The trunk's concurrent-call cap is reached.
+    TrunkConcurrency,
+    /// The extension's concurrent-call cap is reached.
+    ExtensionConcurrency,
+    /// Too many international calls from the extension in the last minute.
+    IntlPerMinute,
+    /// Too many international calls from the site in the last minute.
+    SiteIntlPerMinute,
+    /// Too many distinct numbers from the extension in the last hour.
+    DistinctPerHour,
+    /// The same number was called too often.
+    SameNumber,
+}
+
+impl Rule {
+    /// A stable kebab-case identifier for reports and metrics.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Role => "role",
+            Self::Country => "country",
+            Self::DeniedPrefix => "denied-prefix",
+            Self::NumberType => "number-type",
+            Self::Risk => "risk",
+            Self::OfficeHours => "office-hours",
+            Self::TrunkConcurrency => "trunk-concurrency",
+            Self::ExtensionConcurrency => "extension-concurrency",
+            Self::IntlPerMinute => "intl-per-minute",
+            Self::SiteIntlPerMinute => "site-intl-per-minute",
+            Self::DistinctPerHour => "distinct-per-hour",
+            Self::SameNumber => "same-number",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal: the rule that fired and a human-readable detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule.
+    pub rule: Rule,
+    /// What exactly (role and destination, route name, counts ...).
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.rule, self.detail)
+    }
+}
+
+/// The policy's answer for one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Verdict {
+    /// Place the call.
+    Allow,
+    /// An emergency call: placed whatever the policy says.
+    AllowEmergency,
+    /// Refuse (inline: answer 403).
+    Deny(Violation),
+}
+
+impl Verdict {
+    /// Whether the call may go ahead.
+    #[must_use]
+    pub fn is_allowed(&self) -> bool {
+        !matches!(self, Self::Deny(_))
+    }
+
+    /// The violation, if refused.
+    #[must_use]
+    pub fn violation(&self) -> Option<&Violation> {
+        match self {
+            Self::Deny(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// One call attempt (an INVITE, or a CDR row).
+#[derive(Debug, Clone, Copy)]
+pub struct CallAttempt<'a> {
+    /// Identifies the call for later end events (SIP Call-ID, CDR unique id).
+    pub call_id: &'a str,
+    /// The calling extension (authenticated user), if known.
+    pub extension: Option<&'a str>,
+    /// The outbound trunk, if known.
+    pub trunk: Option<&'a str>,
+    /// The dialled destination, classified with the site's dial plan.
+    pub destination: &'a Classification,
+}
+
+#[derive(Debug, Clone)]
+struct ActiveCall {
+    extension: Option<String>,
+    trunk: Option<String>,
+    expires: Timestamp,
+}
+
+/// Event times within a rolling window.
+#[derive(Debug, Clone, Default)]
+struct Window {
+    times: VecDeque<Timestamp>,
+}
+
+impl Window {
+    fn prune(&mut self, now: Timestamp, window_ms: i64) {
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now.millis_since(*t) >= window_ms)
+        {
+            self.times.pop_front();
+        }
+    }
+    fn count(&mut self, now: Timestamp, window_ms: i64) -> usize {
+        self.prune(now, window_ms);
+        self.times.len()
+    }
+}
+
+/// Distinct destinations within a rolling window.
+#[derive(Debug, Clone, Default)]
+struct DistinctWindow {
+    events: VecDeque<(Timestamp, String)>,
+    counts: HashMap<String, u32>,
+}
+
+impl DistinctWindow {
+    fn prune(&mut self, now: Timestamp, window_ms: i64) {
+        while let Some((t, _)) = self.events.front() {
+            if now.millis_since(*t) < window_ms {
+                break;
+            }
+            if let Some((_, number)) = self.events.pop_front()
+                && let Some(c) = self.counts.get_mut(&number)
+            {
+                *c = c.saturating_sub(1);
+                if *c == 0 {
+                    self.counts.remove(&number);
+                }
+            }
+        }
+    }
+    fn push(&mut self, now: Timestamp, number: &str) {
+        *self.counts.entry(number.to_owned()).or_insert(0) += 1;
+        self.events.push_back((now, number.to_owned()));
+    }
+}
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// The stateful call policy.
+#[derive(Debug, Clone)]
+pub struct CallPolicy {
+    config: PolicyConfig,
+    active: HashMap<String, ActiveCall>,
+    per_trunk: HashMap<String, u32>,
+    per_extension: HashMap<String, u32>,
+    intl_by_extension: HashMap<String, Window>,
+    intl_site: Window,
+    distinct_by_extension: HashMap<String, DistinctWindow>,
+    by_number: HashMap<String, Window>,
+    /// Recently refused calls: a retransmitted INVITE gets the same answer and is not counted
+    /// again (kept for SIP's Timer B, 64*T1 = 32 s, RFC 3261 §17.1.1.2).
+    refused: HashMap<String, (Timestamp, Violation)>,
+}
+
+/// How long a refused Call-ID is remembered, ms.
+const REFUSED_MEMORY_MS: i64 = 32_000;
+/// At most this many refused Call-IDs are remembered (a flood of distinct ones is not).
+const REFUSED_MEMORY_MAX: usize = 100_000;
+
+impl CallPolicy {
+    /// A policy with `config` and no calls in progress.
+    #[must_use]
+    pub fn new(config: PolicyConfig) -> Self {
+        Self {
+            config,
+            active: HashMap::new(),
+            per_trunk: HashMap::new(),
+            per_extension: HashMap::new(),
+            intl_by_extension: HashMap::new(),
+            intl_site: Window::default(),
+            distinct_by_extension: HashMap::new(),
+            by_number: HashMap::new(),
+            refused: HashMap::new(),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// The static rules only (role, country, prefix, type, risk, office hours): no counters are
+    /// read or changed. Useful for `classify` and to explain a verdict.
+    pub fn check_static(&self, now: Timestamp, attempt: &CallAttempt<'_>) -> Verdict {
+        let c = attempt.destination;
+        if c.is_emergency() {
+            return Verdict::AllowEmergency;
+        }
+        let role = self.config.role_of(attempt.extension);
+        let needed = needed_role(c);
+        if needed > role {
+            return deny(
+                Rule::Role,
+                format!("{role} extension may not call a {needed} destination"),
+            );
+        }
+        if let Some(v) = self.denied_prefix(c) {
+            return Verdict::Deny(v);
+        }
+        let Some(dest) = &c.destination else {
+            return Verdict::Allow;
+        };
+        if dest.international
+            && let Some(allowed) = self.config.allowed_countries_of(attempt.extension)
+            && !dest.country.is_some_and(|cc| allowed.contains(&cc))
+        {
+            let name = dest
+                .country
+                .map_or("non-geographic".to_owned(), |cc| cc.to_string());
+            return deny(
+                Rule::Country,
+                format!("{name} ({}) is not an allowed country", dest.number),
+            );
+        }
+        if self.config.denied_types.contains(&dest.number_type) {
+            return deny(
+                Rule::NumberType,
+                format!("{} is a {} number", dest.number, dest.number_type),
+            );
+        }
+        if let Some(max) = self.config.max_risk
+            && dest.risk > max
+        {
+            return deny(
+                Rule::Risk,
+                format!(
+                    "{} is {} risk ({}), above {max}",
+                    dest.number, dest.risk, dest.risk_reason
+                ),
+            );
+        }
+        if let Some(route) = self
+            .config
+            .routes
+            .iter()
+            .find(|r| r.scope.matches(c) && !r.is_open(now))
+        {
+            return deny(
+                Rule::OfficeHours,
+                format!("route {} is closed at {now}", route.name),
+            );
+        }
+        Verdict::Allow
+    }
+
+    fn denied_prefix(&self, c: &Classification) -> Option<Violation> {
+        let dialled = match &c.dialled {
+            Dialled::Extension { number } | Dialled::ShortCode { number } => Some(number.as_str()),
+            Dialled::External { .. } | Dialled::Emergency { .. } | Dialled::Unrecognised { .. } => {
+                None
+            }
+        };
+        let e164 = c.dialled.e164().map(|n| n.digits());
+        self.config.denied_prefixes.iter().find_map(|p| {
+            let hit = match p.strip_prefix('+') {
+                Some(digits) => e164.is_some_and(|n| n.starts_with(digits)),
+                None => dialled.is_some_and(|d| d.starts_with(p.as_str())),
+            };
+            hit.then(|| Violation {
+                rule: Rule::DeniedPrefix,
+                detail: format!("{} matches denied prefix {p}", describe(c)),
+            })
+        })
+    }
+
+    /// Full check of one call attempt, then bookkeeping: the attempt is counted in the velocity
+    /// windows (refused attempts too: an attacker's retries are part of the pattern), and an
+    /// allowed external call is counted as in progress until [`CallPolicy::handle_call_end`] or
+    /// its timeout.
+    pub fn handle_attempt(&mut self, now: Timestamp, attempt: &CallAttempt<'_>) -> Verdict {
+        let verdict = self.check_static(now, attempt);
+        if verdict == Verdict::AllowEmergency {
+            return verdict;
+        }
+        // A retransmitted INVITE of an admitted call is neither a new call nor a new attempt.
+        if self.active.contains_key(attempt.call_id) {
+            self.handle_call_refresh(now, attempt.call_id);
+            return Verdict::Allow;
+        }
+        if let Some((until, v)) = self.refused.get(attempt.call_id)
+            && now < *until
+        {
+            // The same request again: the attempt was counted already. Only a full trunk or
+            // extension can have changed since.
+            if !matches!(v.rule, Rule::TrunkConcurrency | Rule::ExtensionConcurrency) {
+                return Verdict::Deny(v.clone());
+            }
+            if let Some(v) = self.concurrency(now, attempt) {
+                return Verdict::Deny(v);
+            }
+            self.refused.remove(attempt.call_id);
+            self.start_call(now, attempt);
+            return Verdict::Allow;
+        }
+        let verdict = self.decide(now, attempt, verdict);
+        if let Verdict::Deny(v) = &verdict {
+            if self.refused.len() >= REFUSED_MEMORY_MAX {
+                self.refused.retain(|_, (until, _)| now < *until);
+            }
+            if self.refused.len() < REFUSED_MEMORY_MAX {
+                let until = now.plus_millis(REFUSED_MEMORY_MS);
+                self.refused
+                    .insert(attempt.call_id.to_owned(), (until, v.clone()));
+            }
+        }
+        verdict
+    }
+
+    /// Velocity and concurrency on top of the static verdict; records the attempt.
+    fn decide(&mut self, now: Timestamp, attempt: &CallAttempt<'_>, verdict: Verdict) -> Verdict {
+        let Some(dest) = attempt.destination.destination.as_ref() else {
+            return verdict;
+        };
+        let velocity = self.check_and_record_velocity(
+            now,
+            attempt.extension,
+            dest.number.digits(),
+            dest.international,
+        );
+        let verdict = match (verdict, velocity) {
+            (Verdict::Allow, Some(v)) => Verdict::Deny(v),
+            (v, _) => v,
+        };
+        if verdict != Verdict::Allow {
+            return verdict;
+        }
+        if let Some(v) = self.concurrency(now, attempt) {
+            return Verdict::Deny(v);
+        }
+        self.start_call(now, attempt);
+        Verdict::Allow
+    }
+
+    fn check_and_record_velocity(
+        &mut self,
+        now: Timestamp,
+        extension: Option<&str>,
+        number: &str,
+        international: bool,
+    ) -> Option<Violation> {
+        let limits = self.config.velocity;
+        let mut fired = None;
+        let ext_key = extension.unwrap_or("").to_owned();
+        if international {
+            let w = self.intl_by_extension.entry(ext_key.clone()).or_default();
+            let n = w.count(now, MINUTE_MS);
+            w.times.push_back(now);
+            if let Some(limit) = limits.intl_per_minute.filter(|l| n >= *l as usize) {
+                fired.get_or_insert(Violation {
+                    rule: Rule::IntlPerMinute,
+                    detail: format!(
+                        "{} international calls from {} in the last minute (limit {limit})",
+                        n + 1,
+                        show_ext(extension)
+                    ),
+                });
+            }
+            let n = self.intl_site.count(now, MINUTE_MS);
+            self.intl_site.times.push_back(now);
+            if let Some(limit) = limits.site_intl_per_minute.filter(|l| n >= *l as usize) {
+                fired.get_or_insert(Violation {
+                    rule: Rule::SiteIntlPerMinute,
+                    detail: format!(
+                        "{} international calls from the site in the last minute (limit {limit})",
+                        n + 1
+                    ),
+                });
+            }
+        }
+        let d = self.distinct_by_extension.entry(ext_key).or_default();
+        d.prune(now, HOUR_MS);
+        let new_number = !d.counts.contains_key(number);
+        let distinct = d.counts.len() + usize::from(new_number);
+        d.push(now, number);
+        if let Some(limit) = limits
+            .distinct_per_hour
+            .filter(|l| new_number && distinct > *l as usize)
+        {
+            fired.get_or_insert(Violation {
+                rule: Rule::DistinctPerHour,
+                detail: format!(
+                    "{distinct} distinct numbers from {} in the last hour (limit {limit})",
+                    show_ext(extension)
+                ),
+            });
+        }
+        let window_ms = i64::from(limits.same_number_window_secs) * 1000;
+        let w = self.by_number.entry(number.to_owned()).or_default();
+        let n = w.count(now, window_ms);
+        w.times.push_back(now);
+        if let Some(limit) = limits.same_number.filter(|l| n >= *l as usize) {
+            fired.get_or_insert(Violation {
+                rule: Rule::SameNumber,
+                detail: format!(
+                    "+{number} called {} times in {} s (limit {limit})",
+                    n + 1,
+                    limits.same_number_window_secs
+                ),
+            });
+        }
+        fired
+    }
+
+    fn concurrency(&mut self, now: Timestamp, attempt: &CallAttempt<'_>) -> Option<Violation> {
+        self.handle_timeout(now);
+        if let Some(trunk) = attempt.trunk {
+            let cap = self
+                .config
+                .trunk_caps
+                .get(trunk)
+                .copied()
+                .or(self.config.default_trunk_cap);
+            let active = self.per_trunk.get(trunk).copied().unwrap_or(0);
+            if let Some(cap) = cap.filter(|c| active >= *c) {
+                return Some(Violation {
+                    rule: Rule::TrunkConcurrency,
+                    detail: format!("trunk {trunk} has {active} calls in progress (cap {cap})"),
+                });
+            }
+        }
+        if let (Some(ext), Some(cap)) = (attempt.extension, self.config.extension_cap) {
+            let active = self.per_extension.get(ext).copied().unwrap_or(0);
+            if active >= cap {
+                return Some(Violation {
+                    rule: Rule::ExtensionConcurrency,
+                    detail: format!("extension {ext} has {active} calls in progress (cap {cap})"),
+                });
+            }
+        }
+        None
+    }
+
+    fn start_call(&mut self, now: Timestamp, attempt: &CallAttempt<'_>) {
+        let call = ActiveCall {
+            extension: attempt.extension.map(str::to_owned),
+            trunk: attempt.trunk.map(str::to_owned),
+            expires: now.plus_millis(i64::from(self.config.call_timeout_secs) * 1000),
+        };
+        if let Some(t) = &call.trunk {
+            *self.per_trunk.entry(t.clone()).or_insert(0) += 1;
+        }
+        if let Some(e) = &call.extension {
+            *self.per_extension.entry(e.clone()).or_insert(0) += 1;
+        }
+        self.active.insert(attempt.call_id.to_owned(), call);
+    }
+
+    /// A call ended (BYE, CANCEL, or a final non-2xx response to its INVITE). Unknown ids are
+    /// ignored.
+    pub fn handle_call_end(&mut self, _now: Timestamp, call_id: &str) {
+        if let Some(call) = self.active.remove(call_id) {
+            self.release(&call);
+        }
+    }
+
+    /// In-dialog traffic (re-INVITE, UPDATE, session refresh) shows the call is alive: its
+    /// lost-BYE timeout starts again.
+    pub fn handle_call_refresh(&mut self, now: Timestamp, call_id: &str) {
+        let timeout = i64::from(self.config.call_timeout_secs) * 1000;
+        if let Some(call) = self.active.get_mut(call_id) {
+            call.expires = now.plus_millis(timeout);
+        }
+    }
+
+    /// The earliest time at which [`CallPolicy::handle_timeout`] has something to do.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.active.values().map(|c| c.expires).min()
+    }
+
+    /// Forgets calls whose end was never seen, and velocity entries that have left their windows.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let expired: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, c)| c.expires <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some(call) = self.active.remove(&id) {
+                self.release(&call);
+            }
+        }
+        let same_ms = i64::from(self.config.velocity.same_number_window_secs) * 1000;
+        self.by_number.retain(|_, w| w.count(now, same_ms) > 0);
+        self.refused.retain(|_, (until, _)| now < *until);
+        self.intl_by_extension
+            .retain(|_, w| w.count(now, MINUTE_MS) > 0);
+        self.distinct_by_extension.retain(|_, d| {
+            d.prune(now, HOUR_MS);
+            !d.events.is_empty()
+        });
+    }
+
+    fn release(&mut self, call: &ActiveCall) {
+        for (map, key) in [
+            (&mut self.per_trunk, &call.trunk),
+            (&mut self.per_extension, &call.extension),
+        ] {
+            if let Some(k) = key
+                && let Some(n) = map.get_mut(k)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(k);
+                }
+            }
+        }
+    }
+
+    /// Calls in progress on `trunk`.
+    #[must_use]
+    pub fn active_on_trunk(&self, trunk: &str) -> u32 {
+        self.per_trunk.get(trunk).copied().unwrap_or(0)
+    }
+
+    /// Calls in progress from `extension`.
+    #[must_use]
+    pub fn active_from_extension(&self, extension: &str) -> u32 {
+        self.per_extension.get(extension).copied().unwrap_or(0)
+    }
+}
+
+fn deny(rule: Rule, detail: String) -> Verdict {
+    Verdict::Deny(Violation { rule, detail })
+}
+
+fn show_ext(ext: Option<&str>) -> String {
+    ext.map_or_else(
+        || "an unknown caller".to_owned(),
+        |e| format!("extension {e}"),
+    )
+}
+
+fn describe(c: &Classification) -> String {
+    match &c.dialled {
+        Dialled::External { number, .. } => number.to_string(),
+        Dialled::Emergency { number }
+        | Dialled::Extension { number }
+        | Dialled::ShortCode { number } => number.clone(),
+        Dialled::Unrecognised { text, .. } => text.clone(),
+    }
+}
+
+/// The least role that may call `c`.
+fn needed_role(c: &Classification) -> Role {
+    match &c.dialled {
+        Dialled::Emergency { .. } | Dialled::Extension { .. } => Role::InternalOnly,
+        Dialled::ShortCode { number } if number.starts_with(['*', '#']) => Role::InternalOnly,
+        Dialled::ShortCode { .. } => Role::National,
+        // A SIP user name such as "alice" never leaves the PBX.
+        Dialled::Unrecognised {
+            reason: Unrecognised::NotDialDigits | Unrecognised::Empty,
+            ..
+        } => Role::InternalOnly,
+        Dialled::Unrecognised { .. } => Role::International,
+        Dialled::External { .. } => {
+            if c.is_international() {
+                Role::International
+            } else {
+                Role::National
+            }
+        }
+    }
+}
