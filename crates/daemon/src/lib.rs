@@ -6,8 +6,8 @@
 
 pub mod api;
 pub mod daemon;
-pub mod logtail;
 pub mod inline;
+pub mod logtail;
 pub mod observe;
 pub mod pipeline;
 pub mod store;

@@ -13,9 +13,9 @@ mod config;
 mod control;
 mod nft;
 mod plan;
-mod replay;
 mod policy_file;
 mod reflector;
+mod replay;
 mod run;
 mod sip;
 
