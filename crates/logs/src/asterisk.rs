@@ -55,7 +55,19 @@ impl Screen {
         if let Some(rest) = msg.strip_prefix(b"Request ") {
             return failed_for(msg, rest, &self.failed_for);
         }
-        if msg.starts_with(b"SecurityEvent=\"") {
+        if let Some(rest) = msg.strip_prefix(b"SecurityEvent=\"") {
+            // Most security-log lines are ChallengeSent and the like: decide on the event name before
+            // reading the other fields.
+            const KINDS: [&[u8]; 5] = [
+                b"InvalidAccountID\"",
+                b"ChallengeResponseFailed\"",
+                b"InvalidPassword\"",
+                b"FailedACL\"",
+                b"SuccessfulAuth\"",
+            ];
+            if !KINDS.iter().any(|k| rest.starts_with(k)) {
+                return None;
+            }
             return security(msg);
         }
         if let Some(rest) = msg.strip_prefix(b"Host ") {

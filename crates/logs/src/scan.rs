@@ -131,11 +131,25 @@ pub fn sip_user(b: &[u8]) -> Option<&[u8]> {
 
 /// Whether `b` contains `needle`, ignoring ASCII case.
 pub fn contains_ignore_case(b: &[u8], needle: &[u8]) -> bool {
-    if needle.is_empty() {
+    let Some(&first) = needle.first() else {
         return true;
+    };
+    // Candidates start with the first byte in either case; memchr finds them without a byte loop.
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    while let Some(i) = b
+        .get(from..)
+        .and_then(|rest| memchr::memchr2(lower, upper, rest))
+    {
+        let at = from + i;
+        if b.get(at..at + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+        {
+            return true;
+        }
+        from = at + 1;
     }
-    b.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    false
 }
 
 /// See [`Format::detect`].
@@ -204,6 +218,23 @@ mod tests {
         ] {
             assert_eq!(ip(s.as_bytes()), None, "{s}");
         }
+    }
+
+    #[test]
+    fn case_insensitive_search() {
+        assert!(contains_ignore_case(
+            b"'Friendly-Scanner' <sip:1@x>",
+            b"friendly-scanner"
+        ));
+        assert!(contains_ignore_case(
+            b"fffriendly-scanner",
+            b"friendly-scanner"
+        ));
+        assert!(!contains_ignore_case(
+            b"friendly-scanne",
+            b"friendly-scanner"
+        ));
+        assert!(contains_ignore_case(b"", b""));
     }
 
     #[test]
