@@ -264,6 +264,12 @@ pub static TABLES: &[Table] = &[
         doc: "Address lists, in CIDR notation or as single addresses, IPv4 and IPv6.",
     },
     Table {
+        name: "logs",
+        doc: "PBX logs the guard follows, for what packets cannot show (SIP over TLS or WebSocket): failed and \
+              successful authentication, unknown users, ACL rejections. Files are followed across rotation; \
+              `pbxguard replay` reads the same formats offline.",
+    },
+    Table {
         name: "limits",
         doc: "Resource bounds that keep memory fixed under a flood of spoofed sources.",
     },
@@ -613,6 +619,24 @@ pub static KEYS: &[Key] = &[
         limits.max_sources,
         "Most sources tracked at once. Beyond it the least valuable state is evicted first (never an active \
          offender's), so a flood from spoofed addresses cannot exhaust memory."
+    ),
+    key!(
+        "logs",
+        "files",
+        Kind::TextList,
+        logs.files,
+        "Log files to follow, each as \"FORMAT:PATH\" with FORMAT one of asterisk, freeswitch, kamailio \
+         (e.g. \"asterisk:/var/log/asterisk/full\", \"freeswitch:/var/log/freeswitch/freeswitch.log\"). \
+         Reading starts at the end of each file; rotated and truncated files are followed."
+    ),
+    key!(
+        "logs",
+        "kamailio_patterns",
+        Kind::TextList,
+        logs.kamailio_patterns,
+        "How Kamailio lines are read, each as \"EVENT: TEMPLATE\". EVENT is auth_failed, unknown_user, \
+         auth_succeeded, rejected or scanner; TEMPLATE is the line's text with {user}, {ip} (required), \
+         {port}, {ua} and {any} placeholders, found anywhere in the line."
     ),
     key!(
         "audit",

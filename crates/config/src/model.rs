@@ -31,6 +31,8 @@ pub struct Config {
     pub lists: Lists,
     /// Resource bounds.
     pub limits: Limits,
+    /// PBX log files to follow.
+    pub logs: Logs,
     /// `pbxguard audit`.
     pub audit: Audit,
 }
@@ -372,6 +374,42 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_sources: 100_000,
+        }
+    }
+}
+
+/// PBX log files the guard follows (`[logs]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Logs {
+    /// `FORMAT:PATH` entries.
+    pub files: Vec<String>,
+    /// `EVENT: TEMPLATE` patterns for Kamailio lines.
+    pub kamailio_patterns: Vec<String>,
+}
+
+/// The log formats `[logs] files` accepts.
+pub const LOG_FORMATS: [&str; 3] = ["asterisk", "freeswitch", "kamailio"];
+
+/// The events a Kamailio pattern may report.
+pub const LOG_PATTERN_EVENTS: [&str; 5] = [
+    "auth_failed",
+    "unknown_user",
+    "auth_succeeded",
+    "rejected",
+    "scanner",
+];
+
+impl Default for Logs {
+    fn default() -> Self {
+        // No file by default: which PBX runs here is the operator's to say. The patterns match the
+        // `xlog` lines of the lab's Kamailio script, as examples to adapt.
+        Self {
+            files: Vec::new(),
+            kamailio_patterns: vec![
+                "auth_failed: auth failed for user {user} from {ip}:{port}".to_owned(),
+                "unknown_user: unknown user {user} from {ip}:{port}".to_owned(),
+            ],
         }
     }
 }

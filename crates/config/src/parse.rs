@@ -301,6 +301,42 @@ impl Parser<'_> {
                 );
             }
         }
+        for entry in &c.logs.files {
+            let ok = entry.split_once(':').is_some_and(|(format, path)| {
+                crate::model::LOG_FORMATS.contains(&format) && path.starts_with('/')
+            });
+            if !ok {
+                let span = self.span_of("logs", "files");
+                self.report(
+                    span,
+                    Problem::Inconsistent {
+                        key: "logs.files".to_owned(),
+                        message: format!(
+                            "`{entry}` is not FORMAT:/absolute/path with FORMAT one of {}",
+                            crate::model::LOG_FORMATS.join(", ")
+                        ),
+                    },
+                );
+            }
+        }
+        for pattern in &c.logs.kamailio_patterns {
+            let event_ok = pattern
+                .split_once(':')
+                .is_some_and(|(event, _)| crate::model::LOG_PATTERN_EVENTS.contains(&event.trim()));
+            if !event_ok || pattern.matches("{ip}").count() != 1 {
+                let span = self.span_of("logs", "kamailio_patterns");
+                self.report(
+                    span,
+                    Problem::Inconsistent {
+                        key: "logs.kamailio_patterns".to_owned(),
+                        message: format!(
+                            "`{pattern}` is not \"EVENT: TEMPLATE\" with EVENT one of {} and exactly one {{ip}}",
+                            crate::model::LOG_PATTERN_EVENTS.join(", ")
+                        ),
+                    },
+                );
+            }
+        }
         for net in &c.lists.allow {
             if net.prefix_len() == 0 {
                 let span = self.span_of("lists", "allow");

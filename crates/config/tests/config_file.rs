@@ -157,3 +157,29 @@ fn reference_documentation_is_in_step_with_the_registry() {
         "docs/configuration.md is stale: regenerate it with `cargo run -p pbxguard -- config docs > docs/configuration.md`"
     );
 }
+
+#[test]
+fn log_files_and_kamailio_patterns_are_checked() {
+    let good = "[logs]\nfiles = [\"asterisk:/var/log/asterisk/full\", \"kamailio:/var/log/syslog\"]\n\
+                kamailio_patterns = [\"rejected: blocked {ip}\"]\n";
+    let c = Config::from_toml(good, "t.toml").unwrap();
+    assert_eq!(c.logs.files.len(), 2);
+    assert_eq!(
+        c.logs.kamailio_patterns,
+        vec!["rejected: blocked {ip}".to_owned()]
+    );
+
+    let bad = "[logs]\nfiles = [\"asterisk:/var/log/full\", \"opensips:/x\", \"asterisk:relative\"]\n\
+               kamailio_patterns = [\"oops: x {ip}\", \"auth_failed: no address\"]\n";
+    let err = Config::from_toml(bad, "t.toml").unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "opensips:/x",
+        "asterisk:relative",
+        "oops: x {ip}",
+        "auth_failed: no address",
+    ] {
+        assert!(text.contains(needle), "{needle} not reported in {text}");
+    }
+    assert!(!text.contains("asterisk:/var/log/full`"), "{text}");
+}

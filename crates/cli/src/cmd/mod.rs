@@ -15,6 +15,7 @@ mod nft;
 mod plan;
 mod policy_file;
 mod reflector;
+mod replay;
 mod run;
 mod sip;
 
@@ -83,6 +84,13 @@ pub enum Command {
     /// Reads a site description (TOML; `pbxguard plan --example` prints one), validates it (every
     /// mistake with its line), and renders the plan. `--json` prints the plan model itself.
     Plan(plan::PlanArgs),
+    /// Replay PBX logs and packet captures through the engine offline: what would have been banned, when
+    /// and why.
+    ///
+    /// Reads Asterisk, FreeSWITCH and Kamailio logs (format recognised from the first lines, or
+    /// --format) and pcap captures, merged by time, with the global configuration ([rules], [lists],
+    /// [logs] kamailio_patterns). Prints the bans as a table (or --json) and exits 1 if there is any.
+    Replay(replay::ReplayArgs),
     /// Prove from outside that the ports are right, and diagnose the NAT.
     ///
     /// Needs a `pbxguard reflector` on a host outside the NAT and a shared secret. Probes every port
@@ -116,6 +124,7 @@ pub fn run(command: Command, ctx: &Context) -> Outcome {
         Command::Nft(a) => nft::run(a, ctx),
         Command::Capture(a) => capture::run(a, ctx),
         Command::Plan(args) => plan::run(args, ctx),
+        Command::Replay(args) => replay::run(args, ctx),
         Command::Check(a) => check::run(*a, ctx),
         Command::Reflector(a) => reflector::run(a, ctx),
         Command::Sip(c) => sip::run(c, ctx),

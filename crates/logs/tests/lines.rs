@@ -1,0 +1,449 @@
+//! Real-looking log lines of each PBX, several versions each: what counts, and what must not.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::IpAddr;
+
+use pbxguard_logs::{EXAMPLE_PATTERNS, Format, LineParser, LogEvent, Pattern};
+
+/// What a line should give, in a comparable form.
+#[derive(Debug, PartialEq, Eq)]
+struct Want {
+    peer: IpAddr,
+    kind: &'static str,
+    who: Option<String>,
+}
+
+fn want(peer: &str, kind: &'static str, who: Option<&str>) -> Option<Want> {
+    Some(Want {
+        peer: peer.parse().unwrap(),
+        kind,
+        who: who.map(str::to_owned),
+    })
+}
+
+fn got(parser: &LineParser, line: &str) -> Option<Want> {
+    let p = parser.parse(line.as_bytes())?;
+    let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    let (kind, who) = match p.event {
+        LogEvent::AuthFailed { user } => ("auth_failed", s(user)),
+        LogEvent::UnknownUser { user } => ("unknown_user", s(user)),
+        LogEvent::AuthSucceeded { user } => ("auth_succeeded", s(user)),
+        LogEvent::Rejected { user } => ("rejected", s(user)),
+        LogEvent::Scanner { user_agent } => ("scanner", s(user_agent)),
+        _ => ("other", None),
+    };
+    Some(Want {
+        peer: p.peer,
+        kind,
+        who,
+    })
+}
+
+fn check(format: Format, cases: &[(&str, Option<Want>)]) {
+    let patterns = EXAMPLE_PATTERNS
+        .iter()
+        .map(|p| Pattern::parse(p).unwrap())
+        .collect();
+    let parser = LineParser::new(format, patterns, 2026);
+    for (line, expected) in cases {
+        assert_eq!(&got(&parser, line), expected, "{format}: {line}");
+    }
+}
+
+#[test]
+fn asterisk_chan_sip_registration_failures() {
+    check(
+        Format::Asterisk,
+        &[
+            // Asterisk 1.8/11/13, legacy timestamp.
+            (
+                "[Nov 22 20:44:38] NOTICE[2213] chan_sip.c: Registration from '\"100\" <sip:100@192.0.2.10>' failed for '203.0.113.5:5060' - Wrong password",
+                want("203.0.113.5", "auth_failed", Some("100")),
+            ),
+            // Asterisk 13/16 with dateformat=%F %T and the call-id tag.
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213][C-0000001a] chan_sip.c: Registration from '<sip:2001@192.0.2.10>' failed for '203.0.113.6:5070' - No matching peer found",
+                want("203.0.113.6", "unknown_user", Some("2001")),
+            ),
+            (
+                "[2026-11-22 20:44:38.123] NOTICE[2213] chan_sip.c: Registration from '<sip:2001@192.0.2.10>' failed for '203.0.113.7' - Username/auth name mismatch",
+                want("203.0.113.7", "auth_failed", Some("2001")),
+            ),
+            (
+                "[Nov 22 20:44:38] NOTICE[2213] chan_sip.c: Registration from '<sip:300@192.0.2.10>' failed for '198.51.100.9:5060' - Device does not match ACL",
+                want("198.51.100.9", "rejected", Some("300")),
+            ),
+            (
+                "[Nov 22 20:44:38] NOTICE[2213] chan_sip.c: Registration from '<sip:300@192.0.2.10>' failed for '198.51.100.9:5060' - Peer is not supposed to register",
+                want("198.51.100.9", "rejected", Some("300")),
+            ),
+            // Syslog, with line number and function (main/logger.c's syslog style).
+            (
+                "Nov 22 20:44:38 pbx asterisk[2213]: NOTICE[2213]: chan_sip.c:28080 in handle_request_register: Registration from '<sip:100@192.0.2.10>' failed for '203.0.113.5:5060' - Wrong password",
+                want("203.0.113.5", "auth_failed", Some("100")),
+            ),
+            // IPv6 peer, bracketed with port.
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213] chan_sip.c: Registration from '<sip:100@[2001:db8::10]>' failed for '[2001:db8:bad::7]:5060' - Wrong password",
+                want("2001:db8:bad::7", "auth_failed", Some("100")),
+            ),
+            // The sipvicious default display name.
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213] chan_sip.c: Registration from '\"friendly-scanner\" <sip:100@192.0.2.10>' failed for '203.0.113.8:5060' - No matching peer found",
+                want("203.0.113.8", "scanner", Some("friendly-scanner")),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn asterisk_pjsip_request_failures() {
+    check(
+        Format::Asterisk,
+        &[
+            // Asterisk 13 (no method).
+            (
+                "[2026-11-22 20:44:38] NOTICE[2240] res_pjsip/pjsip_distributor.c: Request from '\"100\" <sip:100@192.0.2.10>' failed for '203.0.113.5:5060' (callid: 1234567890) - No matching endpoint found",
+                want("203.0.113.5", "unknown_user", Some("100")),
+            ),
+            // Asterisk 16.
+            (
+                "[2026-11-22 20:44:38] NOTICE[2240] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:100@192.0.2.10>' failed for '203.0.113.5:5060' (callid: a84b4c76e66710) - Failed to authenticate",
+                want("203.0.113.5", "auth_failed", Some("100")),
+            ),
+            // Asterisk 18/20/21: "after N tries in X ms".
+            (
+                "[2026-11-22 20:44:38.414] NOTICE[2240] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '\"9001\" <sip:9001@192.0.2.10>' failed for '198.51.100.2:5071' (callid: 9f1c-77) - No matching endpoint found after 5 tries in 0.812 ms",
+                want("198.51.100.2", "unknown_user", Some("9001")),
+            ),
+            (
+                "[2026-11-22 20:44:38] NOTICE[2240] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:100@192.0.2.10>' failed for '[2001:db8:bad::9]:5060' (callid: x) - Error to authenticate",
+                want("2001:db8:bad::9", "auth_failed", Some("100")),
+            ),
+            (
+                "[2026-11-22 20:44:38] NOTICE[2240] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:100@192.0.2.10>' failed for '203.0.113.5:5060' (callid: x) - Not match Endpoint ACL",
+                want("203.0.113.5", "rejected", Some("100")),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn asterisk_security_events() {
+    let base = "[2026-11-22 20:44:38] SECURITY[2240] res_security_log.c: ";
+    let line = |ev: &str, acct: &str, remote: &str| {
+        format!(
+            "{base}SecurityEvent=\"{ev}\",EventTV=\"2026-11-22T20:44:38.123+0000\",Severity=\"Error\",Service=\"PJSIP\",EventVersion=\"1\",AccountID=\"{acct}\",SessionID=\"0x7f2c\",LocalAddress=\"IPV4/UDP/192.0.2.10/5060\",RemoteAddress=\"{remote}\""
+        )
+    };
+    let cases = [
+        (
+            line("InvalidAccountID", "100", "IPV4/UDP/203.0.113.5/5060"),
+            want("203.0.113.5", "unknown_user", Some("100")),
+        ),
+        (
+            line(
+                "ChallengeResponseFailed",
+                "100",
+                "IPV4/UDP/203.0.113.5/5060",
+            ),
+            want("203.0.113.5", "auth_failed", Some("100")),
+        ),
+        (
+            line("InvalidPassword", "200", "IPV6/UDP/2001:db8:bad::1/5060"),
+            want("2001:db8:bad::1", "auth_failed", Some("200")),
+        ),
+        (
+            line("SuccessfulAuth", "100", "IPV4/TCP/198.51.100.20/40122"),
+            want("198.51.100.20", "auth_succeeded", Some("100")),
+        ),
+        (
+            line("FailedACL", "", "IPV4/UDP/203.0.113.5/5060"),
+            want("203.0.113.5", "rejected", None),
+        ),
+        // Not failures.
+        (
+            line("ChallengeSent", "100", "IPV4/UDP/203.0.113.5/5060"),
+            None,
+        ),
+        (line("SuccessfulAuth", "100", "IPV4/UDP/notanip/5060"), None),
+        // A peer planting a second RemoteAddress in its account name is not guessed at.
+        (
+            line(
+                "InvalidAccountID",
+                "x\",RemoteAddress=\"IPV4/UDP/8.8.8.8/5060",
+                "IPV4/UDP/203.0.113.5/5060",
+            ),
+            None,
+        ),
+    ];
+    let refs: Vec<(&str, Option<Want>)> = cases.into_iter().map(|(l, w)| (&*l.leak(), w)).collect();
+    check(Format::Asterisk, &refs);
+}
+
+#[test]
+fn asterisk_iax_ami_dialplan_and_freepbx() {
+    check(
+        Format::Asterisk,
+        &[
+            (
+                "[Nov 22 20:44:38] NOTICE[2213] chan_iax2.c: Host 203.0.113.5 failed MD5 authentication for '100' (9f6d != 1b2c)",
+                want("203.0.113.5", "auth_failed", Some("100")),
+            ),
+            (
+                "[Nov 22 20:44:38] NOTICE[2213] chan_iax2.c: No registration for peer '4000' (from 203.0.113.5)",
+                want("203.0.113.5", "unknown_user", Some("4000")),
+            ),
+            (
+                "[2026-11-22 20:44:38] NOTICE[3001] manager.c: 203.0.113.5 tried to authenticate with nonexistent user 'admin'",
+                want("203.0.113.5", "unknown_user", Some("admin")),
+            ),
+            (
+                "[2026-11-22 20:44:38] NOTICE[3001] manager.c: 203.0.113.5 failed to authenticate as 'admin'",
+                want("203.0.113.5", "auth_failed", Some("admin")),
+            ),
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213][C-00000003] chan_sip.c: Call from '' (203.0.113.5:5091) to extension '0046812345678' rejected because extension not found in context 'public'.",
+                want("203.0.113.5", "rejected", Some("0046812345678")),
+            ),
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213] chan_sip.c: Call from '100' (UDP:203.0.113.5:5060) to extension '900' rejected because extension not found in context 'default'.",
+                want("203.0.113.5", "rejected", Some("900")),
+            ),
+            (
+                "[2026-11-22 20:44:38] WARNING[2213]: Friendly Scanner from 203.0.113.77",
+                want("203.0.113.77", "scanner", Some("friendly-scanner")),
+            ),
+            (
+                "[2026-11-22 20:44:38] VERBOSE[2213] chan_sip.c: -- Registered SIP '100' at 198.51.100.20:5060",
+                want("198.51.100.20", "auth_succeeded", Some("100")),
+            ),
+            (
+                "[Nov 22 20:44:38] VERBOSE[2213] chan_sip.c:     -- Registered SIP '101' at [2001:db8::20]:5060",
+                want("2001:db8::20", "auth_succeeded", Some("101")),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn asterisk_lines_that_must_not_count() {
+    check(
+        Format::Asterisk,
+        &[
+            // Ordinary activity.
+            (
+                "[2026-11-22 20:44:38] VERBOSE[2213] pbx.c: -- Executing [100@from-internal:1] Dial(\"SIP/101-00000001\", \"SIP/100,20\") in new stack",
+                None,
+            ),
+            (
+                "[2026-11-22 20:44:38] VERBOSE[2240] res_pjsip_registrar.c: -- Added contact 'sip:100@198.51.100.20:5060' to AOR '100' with expiration of 3600 seconds",
+                None,
+            ),
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213] chan_sip.c: Peer '100' is now Reachable. (12ms / 2000ms)",
+                None,
+            ),
+            (
+                "[2026-11-22 20:44:38] WARNING[2213] chan_sip.c: Retransmission timeout reached on transmission 5d1f for seqno 102 (Critical Request)",
+                None,
+            ),
+            // An unknown reason is counted by the caller, not guessed at.
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213] chan_sip.c: Registration from '<sip:100@192.0.2.10>' failed for '203.0.113.5:5060' - Some future reason",
+                None,
+            ),
+            // The From header plants a phrase and an address: only Asterisk's own address counts.
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213] chan_sip.c: Registration from '\"x' failed for '8.8.8.8:5060' - Wrong password\" <sip:100@192.0.2.10>' failed for '203.0.113.5:5060' - Wrong password",
+                want("203.0.113.5", "auth_failed", Some("100")),
+            ),
+            // The PBX's own address inside the URI is never taken for the peer.
+            (
+                "[2026-11-22 20:44:38] NOTICE[2213] chan_sip.c: Registration from '<sip:100@192.0.2.10>' failed for 'pbx.example.com:5060' - Wrong password",
+                None,
+            ),
+            // A phrase not at the start of the message is someone's text, not Asterisk's.
+            (
+                "[2026-11-22 20:44:38] VERBOSE[2213] pbx.c: -- Executing NoOp(\"SIP/x\", \"Host 8.8.8.8 failed MD5 authentication for 'x'\")",
+                None,
+            ),
+            (
+                "[2026-11-22 20:44:38] VERBOSE[2213] app_verbose.c: SecurityEvent=\"InvalidPassword\",RemoteAddress=\"IPV4/UDP/8.8.8.8/1\" planted",
+                None,
+            ),
+            ("", None),
+            ("\u{0}\u{ff}garbage", None),
+        ],
+    );
+}
+
+#[test]
+fn freeswitch_sofia_lines() {
+    check(
+        Format::FreeSwitch,
+        &[
+            // 1.6
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1603 SIP auth failure (REGISTER) on sofia profile 'internal' for [1000@192.0.2.10] from ip 203.0.113.5",
+                want("203.0.113.5", "auth_failed", Some("1000")),
+            ),
+            // 1.10 with idle CPU and a session UUID.
+            (
+                "4b0d3c2e-5f7a-4c1b-9d3e-2a1b0c9d8e7f 2026-11-22 20:44:38.123456 97.53% [WARNING] sofia_reg.c:1850 SIP auth failure (INVITE) on sofia profile 'external' for [0046812345678@192.0.2.10] from ip 198.51.100.3",
+                want("198.51.100.3", "auth_failed", Some("0046812345678")),
+            ),
+            (
+                "2026-11-22 20:44:38.123456 99.00% [WARNING] sofia_reg.c:3215 Can't find user [1001@192.0.2.10] from 203.0.113.5",
+                want("203.0.113.5", "unknown_user", Some("1001")),
+            ),
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1850 SIP auth failure (REGISTER) on sofia profile 'internal' for [1000@192.0.2.10] from ip 2001:db8:bad::5",
+                want("2001:db8:bad::5", "auth_failed", Some("1000")),
+            ),
+            (
+                "Nov 22 20:44:38 pbx freeswitch[880]: [WARNING] sofia_reg.c:1850 SIP auth failure (REGISTER) on sofia profile 'internal' for [1000@192.0.2.10] from ip 203.0.113.5",
+                want("203.0.113.5", "auth_failed", Some("1000")),
+            ),
+            (
+                "2026-11-22 20:44:38.123456 [DEBUG] sofia.c:10395 IP 203.0.113.5 Rejected by acl \"domains\"",
+                want("203.0.113.5", "rejected", None),
+            ),
+            // Must not count: challenges are the normal handshake.
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1855 SIP auth challenge (REGISTER) on sofia profile 'internal' for [1000@192.0.2.10] from ip 198.51.100.20",
+                None,
+            ),
+            (
+                "2026-11-22 20:44:38.123456 97.00% [WARNING] sofia_reg.c:1855 SIP auth challenge (INVITE) on sofia profile 'internal' for [1000@192.0.2.10] from ip 198.51.100.20",
+                None,
+            ),
+            (
+                "2026-11-22 20:44:38.123456 [DEBUG] sofia.c:10395 IP 198.51.100.20 Rejected by acl \"domains\". Falling back to Digest auth.",
+                None,
+            ),
+            (
+                "2026-11-22 20:44:38.123456 [NOTICE] sofia.c:1063 Hangup sofia/internal/1000@192.0.2.10 [CS_EXECUTE] [NORMAL_CLEARING]",
+                None,
+            ),
+            (
+                "2026-11-22 20:44:38.123456 [INFO] sofia_reg.c:2044 Registration for 1000@192.0.2.10 from 198.51.100.20",
+                None,
+            ),
+            // The user part plants a second "from ip": FreeSWITCH's own comes last.
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1850 SIP auth failure (REGISTER) on sofia profile 'internal' for [x] from ip 8.8.8.8@192.0.2.10] from ip 203.0.113.5",
+                want("203.0.113.5", "auth_failed", Some("x] from ip 8.8.8.8")),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn kamailio_shipped_patterns() {
+    check(
+        Format::Kamailio,
+        &[
+            (
+                "Nov 22 20:44:38 sbc /usr/sbin/kamailio[1201]: NOTICE: <script>: auth failed for user 100 from 203.0.113.5:5060",
+                want("203.0.113.5", "auth_failed", Some("100")),
+            ),
+            (
+                "2026-11-22T20:44:38.000000+00:00 sbc kamailio[1201]: NOTICE: <script>: unknown user 4711 from 198.51.100.8:41234",
+                want("198.51.100.8", "unknown_user", Some("4711")),
+            ),
+            (
+                " 0(1201) NOTICE: <script>: auth failed for user 100 from 2001:db8:bad::3:5060",
+                want("2001:db8:bad::3", "auth_failed", Some("100")),
+            ),
+            (
+                " 0(1201) NOTICE: <script>: auth failed for user 100 from [2001:db8:bad::3]:5060",
+                want("2001:db8:bad::3", "auth_failed", Some("100")),
+            ),
+            // Must not count.
+            (
+                "Nov 22 20:44:38 sbc kamailio[1201]: NOTICE: <script>: auth ok for user 100 from 198.51.100.20:5060",
+                None,
+            ),
+            (
+                "Nov 22 20:44:38 sbc kamailio[1201]: NOTICE: <script>: auth failed for user 100 from somewhere:5060",
+                None,
+            ),
+            (
+                "Nov 22 20:44:38 sbc kamailio[1201]: INFO: <core> [main.c:2870]: main(): processes (at least): 25",
+                None,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn kamailio_custom_pattern_with_user_agent() {
+    let p = Pattern::parse("scanner: blocked scanner ua={ua} src={ip}").unwrap();
+    let parser = LineParser::new(Format::Kamailio, vec![p], 2026);
+    let line = b"Nov 22 20:44:38 sbc kamailio[1]: ALERT: <script>: blocked scanner ua=sipvicious src=203.0.113.9";
+    let parsed = parser.parse(line).unwrap();
+    assert_eq!(parsed.peer, "203.0.113.9".parse::<IpAddr>().unwrap());
+    assert!(matches!(
+        parsed.event,
+        LogEvent::Scanner {
+            user_agent: Some(b"sipvicious")
+        }
+    ));
+    assert!(parsed.time.is_some());
+}
+
+#[test]
+fn pattern_mistakes_are_named() {
+    use pbxguard_logs::PatternError as E;
+    for (text, err) in [
+        ("auth failed for user {user}", E::EventMissing),
+        ("oops: x {ip}", E::EventUnknown("oops".into())),
+        (
+            "auth_failed: x {host}",
+            E::PlaceholderUnknown("host".into()),
+        ),
+        ("auth_failed: x {ip", E::BraceUnclosed),
+        ("auth_failed: x {user}", E::IpPlaceholderCount(0)),
+        ("auth_failed: x {ip} y {ip}", E::IpPlaceholderCount(2)),
+        ("auth_failed: x {user}{ip}", E::PlaceholdersAdjacent),
+        ("auth_failed: {ip} failed", E::StartsWithPlaceholder),
+    ] {
+        assert_eq!(Pattern::parse(text), Err(err), "{text}");
+    }
+    for p in EXAMPLE_PATTERNS {
+        assert_eq!(Pattern::parse(p).unwrap().to_string(), p);
+    }
+}
+
+#[test]
+fn formats_are_detected_from_one_line() {
+    for (line, want) in [
+        (
+            "[Nov 22 20:44:38] NOTICE[2213] chan_sip.c: x",
+            Some(Format::Asterisk),
+        ),
+        (
+            "Nov 22 20:44:38 pbx asterisk[1]: VERBOSE[1]: x",
+            Some(Format::Asterisk),
+        ),
+        (
+            "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1850 x",
+            Some(Format::FreeSwitch),
+        ),
+        (
+            "2026-11-22 20:44:38.123456 97.00% [NOTICE] switch_core.c:1 x",
+            Some(Format::FreeSwitch),
+        ),
+        (
+            "Nov 22 20:44:38 sbc /usr/sbin/kamailio[1201]: NOTICE: x",
+            Some(Format::Kamailio),
+        ),
+        ("hello", None),
+    ] {
+        assert_eq!(Format::detect(line.as_bytes()), want, "{line}");
+    }
+    assert_eq!(Format::from_name("FreeSWITCH"), Some(Format::FreeSwitch));
+    assert_eq!(Format::from_name("opensips"), None);
+}
