@@ -353,3 +353,42 @@ fn svwar_and_svcrack_are_caught_by_behaviour_without_the_scanner_signature() {
         lab.guard_log()
     );
 }
+
+#[test]
+fn the_pbx_log_alone_gets_an_enumerator_banned() {
+    if !ready("the_pbx_log_alone_gets_an_enumerator_banned") {
+        return;
+    }
+    let mut lab = Lab::with_config("capture", "[rules.scanner]\nenabled = false\n");
+    // Capture watches a port nobody uses, so Kamailio's log is the only sensor left.
+    lab.stop_guard();
+    let cfg = lab.path("pbxguard.toml");
+    let text = fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("sip_ports = [5060]", "sip_ports = [5999]");
+    let log = lab.path("kamailio.log");
+    fs::write(
+        &cfg,
+        format!("{text}[logs]\nfiles = [\"kamailio:{}\"]\n", log.display()),
+    )
+    .unwrap();
+    lab.start_guard();
+    attack(
+        &lab,
+        "sipvicious_svwar",
+        &["--force", "-b", ATK, "-e1000-1100", PBX_ATK],
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the enumerator is banned from the log",
+        || lab.ban_of(ATK).is_some(),
+    );
+    let ban = lab.ban_of(ATK).unwrap();
+    assert_eq!(ban["detector"], "enumeration", "{ban}");
+    assert_attacker_cut_off(&lab);
+    assert!(
+        lab.guard_log().contains("following PBX log"),
+        "{}",
+        lab.guard_log()
+    );
+}

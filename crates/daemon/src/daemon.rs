@@ -48,6 +48,8 @@ pub struct Options {
 pub enum DaemonError {
     /// No packet capture could be opened (usually: not root / no CAP_NET_RAW).
     CaptureUnavailable(String),
+    /// A `[logs]` entry is invalid or its file cannot be opened.
+    LogsUnavailable(String),
     /// The state store failed.
     Store(crate::store::StoreError),
     /// The control socket could not be created.
@@ -72,6 +74,7 @@ impl fmt::Display for DaemonError {
                  systemd unit in dist/ grants)"
             ),
             DaemonError::Store(e) => write!(f, "{e}"),
+            DaemonError::LogsUnavailable(m) => write!(f, "cannot follow the PBX logs: {m}"),
             DaemonError::SocketUnavailable { path, source } => {
                 write!(f, "cannot create the control socket {path}: {source}")
             }
@@ -320,6 +323,18 @@ pub fn run(
         .map_err(DaemonError::Store)?;
 
     let mut captures = open_captures(&guard.interfaces, &guard.sip_ports)?;
+    let mut log_sensors = crate::logtail::LogSensor::from_config(&config).map_err(|errors| {
+        DaemonError::LogsUnavailable(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    for sensor in &log_sensors {
+        tracing::info!("following PBX log {}", sensor.tail().path().display());
+    }
 
     let (enforcer, enforcing): (Box<dyn Enforcer + Send>, bool) = if opts.dry_run {
         tracing::warn!("dry run: decisions are logged and stored, nftables is not touched");
@@ -436,6 +451,20 @@ pub fn run(
                 s.apply(Some(frame.timestamp));
             }
             drop(s);
+        }
+        if !log_sensors.is_empty() {
+            // Log lines say what packets cannot (TLS, WebSocket, the PBX's own verdicts).
+            let mut s = lock(&shared);
+            let t = now();
+            for sensor in &mut log_sensors {
+                let engine = s.pipeline.engine_mut();
+                if let Err(e) = sensor.poll(t, |obs| {
+                    let _ = engine.handle(obs);
+                }) {
+                    tracing::warn!("reading {}: {e}", sensor.tail().path().display());
+                }
+            }
+            s.apply(None);
         }
         if last_tick.elapsed() >= Duration::from_millis(200) {
             last_tick = Instant::now();
