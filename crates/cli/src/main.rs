@@ -70,7 +70,9 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    // The daemon reports what it guards and every ban at info level; other commands stay quiet.
+    let daemon = matches!(cli.command, cmd::Command::Run(_));
+    init_logging(cli.verbose.max(u8::from(daemon)), cli.quiet);
     let ctx = Context::new(cli.config, cli.json);
     match cmd::run(cli.command, &ctx) {
         Ok(Exit::Ok) => ExitCode::SUCCESS,
