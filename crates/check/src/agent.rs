@@ -164,8 +164,14 @@ impl Listeners {
                     }
                     threads.push(std::thread::spawn(move || {
                         let mut buf = [0u8; 4096];
-                        while !stop.load(Ordering::Relaxed) {
+                        // Read the flag before each attempt and stop only after an attempt that found
+                        // nothing: a probe that arrived just before the answer is still counted.
+                        loop {
+                            let stopping = stop.load(Ordering::Relaxed);
                             let Ok((n, from)) = s.recv_from(&mut buf) else {
+                                if stopping {
+                                    break;
+                                }
                                 continue;
                             };
                             let data = buf.get(..n).unwrap_or_default();
@@ -197,13 +203,16 @@ impl Listeners {
                     }
                     listened.insert(spec);
                     threads.push(std::thread::spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
+                        // As for UDP: a connection already in the backlog when the answer arrives counts.
+                        loop {
+                            let stopping = stop.load(Ordering::Relaxed);
                             match l.accept() {
                                 Ok(_) => {
                                     if let Ok(mut h) = heard.lock() {
                                         h.insert(spec);
                                     }
                                 }
+                                Err(_) if stopping => break,
                                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
                             }
                         }
