@@ -91,7 +91,7 @@ pub fn now() -> Timestamp {
     let d = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    Timestamp::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    Timestamp::from_unix(d)
 }
 
 fn cidr(net: &IpNet) -> Option<Cidr> {
@@ -156,7 +156,9 @@ impl Shared {
         c
     }
 
-    fn push_lists(&mut self) {
+    /// Puts the effective configuration (file plus runtime allow list) in force: in the engine, and the
+    /// allow, trunk and block lists in the kernel. Bans and counters are kept.
+    fn apply_config(&mut self) {
         let c = self.effective_config();
         let allow: Vec<Cidr> = c
             .lists
@@ -172,6 +174,7 @@ impl Shared {
         if let Err(e) = self.enforcer.set_list(NetList::Block, &block) {
             tracing::error!("cannot load the block list into nftables: {e}");
         }
+        self.pipeline.engine_mut().reconfigure(c);
     }
 
     /// Applies queued decisions: kernel first (that is what stops packets), then the store.
@@ -373,9 +376,7 @@ pub fn run(
         base_config: config,
         inline: None,
     };
-    let effective = shared.effective_config();
-    shared.pipeline.engine_mut().reconfigure(effective);
-    shared.push_lists();
+    shared.apply_config();
     restore(&mut shared)?;
     let shared = Arc::new(Mutex::new(shared));
 
@@ -586,9 +587,7 @@ fn reload_config(opts: &Options, shared: &Mutex<Shared>) {
         Ok(config) => {
             let mut s = lock(shared);
             s.base_config = config;
-            let effective = s.effective_config();
-            s.pipeline.engine_mut().reconfigure(effective);
-            s.push_lists();
+            s.apply_config();
             tracing::info!(
                 "SIGHUP: configuration reloaded from {}; bans and counters kept",
                 path.display()
@@ -880,8 +879,7 @@ fn add_allow(req: &ApiRequest, s: &mut Shared) -> Result<ApiResponse, ApiRespons
     if !s.runtime_allow.contains(&net) {
         s.runtime_allow.push(net);
     }
-    let effective = s.effective_config();
-    s.pipeline.engine_mut().reconfigure(effective);
+    s.apply_config();
     // Lift bans the new entry covers: the allow list wins.
     let covered: Vec<IpNet> = s
         .pipeline
@@ -895,7 +893,6 @@ fn add_allow(req: &ApiRequest, s: &mut Shared) -> Result<ApiResponse, ApiRespons
         let _ = s.pipeline.engine_mut().unban(t.addr(), now());
     }
     s.apply(None);
-    s.push_lists();
     Ok(ApiResponse::json(
         200,
         json!({ "allowed": net.to_string() }),
@@ -915,9 +912,7 @@ fn remove_allow(seg: &str, s: &mut Shared) -> Result<ApiResponse, ApiResponse> {
         ));
     }
     s.runtime_allow.retain(|n| *n != net);
-    let effective = s.effective_config();
-    s.pipeline.engine_mut().reconfigure(effective);
-    s.push_lists();
+    s.apply_config();
     Ok(ApiResponse::json(
         200,
         json!({ "removed": net.to_string() }),

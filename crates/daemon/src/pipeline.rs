@@ -166,7 +166,7 @@ impl Pipeline {
             Direction::Inbound => p.src,
             Direction::Outbound => p.dst,
         };
-        let at = Timestamp::from_millis(u64::try_from(time.as_millis()).unwrap_or(u64::MAX));
+        let at = Timestamp::from_unix(time);
         // Capture taps packets before netfilter, so a banned flood still arrives here: skip it before parsing.
         if direction == Direction::Inbound && self.engine.is_banned(peer, at) {
             self.stats.banned_skipped += 1;

@@ -23,6 +23,12 @@ impl Timestamp {
         Self(s.saturating_mul(1000))
     }
 
+    /// From the time since the Unix epoch (a capture timestamp, `SystemTime::duration_since(UNIX_EPOCH)`),
+    /// saturating.
+    pub fn from_unix(since_epoch: Duration) -> Self {
+        Self(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+    }
+
     /// Milliseconds since the Unix epoch.
     pub const fn as_millis(self) -> u64 {
         self.0
