@@ -190,6 +190,10 @@ fn main() {
         st["ban_latency_us"]["p50"], st["ban_latency_us"]["p99"], st["ban_latency_us"]["samples"]
     );
     println!(
+        "    of which waiting in the capture ring: p50 {} µs, p99 {} µs",
+        st["ban_latency_ring_wait_us"]["p50"], st["ban_latency_ring_wait_us"]["p99"]
+    );
+    println!(
         "  attacker packets that reached the PBX socket: {reached} ({} after the crossing packet)",
         reached.saturating_sub(crossing)
     );

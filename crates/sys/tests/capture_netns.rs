@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use pbxguard_sys::capture::{Capture, CaptureConfig};
+use pbxguard_sys::capture::{Capture, CaptureConfig, Transports};
 use pbxguard_sys::decode::{self, Decoded, ReasmLimits, Reassembler, Transport};
 use pbxguard_sys::netns;
 use pbxguard_testlab::{Netns, root_or_skip, tools_or_skip};
@@ -228,6 +228,7 @@ fn kernel_drops_are_counted_when_the_ring_is_not_read() {
         block_timeout: Duration::from_millis(1),
         snaplen: 65_535,
         fanout_group: None,
+        transports: Transports::Both,
     };
     let mut cap = Capture::open_in_netns(&netns::named(pbx.name()), &cfg).unwrap();
     let _server = udp_in(&pbx, "10.80.0.2:5060");
@@ -420,4 +421,82 @@ fn a_fanout_group_splits_flows_between_rings_and_defragments() {
         whole, 1,
         "the fragmented datagram was not delivered whole exactly once"
     );
+}
+
+/// Counts (UDP, TCP) frames in the blocks that are ready now.
+fn count_ready(cap: &mut Capture) -> (usize, usize) {
+    let (mut udp, mut tcp) = (0, 0);
+    while let Some(batch) = cap.next_batch(Duration::ZERO).unwrap() {
+        for f in batch.frames() {
+            match f.decode() {
+                Ok(Decoded::Packet(p)) if p.transport == Transport::Udp => udp += 1,
+                Ok(Decoded::Packet(p)) if matches!(p.transport, Transport::Tcp { .. }) => tcp += 1,
+                other => panic!("unexpected frame: {other:?}"),
+            }
+        }
+    }
+    (udp, tcp)
+}
+
+#[test]
+fn a_udp_ring_and_a_tcp_ring_split_the_traffic_and_one_wait_serves_both() {
+    let name = "a_udp_ring_and_a_tcp_ring_split_the_traffic_and_one_wait_serves_both";
+    if skip(name) {
+        return;
+    }
+    let pbx = Netns::new("sp").unwrap();
+    let atk = Netns::new("sa").unwrap();
+    let (pif, _) = pbx.link(&atk, "10.81.0.2/24", "10.81.0.3/24").unwrap();
+    let open = |transports, block_size| {
+        let cfg = CaptureConfig {
+            interface: Some(pif.clone()),
+            ports: vec![5060],
+            transports,
+            block_size,
+            block_count: 64,
+            ..CaptureConfig::default()
+        };
+        Capture::open_in_netns(&netns::named(pbx.name()), &cfg).unwrap()
+    };
+    let mut rings = vec![
+        open(Transports::Udp, 32 << 10),
+        open(Transports::Tcp, 128 << 10),
+    ];
+
+    // Nothing sent: the wait times out and reports nothing ready.
+    let started = Instant::now();
+    assert!(!Capture::wait_any(&rings, Duration::from_millis(50)).unwrap());
+    assert!(started.elapsed() >= Duration::from_millis(40));
+
+    // TCP only: the one wait over both rings wakes for the TCP ring, and only it has frames.
+    let listener = netns::run_in(&netns::named(pbx.name()), || {
+        std::net::TcpListener::bind("10.81.0.2:5060")
+    })
+    .unwrap()
+    .unwrap();
+    let mut conn = netns::run_in(&netns::named(atk.name()), || {
+        std::net::TcpStream::connect("10.81.0.2:5060")
+    })
+    .unwrap()
+    .unwrap();
+    let (_accepted, _) = listener.accept().unwrap();
+    std::io::Write::write_all(&mut conn, &options(1)).unwrap();
+    assert!(Capture::wait_any(&rings, Duration::from_secs(2)).unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(count_ready(&mut rings[0]), (0, 0));
+    let (udp, tcp) = count_ready(&mut rings[1]);
+    assert_eq!(udp, 0);
+    assert!(tcp >= 3, "handshake and data in the TCP ring, got {tcp}");
+
+    // UDP only: the UDP ring has every datagram, the TCP ring none.
+    let _server = udp_in(&pbx, "10.81.0.2:5060");
+    let client = udp_in(&atk, "10.81.0.3:5062");
+    for i in 0..20 {
+        client.send_to(&options(i), "10.81.0.2:5060").unwrap();
+    }
+    assert!(Capture::wait_any(&rings, Duration::from_secs(2)).unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    let (udp, tcp) = count_ready(&mut rings[0]);
+    assert_eq!((udp, tcp), (20, 0));
+    assert_eq!(count_ready(&mut rings[1]), (0, 0));
 }

@@ -77,12 +77,52 @@ impl Asm {
     }
 }
 
+/// Which transports a capture takes: a ring per transport lets UDP, where floods come from, use small
+/// blocks that reach user space quickly, while TCP keeps blocks large enough for coalesced (GRO) segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transports {
+    /// UDP and TCP.
+    #[default]
+    Both,
+    /// UDP only (with IPv4 and IPv6 fragments of UDP datagrams).
+    Udp,
+    /// TCP only (with fragments of TCP segments).
+    Tcp,
+}
+
+impl Transports {
+    /// The IP protocol numbers taken: (first, second); equal when only one.
+    fn protocols(self) -> (u32, u32) {
+        match self {
+            Self::Both => (17, 6),
+            Self::Udp => (17, 17),
+            Self::Tcp => (6, 6),
+        }
+    }
+}
+
 /// Builds the filter for `ports` (empty: every UDP/TCP packet), accepting up to `snaplen` bytes per packet.
 ///
 /// # Errors
 ///
 /// [`FilterError::TooManyPorts`] beyond [`MAX_PORTS`].
 pub fn sip_filter(ports: &[u16], snaplen: u32) -> Result<Vec<Insn>, FilterError> {
+    sip_filter_for(Transports::Both, ports, snaplen)
+}
+
+/// Builds the filter for `ports` on the given transports, accepting up to `snaplen` bytes per packet.
+/// IPv6 fragments are sorted by the fragment header's next header, so a fragment reaches exactly one of
+/// a UDP and a TCP capture.
+///
+/// # Errors
+///
+/// [`FilterError::TooManyPorts`] beyond [`MAX_PORTS`].
+pub fn sip_filter_for(
+    transports: Transports,
+    ports: &[u16],
+    snaplen: u32,
+) -> Result<Vec<Insn>, FilterError> {
+    let (p1, p2) = transports.protocols();
     if ports.len() > MAX_PORTS {
         return Err(FilterError::TooManyPorts(ports.len()));
     }
@@ -104,10 +144,10 @@ pub fn sip_filter(ports: &[u16], snaplen: u32) -> Result<Vec<Insn>, FilterError>
     a.op(LD_H_ABS, SKF_AD_PROTOCOL);
     a.jmp(JEQ_K, 0x86dd, Target::V6, Target::Next);
     a.jmp(JEQ_K, 0x0800, Target::Next, Target::Reject);
-    // IPv4: UDP or TCP only.
+    // IPv4: the chosen transports only.
     a.op(LD_B_ABS, NET.wrapping_add(9));
-    a.jmp(JEQ_K, 17, Target::Skip(1), Target::Next);
-    a.jmp(JEQ_K, 6, Target::Next, Target::Reject);
+    a.jmp(JEQ_K, p1, Target::Skip(1), Target::Next);
+    a.jmp(JEQ_K, p2, Target::Next, Target::Reject);
     // Fragments (MF set or an offset): accept, reassembly decides.
     a.op(LD_H_ABS, NET.wrapping_add(6));
     a.jmp(JSET_K, 0x3fff, Target::Accept, Target::Next);
@@ -118,11 +158,15 @@ pub fn sip_filter(ports: &[u16], snaplen: u32) -> Result<Vec<Insn>, FilterError>
     a.op(MISC_TAX, 0);
     port_checks(&mut a, 0, 2, true);
     let v6 = a.code.len();
-    // IPv6: UDP, TCP, or a fragment header; other extension headers are not followed.
+    // IPv6: the chosen transports, or a fragment header whose next header is one of them; other
+    // extension headers are not followed.
     a.op(LD_B_ABS, NET.wrapping_add(6));
-    a.jmp(JEQ_K, 44, Target::Accept, Target::Next);
-    a.jmp(JEQ_K, 17, Target::Skip(1), Target::Next);
-    a.jmp(JEQ_K, 6, Target::Next, Target::Reject);
+    a.jmp(JEQ_K, 44, Target::Next, Target::Skip(3));
+    a.op(LD_B_ABS, NET.wrapping_add(40));
+    a.jmp(JEQ_K, p1, Target::Accept, Target::Next);
+    a.jmp(JEQ_K, p2, Target::Accept, Target::Reject);
+    a.jmp(JEQ_K, p1, Target::Skip(1), Target::Next);
+    a.jmp(JEQ_K, p2, Target::Next, Target::Reject);
     port_checks(&mut a, 40, 42, false);
     let accept = a.code.len();
     a.op(RET_K, snaplen);
@@ -255,7 +299,37 @@ mod tests {
         let f = sip_filter(&[5060], 100).unwrap();
         assert_eq!(interpret(&f, 0x0800, &ipv4(17, 0x2000, 1, 2, 5)), 100);
         assert_eq!(interpret(&f, 0x0800, &ipv4(17, 0x0010, 1, 2, 5)), 100);
-        assert_eq!(interpret(&f, 0x86dd, &ipv6(44, 1, 2)), 100);
+        // The fragment header's next header (first byte after the fixed header) names the transport.
+        assert_eq!(interpret(&f, 0x86dd, &ipv6(44, 17 << 8, 2)), 100);
+        assert_eq!(interpret(&f, 0x86dd, &ipv6(44, 6 << 8, 2)), 100);
+        assert_eq!(interpret(&f, 0x86dd, &ipv6(44, 58 << 8, 2)), 0);
+    }
+
+    #[test]
+    fn a_transport_filter_takes_only_its_transport_and_its_fragments() {
+        let udp = sip_filter_for(Transports::Udp, &[5060], 100).unwrap();
+        let tcp = sip_filter_for(Transports::Tcp, &[5060], 100).unwrap();
+        for (proto, frag_v6) in [(17u8, 17u16 << 8), (6, 6 << 8)] {
+            let (mine, other) = if proto == 17 {
+                (&udp, &tcp)
+            } else {
+                (&tcp, &udp)
+            };
+            let v4 = ipv4(proto, 0, 40000, 5060, 5);
+            let v4_frag = ipv4(proto, 0x0010, 1, 2, 5);
+            let v6 = ipv6(proto, 5060, 1);
+            let v6_frag = ipv6(44, frag_v6, 2);
+            for (ethertype, packet) in [
+                (0x0800, &v4),
+                (0x0800, &v4_frag),
+                (0x86dd, &v6),
+                (0x86dd, &v6_frag),
+            ] {
+                assert_eq!(interpret(mine, ethertype, packet), 100, "proto {proto}");
+                assert_eq!(interpret(other, ethertype, packet), 0, "proto {proto}");
+            }
+        }
+        assert_eq!(interpret(&udp, 0x0800, &ipv4(17, 0, 1, 2, 5)), 0);
     }
 
     #[test]

@@ -32,6 +32,7 @@ use std::time::Duration;
 use crate::decode::{self, DecodeError, Decoded};
 
 pub mod bpf;
+pub use bpf::Transports;
 #[allow(unsafe_code)]
 mod ring;
 
@@ -40,8 +41,10 @@ mod ring;
 pub struct CaptureConfig {
     /// Interface name; `None` captures on every interface of the namespace.
     pub interface: Option<String>,
-    /// Ports matched as source or destination (UDP and TCP); empty matches every UDP/TCP packet.
+    /// Ports matched as source or destination; empty matches every packet of the chosen transports.
     pub ports: Vec<u16>,
+    /// The transports taken (UDP, TCP or both).
+    pub transports: bpf::Transports,
     /// Bytes per ring block (a multiple of the page size).
     pub block_size: usize,
     /// Blocks in the ring; the ring's memory is `block_size * block_count`.
@@ -69,6 +72,7 @@ impl Default for CaptureConfig {
         Self {
             interface: None,
             ports: vec![5060, 5080],
+            transports: bpf::Transports::Both,
             block_size: 128 << 10,
             block_count: 256,
             block_timeout: Duration::from_millis(1),
@@ -181,8 +185,8 @@ impl Capture {
                 ring::ifindex(name).ok_or_else(|| CaptureError::InterfaceUnknown(name.clone()))?
             }
         };
-        let filter =
-            bpf::sip_filter(&cfg.ports, cfg.snaplen).map_err(CaptureError::FilterTooLarge)?;
+        let filter = bpf::sip_filter_for(cfg.transports, &cfg.ports, cfg.snaplen)
+            .map_err(CaptureError::FilterTooLarge)?;
         let geometry = ring::Geometry {
             block_size: cfg.block_size,
             block_count: cfg.block_count,
@@ -214,7 +218,7 @@ impl Capture {
             .map_err(CaptureError::NamespaceJoinFailed)?
     }
 
-    /// Waits up to `timeout` for the next block of packets. The block goes back to the kernel when the
+    /// Waits up to `timeout` for the next block of packets (a zero timeout only looks). The block goes back to the kernel when the
     /// returned [`Batch`] is dropped, so hold it only as long as its frames are being read.
     ///
     /// # Errors
@@ -232,6 +236,17 @@ impl Capture {
             })),
             None => Ok(None),
         }
+    }
+
+    /// Waits up to `timeout` until one of `captures` has a block ready for [`Capture::next_batch`];
+    /// returns whether one has. One wait for several rings, so that a quiet ring never delays a busy one.
+    ///
+    /// # Errors
+    ///
+    /// [`CaptureError::PollFailed`].
+    pub fn wait_any(captures: &[Self], timeout: Duration) -> Result<bool, CaptureError> {
+        let rings: Vec<&ring::Ring> = captures.iter().map(|c| &c.ring).collect();
+        ring::wait_any(&rings, timeout).map_err(CaptureError::PollFailed)
     }
 
     /// The kernel's counters, cumulative since the capture was opened.

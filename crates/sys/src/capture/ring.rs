@@ -223,6 +223,9 @@ impl Ring {
         if self.user_owned(self.next) {
             return Ok(Some(self.next));
         }
+        if timeout.is_zero() {
+            return Ok(None);
+        }
         let mut pfd = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN | libc::POLLERR,
@@ -239,6 +242,11 @@ impl Ring {
             return Err(e);
         }
         Ok(self.user_owned(self.next).then_some(self.next))
+    }
+
+    /// Whether the next block is in user space.
+    pub(crate) fn ready(&self) -> bool {
+        self.user_owned(self.next)
     }
 
     /// The bytes of block `idx`, which must be user-owned (returned by [`Ring::wait_block`] and not yet
@@ -301,4 +309,31 @@ impl Drop for Ring {
             );
         }
     }
+}
+
+/// Waits up to `timeout` until one of `rings` has its next block in user space; returns whether one has.
+pub(crate) fn wait_any(rings: &[&Ring], timeout: Duration) -> io::Result<bool> {
+    if rings.iter().any(|r| r.ready()) {
+        return Ok(true);
+    }
+    let mut pfds: Vec<libc::pollfd> = rings
+        .iter()
+        .map(|r| libc::pollfd {
+            fd: r.fd.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        })
+        .collect();
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let n = libc::nfds_t::try_from(pfds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `pfds` holds `n` valid pollfds for the duration of the call.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), n, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(rings.iter().any(|r| r.ready()))
 }
