@@ -3,6 +3,7 @@
 //! A key's table, name, documentation and accepted values are written here and only here; the parser, the
 //! printed default configuration and the reference documentation are all generated from this list.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -137,6 +138,18 @@ impl Field for Vec<u16> {
     fn from_value(v: Value) -> Option<Self> {
         match v {
             Value::Ports(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+impl Field for Vec<SocketAddr> {
+    fn to_value(&self) -> Value {
+        Value::Endpoints(self.clone())
+    }
+    fn from_value(v: Value) -> Option<Self> {
+        match v {
+            Value::Endpoints(l) => Some(l),
             _ => None,
         }
     }
@@ -308,6 +321,24 @@ pub static KEYS: &[Key] = &[
         Kind::Path,
         guard.socket,
         "Unix socket of the control API used by `pbxguard status`, `bans`, `ban`, `unban` and `allow`."
+    ),
+    key!(
+        "guard",
+        "api_listen",
+        Kind::LoopbackEndpoints,
+        guard.api_listen,
+        "The control API also over TCP, on loopback only (e.g. `[\"127.0.0.1:9060\"]`), for a Prometheus \
+         scraper or scripts on this host. Every request must carry `Authorization: Bearer TOKEN` with the \
+         token from `api_token_file`. Empty: Unix socket only."
+    ),
+    key!(
+        "guard",
+        "api_token_file",
+        Kind::Path,
+        guard.api_token_file,
+        "File holding the TCP API's token (one line, at least 32 characters, e.g. from \
+         `openssl rand -hex 32`), readable by root only. Read at start and on SIGHUP; used only when \
+         `api_listen` is set."
     ),
     key!(
         "guard",

@@ -4,6 +4,7 @@
 //! here, in the `Default` impls, and nowhere else. `pbxguard config default` prints these values through
 //! the key registry, so the two cannot drift apart.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -49,6 +50,10 @@ pub struct Guard {
     pub state_dir: String,
     /// The control API's Unix socket.
     pub socket: String,
+    /// Loopback TCP addresses the control API also listens on (token required); empty: none.
+    pub api_listen: Vec<SocketAddr>,
+    /// The file with the TCP API's bearer token.
+    pub api_token_file: String,
     /// How SIP traffic reaches the engine.
     pub mode: GuardMode,
     /// The NFQUEUE number inline mode binds.
@@ -84,6 +89,8 @@ impl Default for Guard {
             sip_ports: vec![5060, 5080],
             state_dir: "/var/lib/pbxguard".to_owned(),
             socket: "/run/pbxguard/pbxguard.sock".to_owned(),
+            api_listen: Vec::new(),
+            api_token_file: "/etc/pbxguard/api.token".to_owned(),
             mode: GuardMode::Capture,
             queue: 0,
         }

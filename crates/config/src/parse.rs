@@ -436,6 +436,30 @@ fn convert(kind: Kind, value: &DeValue<'_>) -> Result<Value, String> {
             DeValue::String(_) => Err("found an empty string".to_owned()),
             _ => Err(wrong()),
         },
+        Kind::LoopbackEndpoints => {
+            let items = strings(value)?;
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let addr: std::net::SocketAddr = item.trim().parse().map_err(|_| {
+                    format!(
+                        "item {} `{item}` is not an address:port such as \"127.0.0.1:9060\"",
+                        i + 1
+                    )
+                })?;
+                if !addr.ip().is_loopback() {
+                    return Err(format!(
+                        "item {} `{item}` is not on loopback: the TCP API is for this host only (reach it \
+                         from elsewhere through an SSH tunnel or a reverse proxy with TLS)",
+                        i + 1
+                    ));
+                }
+                if addr.port() == 0 {
+                    return Err(format!("item {} `{item}` needs a port", i + 1));
+                }
+                out.push(addr);
+            }
+            Ok(Value::Endpoints(out))
+        }
         Kind::TextList => {
             let items = strings(value)?;
             if let Some(i) = items.iter().position(|s| s.trim().is_empty()) {

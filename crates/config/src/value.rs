@@ -1,6 +1,7 @@
 //! The value types a configuration key can hold, their TOML spelling, and their validation.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -36,6 +37,8 @@ pub enum Kind {
     Ports,
     /// A filesystem path.
     Path,
+    /// A list of `address:port` pairs on loopback (`"127.0.0.1:9060"`, `"[::1]:9060"`).
+    LoopbackEndpoints,
 }
 
 impl Kind {
@@ -59,6 +62,10 @@ impl Kind {
             Kind::Networks => "a list of addresses or networks in CIDR notation".to_owned(),
             Kind::Ports => "a list of port numbers from 1 to 65535".to_owned(),
             Kind::Path => "a file or directory path".to_owned(),
+            Kind::LoopbackEndpoints => {
+                "a list of loopback address:port pairs (\"127.0.0.1:9060\", \"[::1]:9060\")"
+                    .to_owned()
+            }
         }
     }
 }
@@ -81,6 +88,8 @@ pub enum Value {
     Networks(Vec<IpNet>),
     /// A [`Kind::Ports`] value.
     Ports(Vec<u16>),
+    /// A [`Kind::LoopbackEndpoints`] value.
+    Endpoints(Vec<SocketAddr>),
 }
 
 impl Value {
@@ -98,6 +107,7 @@ impl Value {
             Value::TextList(v) => list(v, |s| quote(s)),
             Value::Networks(v) => list(v, |n| quote(&format_network(n))),
             Value::Ports(v) => list(v, u16::to_string),
+            Value::Endpoints(v) => list(v, |a| quote(&a.to_string())),
         }
     }
 }

@@ -131,6 +131,31 @@ fn out_of_range_and_bad_networks_are_rejected() {
 }
 
 #[test]
+fn the_tcp_api_listens_on_loopback_only() {
+    let ok = Config::from_toml(
+        "[guard]\napi_listen = [\"127.0.0.1:9060\", \"[::1]:9060\"]\n",
+        "a.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        ok.guard.api_listen,
+        vec![
+            "127.0.0.1:9060".parse().unwrap(),
+            "[::1]:9060".parse().unwrap()
+        ]
+    );
+    let text = "[guard]\napi_listen = [\"0.0.0.0:9060\"]\n";
+    let all = Config::from_toml(text, "a.toml").unwrap_err().to_string();
+    assert!(
+        all.contains("a.toml:2:14: `guard.api_listen`") && all.contains("not on loopback"),
+        "{all}"
+    );
+    let text = "[guard]\napi_listen = [\"127.0.0.1\"]\n";
+    let all = Config::from_toml(text, "a.toml").unwrap_err().to_string();
+    assert!(all.contains("is not an address:port"), "{all}");
+}
+
+#[test]
 fn contradictions_are_reported_at_the_key_to_change() {
     let text =
         "[rules.rate]\nlevel1_rate = 400\nlevel2_rate = 300\n[lists]\nallow = [\"0.0.0.0/0\"]\n";

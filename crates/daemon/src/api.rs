@@ -25,6 +25,8 @@ pub struct ApiRequest {
     pub path: String,
     /// The body, parsed as JSON when present.
     pub body: Option<serde_json::Value>,
+    /// The token of an `Authorization: Bearer TOKEN` header (required on the TCP API).
+    pub bearer: Option<String>,
 }
 
 /// An API response: a status and a body (JSON or text).
@@ -158,7 +160,7 @@ fn read_message(stream: &mut impl BufRead) -> Result<RawMessage, ApiError> {
 ///
 /// [`ApiError::Malformed`] for anything that is not a small HTTP/1.1 request with an optional JSON body.
 pub fn read_request(stream: &mut impl BufRead) -> Result<ApiRequest, ApiError> {
-    let (first, _, body) = read_message(stream)?;
+    let (first, headers, body) = read_message(stream)?;
     let mut parts = first.split(' ');
     let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
         return Err(ApiError::Malformed(format!("bad request line {first:?}")));
@@ -171,11 +173,34 @@ pub fn read_request(stream: &mut impl BufRead) -> Result<ApiRequest, ApiError> {
                 .map_err(|e| ApiError::Malformed(format!("body is not JSON: {e}")))?,
         )
     };
+    let bearer = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .and_then(|(_, v)| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        });
     Ok(ApiRequest {
         method: method.to_owned(),
         path: path.to_owned(),
         body,
+        bearer,
     })
+}
+
+/// Whether `given` is `token`, compared in time independent of where they differ.
+pub fn token_matches(given: Option<&str>, token: &str) -> bool {
+    let Some(given) = given else { return false };
+    if token.is_empty() || given.len() != token.len() {
+        return false;
+    }
+    given
+        .bytes()
+        .zip(token.bytes())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 /// Writes a response.
@@ -291,6 +316,20 @@ mod tests {
             read_request(&mut &raw[..]),
             Err(ApiError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_bearer_token_is_read_and_compared_exactly() {
+        let raw = b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n";
+        let req = read_request(&mut &raw[..]).unwrap();
+        assert_eq!(req.bearer.as_deref(), Some("s3cret-token"));
+        assert!(token_matches(req.bearer.as_deref(), "s3cret-token"));
+        assert!(!token_matches(req.bearer.as_deref(), "s3cret-tokex"));
+        assert!(!token_matches(req.bearer.as_deref(), "s3cret-token-longer"));
+        assert!(!token_matches(None, "s3cret-token"));
+        assert!(!token_matches(Some(""), ""));
+        let basic = b"GET / HTTP/1.1\r\nAuthorization: Basic czNjcmV0\r\n\r\n";
+        assert_eq!(read_request(&mut &basic[..]).unwrap().bearer, None);
     }
 
     #[test]

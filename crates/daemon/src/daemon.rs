@@ -5,9 +5,9 @@
 //! `PBXGUARD_INLINE` (see [`crate::inline`]); the store in `[guard] state_dir`; the Unix socket `[guard] socket`.
 
 use std::fmt;
-use std::io::BufReader;
-use std::net::IpAddr;
-use std::os::unix::net::UnixListener;
+use std::io::{BufReader, Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,9 +52,16 @@ pub enum DaemonError {
     LogsUnavailable(String),
     /// The state store failed.
     Store(crate::store::StoreError),
-    /// The control socket could not be created.
+    /// The TCP API's token file cannot be used.
+    ApiTokenUnusable {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A socket of the control API cannot be created.
     SocketUnavailable {
-        /// The path.
+        /// The path, or the TCP address.
         path: String,
         /// The system's error.
         source: std::io::Error,
@@ -75,6 +82,9 @@ impl fmt::Display for DaemonError {
             ),
             DaemonError::Store(e) => write!(f, "{e}"),
             DaemonError::LogsUnavailable(m) => write!(f, "cannot follow the PBX logs: {m}"),
+            DaemonError::ApiTokenUnusable { path, reason } => {
+                write!(f, "cannot use the TCP API token in {path}: {reason}")
+            }
             DaemonError::SocketUnavailable { path, source } => {
                 write!(f, "cannot create the control socket {path}: {source}")
             }
@@ -143,6 +153,8 @@ struct Shared {
     ring_waits: Latencies,
     started: Instant,
     runtime_allow: Vec<IpNet>,
+    /// The TCP API's bearer token, when the TCP API is on.
+    api_token: Option<String>,
     base_config: Config,
     /// Inline mode's counters (`None` in capture mode).
     inline: Option<InlineStats>,
@@ -381,6 +393,11 @@ pub fn run(
     let mut engine = Engine::new(config.clone(), now());
     engine.set_call_guard(opts.call_guard.clone());
     let runtime_allow = store.allow_list().map_err(DaemonError::Store)?;
+    let api_token = if guard.api_listen.is_empty() {
+        None
+    } else {
+        Some(read_api_token(&guard.api_token_file)?)
+    };
     let mut shared = Shared {
         pipeline: Pipeline::new(engine, guard.sip_ports.clone()),
         enforcer,
@@ -391,6 +408,7 @@ pub fn run(
         ring_waits: Latencies::default(),
         started: Instant::now(),
         runtime_allow,
+        api_token,
         base_config: config,
         inline: None,
     };
@@ -414,15 +432,23 @@ pub fn run(
             path: socket.display().to_string(),
             source,
         })?;
-    let api_shared = Arc::clone(&shared);
-    let api_stop = Arc::clone(stop);
-    let api = std::thread::Builder::new()
-        .name("pbxguard-api".into())
-        .spawn(move || serve_api(&listener, &api_shared, &api_stop))
-        .map_err(|source| DaemonError::SocketUnavailable {
-            path: socket.display().to_string(),
+    let mut api_threads = vec![spawn_api(
+        listener,
+        false,
+        &socket.display().to_string(),
+        &shared,
+        stop,
+    )?];
+    for addr in &guard.api_listen {
+        let unavailable = |source| DaemonError::SocketUnavailable {
+            path: addr.to_string(),
             source,
-        })?;
+        };
+        let tcp = TcpListener::bind(addr).map_err(unavailable)?;
+        tcp.set_nonblocking(true).map_err(unavailable)?;
+        api_threads.push(spawn_api(tcp, true, &addr.to_string(), &shared, stop)?);
+        tracing::info!("control API also on tcp://{addr} (bearer token required)");
+    }
 
     let inline = if guard.mode == GuardMode::Inline && !opts.dry_run {
         Some(start_inline(guard.queue, &guard.sip_ports, &shared, stop)?)
@@ -523,7 +549,9 @@ pub fn run(
         steering.remove();
         let _ = thread.join();
     }
-    let _ = api.join();
+    for t in api_threads {
+        let _ = t.join();
+    }
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }
@@ -642,6 +670,16 @@ fn reload_config(opts: &Options, shared: &Mutex<Shared>) {
     match Config::from_toml(&text, &path.display().to_string()) {
         Ok(config) => {
             let mut s = lock(shared);
+            if config.guard.api_listen != s.base_config.guard.api_listen {
+                tracing::warn!("SIGHUP: a change of guard.api_listen takes effect on restart");
+            }
+            // The TCP listeners stay as started; while they run, the token is re-read.
+            if s.api_token.is_some() {
+                match read_api_token(&config.guard.api_token_file) {
+                    Ok(t) => s.api_token = Some(t),
+                    Err(e) => tracing::error!("SIGHUP: {e}; keeping the previous token"),
+                }
+            }
             s.base_config = config;
             s.apply_config();
             tracing::info!(
@@ -656,29 +694,106 @@ fn reload_config(opts: &Options, shared: &Mutex<Shared>) {
     }
 }
 
-fn serve_api(listener: &UnixListener, shared: &Mutex<Shared>, stop: &AtomicBool) {
+/// A listening socket of the control API.
+trait ApiListener: Send + 'static {
+    /// A connection.
+    type Conn: Read + Write;
+    /// Accepts a connection (the listener is non-blocking) and makes it blocking with a read timeout.
+    fn accept_conn(&self) -> std::io::Result<Self::Conn>;
+}
+
+impl ApiListener for UnixListener {
+    type Conn = UnixStream;
+    fn accept_conn(&self) -> std::io::Result<UnixStream> {
+        let (stream, _) = self.accept()?;
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        Ok(stream)
+    }
+}
+
+impl ApiListener for TcpListener {
+    type Conn = TcpStream;
+    fn accept_conn(&self) -> std::io::Result<TcpStream> {
+        let (stream, _) = self.accept()?;
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        Ok(stream)
+    }
+}
+
+/// Starts the thread that serves `listener`; `tcp` requires the bearer token on every request.
+fn spawn_api<L: ApiListener>(
+    listener: L,
+    tcp: bool,
+    name: &str,
+    shared: &Arc<Mutex<Shared>>,
+    stop: &Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, DaemonError> {
+    let (shared, stop) = (Arc::clone(shared), Arc::clone(stop));
+    std::thread::Builder::new()
+        .name("pbxguard-api".into())
+        .spawn(move || serve_api(&listener, tcp, &shared, &stop))
+        .map_err(|source| DaemonError::SocketUnavailable {
+            path: name.to_owned(),
+            source,
+        })
+}
+
+fn serve_api<L: ApiListener>(listener: &L, tcp: bool, shared: &Mutex<Shared>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut reader = BufReader::new(&stream);
-                let resp = match api::read_request(&mut reader) {
+        match listener.accept_conn() {
+            Ok(mut stream) => {
+                let resp = match api::read_request(&mut BufReader::new(&mut stream)) {
+                    Ok(req) if tcp && !authorized(&req, shared) => {
+                        ApiResponse::error(401, "a valid `Authorization: Bearer TOKEN` is required")
+                    }
                     Ok(req) => handle(&req, shared),
                     Err(e) => ApiResponse::error(400, e),
                 };
-                let mut w = &stream;
-                let _ = api::write_response(&mut w, &resp);
+                let _ = api::write_response(&mut stream, &resp);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20))
             }
             Err(e) => {
-                tracing::error!("control socket: {e}");
+                tracing::error!("control API: {e}");
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
     }
+}
+
+fn authorized(req: &ApiRequest, shared: &Mutex<Shared>) -> bool {
+    let s = lock(shared);
+    s.api_token
+        .as_deref()
+        .is_some_and(|t| api::token_matches(req.bearer.as_deref(), t))
+}
+
+/// Shortest TCP API token accepted.
+const MIN_TOKEN_LEN: usize = 32;
+
+/// Reads the TCP API token: the file's first line, trimmed, at least [`MIN_TOKEN_LEN`] characters.
+fn read_api_token(path: &str) -> Result<String, DaemonError> {
+    let unusable = |reason: String| DaemonError::ApiTokenUnusable {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| unusable(e.to_string()))?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(unusable(format!(
+            "the token has {} characters, at least {MIN_TOKEN_LEN} are needed (e.g. `openssl rand -hex 32`)",
+            token.len()
+        )));
+    }
+    if let Ok(meta) = std::fs::metadata(path)
+        && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0
+    {
+        tracing::warn!("{path} is readable by other users; `chmod 600 {path}`");
+    }
+    Ok(token.to_owned())
 }
 
 fn parse_addr(s: &str) -> Result<IpAddr, ApiResponse> {
