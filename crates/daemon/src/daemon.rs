@@ -702,25 +702,22 @@ trait ApiListener: Send + 'static {
     fn accept_conn(&self) -> std::io::Result<Self::Conn>;
 }
 
-impl ApiListener for UnixListener {
-    type Conn = UnixStream;
-    fn accept_conn(&self) -> std::io::Result<UnixStream> {
-        let (stream, _) = self.accept()?;
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        Ok(stream)
-    }
+/// Both kinds of listener accept alike: a blocking connection with a read timeout.
+macro_rules! api_listener {
+    ($listener:ty, $conn:ty) => {
+        impl ApiListener for $listener {
+            type Conn = $conn;
+            fn accept_conn(&self) -> std::io::Result<$conn> {
+                let (stream, _) = self.accept()?;
+                stream.set_nonblocking(false)?;
+                stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+                Ok(stream)
+            }
+        }
+    };
 }
-
-impl ApiListener for TcpListener {
-    type Conn = TcpStream;
-    fn accept_conn(&self) -> std::io::Result<TcpStream> {
-        let (stream, _) = self.accept()?;
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        Ok(stream)
-    }
-}
+api_listener!(UnixListener, UnixStream);
+api_listener!(TcpListener, TcpStream);
 
 /// Starts the thread that serves `listener`; `tcp` requires the bearer token on every request.
 fn spawn_api<L: ApiListener>(
