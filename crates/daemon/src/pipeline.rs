@@ -127,8 +127,8 @@ impl Pipeline {
                 };
                 match decode::decode_transport(
                     whole.protocol,
-                    IpAddr::V4(whole.src),
-                    IpAddr::V4(whole.dst),
+                    whole.src,
+                    whole.dst,
                     &whole.data,
                     vlan,
                 ) {

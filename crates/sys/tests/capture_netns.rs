@@ -6,7 +6,7 @@
     clippy::panic
 )]
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use pbxguard_sys::capture::{Capture, CaptureConfig, Transports};
@@ -54,8 +54,8 @@ fn collect(cap: &mut Capture, want: usize, limit: Duration) -> Vec<Seen> {
                     owned = r;
                     p = decode::decode_transport(
                         owned.protocol,
-                        IpAddr::V4(owned.src),
-                        IpAddr::V4(owned.dst),
+                        owned.src,
+                        owned.dst,
                         &owned.data,
                         None,
                     )
@@ -185,6 +185,45 @@ fn a_fragmented_sip_datagram_is_reassembled() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].payload, invite);
     assert_eq!(seen[0].src, "10.79.0.3:5062".parse().unwrap());
+}
+
+#[test]
+fn a_fragmented_sip_datagram_over_ipv6_is_reassembled() {
+    if skip("a_fragmented_sip_datagram_over_ipv6_is_reassembled") {
+        return;
+    }
+    let pbx = Netns::new("f6p").unwrap();
+    let atk = Netns::new("f6a").unwrap();
+    let (pif, aif) = pbx.link(&atk, "10.79.6.2/24", "10.79.6.3/24").unwrap();
+    pbx.exec(
+        "ip",
+        ["-6", "addr", "add", "fd79::2/64", "dev", &pif, "nodad"],
+    )
+    .unwrap();
+    atk.exec(
+        "ip",
+        ["-6", "addr", "add", "fd79::3/64", "dev", &aif, "nodad"],
+    )
+    .unwrap();
+    let cfg = CaptureConfig {
+        interface: Some(pif),
+        ports: vec![5060],
+        ..CaptureConfig::default()
+    };
+    let mut cap = Capture::open_in_netns(&netns::named(pbx.name()), &cfg).unwrap();
+    let _server = udp_in(&pbx, "[fd79::2]:5060");
+    let client = udp_in(&atk, "[fd79::3]:5062");
+    // Over the 1500-byte MTU: the sender's stack cuts it into IPv6 fragments (fragment headers).
+    let mut invite =
+        b"INVITE sip:100@[fd79::2] SIP/2.0\r\nContent-Type: application/sdp\r\n\r\n".to_vec();
+    while invite.len() < 4000 {
+        invite.extend_from_slice(b"a=candidate:1 1 UDP 2130706431 fd79::3 40000 typ host\r\n");
+    }
+    client.send_to(&invite, "[fd79::2]:5060").unwrap();
+    let seen = collect(&mut cap, 1, Duration::from_secs(5));
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].payload, invite);
+    assert_eq!(seen[0].src, "[fd79::3]:5062".parse().unwrap());
 }
 
 #[test]

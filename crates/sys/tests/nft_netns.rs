@@ -210,7 +210,9 @@ fn ipv6_address_and_prefix_bans_drop() {
     let mut l = lab("six");
     let pbx = udp_in(&l.pbx, &format!("[{PBX6}]:5060"));
     let atk = udp_in(&l.atk, &format!("[{ATK6}]:5062"));
-    assert!(arrives(&atk, &pbx));
+    // The first datagram waits for neighbour discovery, which a loaded machine can stretch past the
+    // receive timeout: the path is proven once any probe arrives.
+    assert!((0..5).any(|_| arrives(&atk, &pbx)), "no IPv6 path");
     l.nft.ensure_table().unwrap();
     let addr = ATK6.parse::<IpAddr>().unwrap();
     l.nft

@@ -2,7 +2,6 @@
 //! dropped. A diagnostic for interfaces and ports, and a live measure of capture rates.
 
 use std::io::Write;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -104,8 +103,8 @@ pub fn run(args: CaptureArgs, ctx: &Context) -> Outcome {
                     totals.reassembled += 1;
                     match decode::decode_transport(
                         owned.protocol,
-                        IpAddr::V4(owned.src),
-                        IpAddr::V4(owned.dst),
+                        owned.src,
+                        owned.dst,
                         &owned.data,
                         None,
                     ) {

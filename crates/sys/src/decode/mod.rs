@@ -2,8 +2,8 @@
 //! bytes. Attacker bytes never panic here: every read is bounds-checked and a short or inconsistent header is
 //! a [`DecodeError`] naming the layer.
 //!
-//! IPv4 fragments are returned as [`Decoded::Fragment`] and put back together by [`Reassembler`], which holds
-//! a bounded number of datagrams and bytes.
+//! IPv4 and IPv6 fragments are returned as [`Decoded::Fragment`] and put back together by [`Reassembler`],
+//! which holds a bounded number of datagrams and bytes.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -54,16 +54,18 @@ pub struct Packet<'a> {
     pub vlan: Option<u16>,
 }
 
-/// One fragment of an IPv4 datagram (RFC 791 §3.2), to be given to a [`Reassembler`].
+/// One fragment of an IPv4 datagram (RFC 791 §3.2) or of an IPv6 packet (RFC 8200 §4.5), to be given
+/// to a [`Reassembler`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv4Fragment<'a> {
+pub struct IpFragment<'a> {
     /// Source address.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// Destination address.
-    pub dst: Ipv4Addr,
-    /// The identification field shared by all fragments of a datagram.
-    pub id: u16,
-    /// The IP protocol number (17 UDP, 6 TCP).
+    pub dst: IpAddr,
+    /// The identification shared by all fragments of a datagram (16 bits in IPv4, 32 in IPv6).
+    pub id: u32,
+    /// The transport protocol number (17 UDP, 6 TCP): IPv4's protocol field, or the next header of the
+    /// IPv6 fragment header.
     pub protocol: u8,
     /// Byte offset of `data` within the datagram's payload.
     pub offset: usize,
@@ -78,8 +80,8 @@ pub struct Ipv4Fragment<'a> {
 pub enum Decoded<'a> {
     /// A complete UDP datagram or TCP segment.
     Packet(Packet<'a>),
-    /// An IPv4 fragment: feed it to a [`Reassembler`].
-    Fragment(Ipv4Fragment<'a>),
+    /// An IPv4 or IPv6 fragment: feed it to a [`Reassembler`].
+    Fragment(IpFragment<'a>),
 }
 
 /// Why a frame could not be decoded. None of these is a bug: they describe the bytes.
@@ -96,8 +98,6 @@ pub enum DecodeError {
     Ipv4HeaderInvalid,
     /// The transport protocol is neither UDP nor TCP.
     ProtocolOther(u8),
-    /// An IPv6 fragment: not reassembled by this decoder.
-    Ipv6Fragment,
     /// More IPv6 extension headers than the decoder follows (8).
     Ipv6ExtensionChainTooLong,
     /// A UDP length below 8, or a TCP data offset below 5 words.
@@ -112,7 +112,6 @@ impl fmt::Display for DecodeError {
             Self::IpVersionInvalid(v) => write!(f, "IP version {v} is invalid"),
             Self::Ipv4HeaderInvalid => write!(f, "IPv4 header or total length is invalid"),
             Self::ProtocolOther(p) => write!(f, "IP protocol {p} is neither UDP nor TCP"),
-            Self::Ipv6Fragment => write!(f, "IPv6 fragment (not reassembled)"),
             Self::Ipv6ExtensionChainTooLong => write!(f, "too many IPv6 extension headers"),
             Self::TransportHeaderInvalid => write!(f, "UDP length or TCP data offset is invalid"),
         }
@@ -216,10 +215,10 @@ fn decode_ipv4(ip: &[u8], vlan: Option<u16>) -> Result<Decoded<'_>, DecodeError>
         if protocol != IPPROTO_UDP && protocol != IPPROTO_TCP {
             return Err(DecodeError::ProtocolOther(protocol));
         }
-        return Ok(Decoded::Fragment(Ipv4Fragment {
-            src,
-            dst,
-            id,
+        return Ok(Decoded::Fragment(IpFragment {
+            src: IpAddr::V4(src),
+            dst: IpAddr::V4(dst),
+            id: u32::from(id),
             protocol,
             offset,
             more,
@@ -255,13 +254,31 @@ fn decode_ipv6(ip: &[u8], vlan: Option<u16>) -> Result<Decoded<'_>, DecodeError>
             }
             44 => {
                 let off = be16(packet, at + 2).ok_or(DecodeError::Truncated("ipv6 fragment"))?;
-                // An atomic fragment (offset 0, M clear; RFC 6946) is a whole packet.
-                if off & 0xfff9 != 0 {
-                    return Err(DecodeError::Ipv6Fragment);
-                }
-                next = *packet
+                let inner = *packet
                     .get(at)
                     .ok_or(DecodeError::Truncated("ipv6 fragment"))?;
+                // An atomic fragment (offset 0, M clear; RFC 6946) is a whole packet.
+                if off & 0xfff9 != 0 {
+                    // RFC 7112: the first fragment carries the whole header chain, so the fragment
+                    // header names the transport directly.
+                    if inner != IPPROTO_UDP && inner != IPPROTO_TCP {
+                        return Err(DecodeError::ProtocolOther(inner));
+                    }
+                    let id = be32(packet, at + 4).ok_or(DecodeError::Truncated("ipv6 fragment"))?;
+                    let data = packet
+                        .get(at + 8..)
+                        .ok_or(DecodeError::Truncated("ipv6 fragment"))?;
+                    return Ok(Decoded::Fragment(IpFragment {
+                        src: IpAddr::V6(src),
+                        dst: IpAddr::V6(dst),
+                        id,
+                        protocol: inner,
+                        offset: usize::from(off & 0xfff8),
+                        more: off & 1 != 0,
+                        data,
+                    }));
+                }
+                next = inner;
                 at += 8;
             }
             _ => {
@@ -336,6 +353,7 @@ pub fn decode_transport(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// Builds Ethernet + IPv4 + UDP around `payload`, with optional VLAN tag and fragment fields.
     pub(crate) fn eth_ipv4_udp(
@@ -422,6 +440,63 @@ pub(crate) mod tests {
         };
         assert_eq!((fr.id, fr.offset, fr.more, fr.protocol), (77, 0, true, 17));
         assert_eq!(fr.data.len(), 16);
+    }
+
+    /// IPv6 + fragment header (+ the fragment's bytes) with the given offset field and identification.
+    fn ipv6_fragment(inner: u8, off_field: u16, id: u32, data: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[44, 64]);
+        p.extend_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&"2001:db8::2".parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&[inner, 0]);
+        p.extend_from_slice(&off_field.to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(data);
+        p
+    }
+
+    #[test]
+    fn ipv6_fragments_are_returned_for_reassembly_and_reassemble_to_the_datagram() {
+        let sip = b"INVITE sip:100@[2001:db8::2] SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+        let mut udp = Vec::new();
+        udp.extend_from_slice(&5070u16.to_be_bytes());
+        udp.extend_from_slice(&5060u16.to_be_bytes());
+        udp.extend_from_slice(&((8 + sip.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(sip);
+        let (first, rest) = udp.split_at(32);
+        let a = ipv6_fragment(IPPROTO_UDP, 1, 0xdead_beef, first);
+        let b = ipv6_fragment(IPPROTO_UDP, 32, 0xdead_beef, rest);
+        let mut r = Reassembler::new(ReasmLimits::default());
+        let mut whole = None;
+        for f in [&b, &a] {
+            let Ok(Decoded::Fragment(fr)) = decode_frame(f, Link::Ip) else {
+                panic!("not a fragment");
+            };
+            assert_eq!((fr.id, fr.protocol), (0xdead_beef, 17));
+            whole = r.push(Duration::ZERO, &fr).or(whole);
+        }
+        let whole = whole.unwrap();
+        let p = decode_transport(whole.protocol, whole.src, whole.dst, &whole.data, None).unwrap();
+        assert_eq!(p.src.to_string(), "2001:db8::1");
+        assert_eq!((p.src_port, p.dst_port), (5070, 5060));
+        assert_eq!(p.payload, sip);
+    }
+
+    #[test]
+    fn an_atomic_ipv6_fragment_is_a_whole_packet_and_other_protocols_are_named() {
+        let mut udp = vec![0x13, 0xc4, 0x13, 0xce, 0, 10, 0, 0];
+        udp.extend_from_slice(b"hi");
+        let atomic = ipv6_fragment(IPPROTO_UDP, 0, 1, &udp);
+        let Ok(Decoded::Packet(p)) = decode_frame(&atomic, Link::Ip) else {
+            panic!("not a packet");
+        };
+        assert_eq!(p.payload, b"hi");
+        assert_eq!(
+            decode_frame(&ipv6_fragment(58, 1, 1, &udp), Link::Ip),
+            Err(DecodeError::ProtocolOther(58))
+        );
     }
 
     #[test]

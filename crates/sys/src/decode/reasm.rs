@@ -1,4 +1,4 @@
-//! IPv4 fragment reassembly (RFC 791 §3.2) with bounded memory.
+//! IPv4 and IPv6 fragment reassembly (RFC 791 §3.2, RFC 8200 §4.5) with bounded memory.
 //!
 //! SIP over UDP fragments when an INVITE with a large SDP body exceeds the path MTU, and attackers send
 //! fragments on purpose. The reassembler keeps at most [`ReasmLimits::max_datagrams`] datagrams and
@@ -7,10 +7,10 @@
 //! incomplete datagrams after [`ReasmLimits::timeout`]. Time is passed in, so tests use a virtual clock.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
-use super::Ipv4Fragment;
+use super::IpFragment;
 
 /// Bounds on what the reassembler holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +50,9 @@ pub struct ReasmStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reassembled {
     /// Source address.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// Destination address.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// IP protocol number.
     pub protocol: u8,
     /// The IP payload: decode it with [`super::decode_transport`].
@@ -61,9 +61,9 @@ pub struct Reassembled {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    id: u16,
+    src: IpAddr,
+    dst: IpAddr,
+    id: u32,
     protocol: u8,
 }
 
@@ -77,7 +77,7 @@ struct Partial {
     total: Option<usize>,
 }
 
-/// IPv4 fragment reassembler with bounded memory.
+/// IPv4 and IPv6 fragment reassembler with bounded memory.
 #[derive(Debug, Default)]
 pub struct Reassembler {
     limits: ReasmLimits,
@@ -86,7 +86,8 @@ pub struct Reassembler {
     stats: ReasmStats,
 }
 
-/// Largest IPv4 payload: 65,535 minus the minimal header.
+/// Largest reassembled payload: IPv4's 65,535 minus the minimal header (IPv6 allows a few bytes more
+/// without a jumbogram; SIP needs neither).
 const MAX_PAYLOAD: usize = 65_535 - 20;
 
 impl Reassembler {
@@ -114,7 +115,7 @@ impl Reassembler {
     }
 
     /// Adds a fragment seen at monotonic time `now`; returns the datagram when it is complete.
-    pub fn push(&mut self, now: Duration, frag: &Ipv4Fragment<'_>) -> Option<Reassembled> {
+    pub fn push(&mut self, now: Duration, frag: &IpFragment<'_>) -> Option<Reassembled> {
         self.expire(now);
         let key = Key {
             src: frag.src,
@@ -259,11 +260,11 @@ fn held(p: &Partial) -> usize {
 mod tests {
     use super::*;
 
-    fn frag(id: u16, offset: usize, more: bool, data: &[u8]) -> Ipv4Fragment<'_> {
-        Ipv4Fragment {
-            src: Ipv4Addr::new(192, 0, 2, 1),
-            dst: Ipv4Addr::new(192, 0, 2, 2),
-            id,
+    fn frag(id: u16, offset: usize, more: bool, data: &[u8]) -> IpFragment<'_> {
+        IpFragment {
+            src: IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)),
+            dst: IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2)),
+            id: u32::from(id),
             protocol: 17,
             offset,
             more,
@@ -284,6 +285,26 @@ mod tests {
         assert_eq!(r.in_progress(), 0);
         assert_eq!(r.bytes_held(), 0);
         assert_eq!(r.stats().completed, 1);
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_datagrams_with_the_same_id_are_kept_apart() {
+        let payload: Vec<u8> = (0..32u8).collect();
+        let v6 = |offset, more, data| IpFragment {
+            src: IpAddr::V6("2001:db8::1".parse().unwrap()),
+            dst: IpAddr::V6("2001:db8::2".parse().unwrap()),
+            ..frag(7, offset, more, data)
+        };
+        let mut r = Reassembler::new(ReasmLimits::default());
+        assert!(r.push(T0, &frag(7, 0, true, &payload[..16])).is_none());
+        assert!(r.push(T0, &v6(0, true, &[9; 16])).is_none());
+        assert_eq!(r.in_progress(), 2);
+        let done = r.push(T0, &v6(16, false, &payload[16..])).unwrap();
+        assert_eq!(done.src, IpAddr::V6("2001:db8::1".parse().unwrap()));
+        assert_eq!(&done.data[16..], &payload[16..]);
+        assert_eq!(&done.data[..16], &[9; 16]);
+        let done = r.push(T0, &frag(7, 16, false, &payload[16..])).unwrap();
+        assert_eq!(done.data, payload);
     }
 
     #[test]
