@@ -354,13 +354,10 @@ fn svwar_and_svcrack_are_caught_by_behaviour_without_the_scanner_signature() {
     );
 }
 
-#[test]
-fn the_pbx_log_alone_gets_an_enumerator_banned() {
-    if !ready("the_pbx_log_alone_gets_an_enumerator_banned") {
-        return;
-    }
+/// The lab with the guard stopped and configured so that Kamailio's log is its only sensor: capture
+/// watches a port nobody uses.
+fn log_only_lab() -> Lab {
     let mut lab = Lab::with_config("capture", "[rules.scanner]\nenabled = false\n");
-    // Capture watches a port nobody uses, so Kamailio's log is the only sensor left.
     lab.stop_guard();
     let cfg = lab.path("pbxguard.toml");
     let text = fs::read_to_string(&cfg)
@@ -372,6 +369,40 @@ fn the_pbx_log_alone_gets_an_enumerator_banned() {
         format!("{text}[logs]\nfiles = [\"kamailio:{}\"]\n", log.display()),
     )
     .unwrap();
+    lab
+}
+
+#[test]
+fn log_lines_written_while_the_guard_was_down_are_read_after_its_restart() {
+    if !ready("log_lines_written_while_the_guard_was_down_are_read_after_its_restart") {
+        return;
+    }
+    let mut lab = log_only_lab();
+    // A first run saves where it stopped reading (on SIGTERM).
+    lab.start_guard();
+    lab.stop_guard();
+    // The attack happens while the guard is down: only Kamailio's log records it.
+    attack(
+        &lab,
+        "sipvicious_svwar",
+        &["--force", "-b", ATK, "-e1000-1100", PBX_ATK],
+    );
+    assert!(lab.kamailio_lines_from(ATK) > 0);
+    lab.start_guard();
+    wait_until(
+        Duration::from_secs(5),
+        "the enumerator is banned from lines logged during the downtime",
+        || lab.ban_of(ATK).is_some(),
+    );
+    assert_eq!(lab.ban_of(ATK).unwrap()["detector"], "enumeration");
+}
+
+#[test]
+fn the_pbx_log_alone_gets_an_enumerator_banned() {
+    if !ready("the_pbx_log_alone_gets_an_enumerator_banned") {
+        return;
+    }
+    let mut lab = log_only_lab();
     lab.start_guard();
     attack(
         &lab,

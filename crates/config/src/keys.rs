@@ -658,7 +658,8 @@ pub static KEYS: &[Key] = &[
         logs.files,
         "Log files to follow, each as \"FORMAT:PATH\" with FORMAT one of asterisk, freeswitch, kamailio \
          (e.g. \"asterisk:/var/log/asterisk/full\", \"freeswitch:/var/log/freeswitch/freeswitch.log\"). \
-         Reading starts at the end of each file; rotated and truncated files are followed."
+         Reading starts where the guard stopped if that was within the last hour (positions are kept in \
+         the state store), else at the end of each file; rotated and truncated files are followed."
     ),
     key!(
         "logs",

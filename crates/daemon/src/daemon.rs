@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::api::{self, ApiRequest, ApiResponse, Body};
 use crate::inline::{self, EngineVerdict, Inline, InlineStats};
+use crate::logtail::{LogSensor, Position};
 use crate::pipeline::{Pipeline, PipelineStats};
 use crate::store::{Store, evidence_json};
 
@@ -355,7 +356,15 @@ pub fn run(
         .map_err(DaemonError::Store)?;
 
     let mut captures = open_captures(&guard.interfaces, &guard.sip_ports)?;
-    let mut log_sensors = crate::logtail::LogSensor::from_config(&config).map_err(|errors| {
+    let started_at = now();
+    let resume = |path: &str| {
+        let (text, saved_at) = store.log_position(path).ok().flatten()?;
+        // Lines older than that say nothing about now: start at the end instead.
+        let age =
+            Duration::from_millis(started_at.as_millis().saturating_sub(saved_at.as_millis()));
+        (age < RESUME_WITHIN).then(|| text.parse().ok()).flatten()
+    };
+    let mut log_sensors = LogSensor::from_config(&config, resume).map_err(|errors| {
         DaemonError::LogsUnavailable(
             errors
                 .iter()
@@ -367,6 +376,7 @@ pub fn run(
     for sensor in &log_sensors {
         tracing::info!("following PBX log {}", sensor.tail().path().display());
     }
+    let mut saved_positions: Vec<Option<Position>> = vec![None; log_sensors.len()];
 
     let (enforcer, enforcing): (Box<dyn Enforcer + Send>, bool) = if opts.dry_run {
         tracing::warn!("dry run: decisions are logged and stored, nftables is not touched");
@@ -541,8 +551,10 @@ pub fn run(
                 }
             }
             s.capture = total;
+            save_log_positions(&mut s.store, &log_sensors, &mut saved_positions);
         }
     }
+    save_log_positions(&mut lock(&shared).store, &log_sensors, &mut saved_positions);
     tracing::info!("stopping: state is in the store; bans stay in the kernel until they expire");
     if let Some((thread, steering)) = inline {
         // Steering first: from then on nothing new is queued, and the queue unbinds when its thread ends.
@@ -624,6 +636,31 @@ fn open_captures(interfaces: &[String], ports: &[u16]) -> Result<Vec<Capture>, D
         }
     }
     Ok(captures)
+}
+
+/// A log position saved longer ago than this is not resumed from: the file is read from its end.
+const RESUME_WITHIN: Duration = Duration::from_secs(3600);
+
+/// Saves where each log sensor stopped, for those that moved since the last save, so that a restart
+/// reads what was written while the guard was down, and nothing twice.
+fn save_log_positions(store: &mut Store, sensors: &[LogSensor], saved: &mut [Option<Position>]) {
+    let mut changed = Vec::new();
+    for (sensor, last) in sensors.iter().zip(saved.iter_mut()) {
+        let now_at = sensor.tail().position();
+        if *last != Some(now_at) {
+            *last = Some(now_at);
+            changed.push((
+                sensor.tail().path().display().to_string(),
+                now_at.to_string(),
+            ));
+        }
+    }
+    if changed.is_empty() {
+        return;
+    }
+    if let Err(e) = store.save_log_positions(now(), &changed) {
+        tracing::warn!("cannot save log positions: {e}");
+    }
 }
 
 /// Blocks taken from one ring before the others get their turn.

@@ -46,6 +46,25 @@ pub struct Position {
     pub offset: u64,
 }
 
+impl fmt::Display for Position {
+    /// `DEV:INO:OFFSET`, the form the state store keeps.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.dev, self.ino, self.offset)
+    }
+}
+
+impl std::str::FromStr for Position {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let mut parts = s.split(':').map(str::parse::<u64>);
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(dev)), Some(Ok(ino)), Some(Ok(offset)), None) => Ok(Self { dev, ino, offset }),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Where a new tail starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -392,12 +411,17 @@ impl LogSensor {
         }
     }
 
-    /// One sensor per `[logs] files` entry, each starting at the end of its file.
+    /// One sensor per `[logs] files` entry: where `resume` knows a position for the path (saved by an
+    /// earlier run), from there if the file is still that file (else from its start: it was rotated in
+    /// between, so all of it is new); otherwise at the end of the file.
     ///
     /// # Errors
     ///
     /// Every entry or pattern that is invalid, and files that exist but cannot be opened.
-    pub fn from_config(config: &Config) -> Result<Vec<LogSensor>, Vec<LogConfigError>> {
+    pub fn from_config(
+        config: &Config,
+        resume: impl Fn(&str) -> Option<Position>,
+    ) -> Result<Vec<LogSensor>, Vec<LogConfigError>> {
         let mut errors = Vec::new();
         let mut patterns = Vec::new();
         for p in &config.logs.kamailio_patterns {
@@ -421,7 +445,8 @@ impl LogSensor {
                 });
                 continue;
             };
-            match LogTail::open(path, Start::End) {
+            let start = resume(path).map_or(Start::End, Start::Resume);
+            match LogTail::open(path, start) {
                 Ok(tail) => sensors.push(LogSensor::new(tail, format, patterns.clone())),
                 Err(error) => errors.push(LogConfigError::OpenFailed {
                     path: PathBuf::from(path),
@@ -642,7 +667,7 @@ mod tests {
         );
         let mut config = Config::default();
         config.logs.files = vec![format!("asterisk:{}", p.display())];
-        let mut sensors = LogSensor::from_config(&config).unwrap();
+        let mut sensors = LogSensor::from_config(&config, |_| None).unwrap();
         let s = &mut sensors[0];
         append(&p, "[2026-11-22 20:00:01] VERBOSE[1] pbx.c: -- noise\n");
         append(
@@ -666,11 +691,49 @@ mod tests {
     }
 
     #[test]
+    fn a_sensor_resumes_from_a_saved_position_and_reads_what_was_written_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("full");
+        let line = |ip: &str| {
+            format!(
+                "[2026-11-22 20:00:00] NOTICE[1] chan_sip.c: Registration from '<sip:1@x>' failed for \
+                 '{ip}:5060' - Wrong password\n"
+            )
+        };
+        append(&p, &line("203.0.113.1"));
+        let mut config = Config::default();
+        config.logs.files = vec![format!("asterisk:{}", p.display())];
+        let saved = {
+            let sensors = LogSensor::from_config(&config, |_| None).unwrap();
+            sensors[0].tail().position()
+        };
+        assert_eq!(saved.to_string().parse::<Position>(), Ok(saved));
+        // Written while the guard was down: read on the next start, and only that.
+        append(&p, &line("203.0.113.2"));
+        let path = p.display().to_string();
+        let mut sensors =
+            LogSensor::from_config(&config, |source| (source == path).then_some(saved)).unwrap();
+        let mut seen = Vec::new();
+        sensors[0]
+            .poll(Timestamp::from_secs(1), |o| seen.push(o.peer))
+            .unwrap();
+        assert_eq!(seen, ["203.0.113.2".parse::<std::net::IpAddr>().unwrap()]);
+        // Without a saved position a start reads nothing old.
+        let mut fresh = LogSensor::from_config(&config, |_| None).unwrap();
+        let mut none = 0;
+        fresh[0]
+            .poll(Timestamp::from_secs(1), |_| none += 1)
+            .unwrap();
+        assert_eq!(none, 0);
+        assert!("1:2".parse::<Position>().is_err() && "a:b:c".parse::<Position>().is_err());
+    }
+
+    #[test]
     fn bad_log_entries_are_all_reported() {
         let mut config = Config::default();
         config.logs.files = vec!["nginx:/var/log/x".into(), "asterisk:relative".into()];
         config.logs.kamailio_patterns = vec!["auth_failed: no address".into()];
-        let errors = LogSensor::from_config(&config).unwrap_err();
+        let errors = LogSensor::from_config(&config, |_| None).unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(
             errors[2].to_string().contains("kamailio_patterns")

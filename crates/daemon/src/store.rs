@@ -93,6 +93,11 @@ CREATE TABLE IF NOT EXISTS allow (
     added_at INTEGER NOT NULL,
     note     TEXT
 );
+CREATE TABLE IF NOT EXISTS log_positions (
+    source   TEXT PRIMARY KEY,
+    position TEXT NOT NULL,
+    saved_at INTEGER NOT NULL
+);
 ";
 
 fn ms(t: Timestamp) -> i64 {
@@ -354,6 +359,46 @@ impl Store {
         Ok(rows.filter_map(Result::ok).collect())
     }
 
+    /// Saves where log sources stopped reading (`source`, position as text), in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::QueryFailed`].
+    pub fn save_log_positions(
+        &mut self,
+        now: Timestamp,
+        positions: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO log_positions (source, position, saved_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(source) DO UPDATE SET position = ?2, saved_at = ?3",
+            )?;
+            for (source, position) in positions {
+                stmt.execute(params![source, position, ms(now)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Where a log source stopped reading, and when that was saved.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::QueryFailed`].
+    pub fn log_position(&self, source: &str) -> Result<Option<(String, Timestamp)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT position, saved_at FROM log_positions WHERE source = ?1",
+                params![source],
+                |r| Ok((r.get::<_, String>(0)?, ts(r.get::<_, i64>(1)?))),
+            )
+            .optional()?)
+    }
+
     /// Total bans ever recorded.
     ///
     /// # Errors
@@ -422,6 +467,32 @@ mod tests {
         assert_eq!(targets, vec!["2001:db8::/64"]);
         assert_eq!(active[0].evidence["sample_user_agent"], "friendly-scanner");
         assert_eq!(s.recent_events(10).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn log_positions_survive_reopening_and_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let mut s = Store::open(&path).unwrap();
+            let t = Timestamp::from_secs(1000);
+            s.save_log_positions(t, &[("/var/log/a".into(), "1:2:3".into())])
+                .unwrap();
+            s.save_log_positions(
+                Timestamp::from_secs(1001),
+                &[
+                    ("/var/log/a".into(), "1:2:99".into()),
+                    ("/var/log/b".into(), "4:5:6".into()),
+                ],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(
+            s.log_position("/var/log/a").unwrap(),
+            Some(("1:2:99".to_owned(), Timestamp::from_secs(1001)))
+        );
+        assert_eq!(s.log_position("/var/log/c").unwrap(), None);
     }
 
     #[test]
