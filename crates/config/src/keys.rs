@@ -279,8 +279,8 @@ pub static TABLES: &[Table] = &[
     Table {
         name: "logs",
         doc: "PBX logs the guard follows, for what packets cannot show (SIP over TLS or WebSocket): failed and \
-              successful authentication, unknown users, ACL rejections. Files are followed across rotation; \
-              `pbxguard replay` reads the same formats offline.",
+              successful authentication, unknown users, ACL rejections. Files are followed across rotation, \
+              journald units through `journalctl`; `pbxguard replay` reads the same formats offline.",
     },
     Table {
         name: "limits",
@@ -660,6 +660,23 @@ pub static KEYS: &[Key] = &[
          (e.g. \"asterisk:/var/log/asterisk/full\", \"freeswitch:/var/log/freeswitch/freeswitch.log\"). \
          Reading starts where the guard stopped if that was within the last hour (positions are kept in \
          the state store), else at the end of each file; rotated and truncated files are followed."
+    ),
+    key!(
+        "logs",
+        "journal",
+        Kind::TextList,
+        logs.journal,
+        "systemd units whose journal to follow, each as \"FORMAT:UNIT\" (e.g. \"asterisk:asterisk.service\", \
+         \"kamailio:kamailio.service\"), for a PBX that logs to journald. Read through `journalctl --follow`; \
+         where the guard stopped (the journal cursor) is kept in the state store and resumed within an hour."
+    ),
+    key!(
+        "logs",
+        "journal_directory",
+        Kind::OptionalPath,
+        logs.journal_directory,
+        "A journal directory to read instead of the system journal (`journalctl --directory`), e.g. a \
+         container's; empty: the system journal."
     ),
     key!(
         "logs",

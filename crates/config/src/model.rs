@@ -391,6 +391,10 @@ impl Default for Limits {
 pub struct Logs {
     /// `FORMAT:PATH` entries.
     pub files: Vec<String>,
+    /// `FORMAT:UNIT` entries: systemd units whose journal is followed.
+    pub journal: Vec<String>,
+    /// A journal directory to read instead of the system journal; empty: the system journal.
+    pub journal_directory: String,
     /// `EVENT: TEMPLATE` patterns for Kamailio lines.
     pub kamailio_patterns: Vec<String>,
 }
@@ -413,6 +417,8 @@ impl Default for Logs {
         // `xlog` lines of the lab's Kamailio script, as examples to adapt.
         Self {
             files: Vec::new(),
+            journal: Vec::new(),
+            journal_directory: String::new(),
             kamailio_patterns: vec![
                 "auth_failed: auth failed for user {user} from {ip}:{port}".to_owned(),
                 "unknown_user: unknown user {user} from {ip}:{port}".to_owned(),

@@ -319,6 +319,27 @@ impl Parser<'_> {
                 );
             }
         }
+        for entry in &c.logs.journal {
+            let ok = entry.split_once(':').is_some_and(|(format, unit)| {
+                crate::model::LOG_FORMATS.contains(&format)
+                    && !unit.is_empty()
+                    && !unit.starts_with('-')
+                    && !unit.contains(char::is_whitespace)
+            });
+            if !ok {
+                let span = self.span_of("logs", "journal");
+                self.report(
+                    span,
+                    Problem::Inconsistent {
+                        key: "logs.journal".to_owned(),
+                        message: format!(
+                            "`{entry}` is not FORMAT:UNIT (e.g. \"asterisk:asterisk.service\") with FORMAT one of {}",
+                            crate::model::LOG_FORMATS.join(", ")
+                        ),
+                    },
+                );
+            }
+        }
         for pattern in &c.logs.kamailio_patterns {
             let event_ok = pattern
                 .split_once(':')
@@ -434,6 +455,10 @@ fn convert(kind: Kind, value: &DeValue<'_>) -> Result<Value, String> {
         Kind::Path => match value {
             DeValue::String(s) if !s.is_empty() => Ok(Value::Text(s.to_string())),
             DeValue::String(_) => Err("found an empty string".to_owned()),
+            _ => Err(wrong()),
+        },
+        Kind::OptionalPath => match value {
+            DeValue::String(s) => Ok(Value::Text(s.to_string())),
             _ => Err(wrong()),
         },
         Kind::LoopbackEndpoints => {

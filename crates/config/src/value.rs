@@ -37,6 +37,8 @@ pub enum Kind {
     Ports,
     /// A filesystem path.
     Path,
+    /// A filesystem path, or `""` for none.
+    OptionalPath,
     /// A list of `address:port` pairs on loopback (`"127.0.0.1:9060"`, `"[::1]:9060"`).
     LoopbackEndpoints,
 }
@@ -62,6 +64,7 @@ impl Kind {
             Kind::Networks => "a list of addresses or networks in CIDR notation".to_owned(),
             Kind::Ports => "a list of port numbers from 1 to 65535".to_owned(),
             Kind::Path => "a file or directory path".to_owned(),
+            Kind::OptionalPath => "a file or directory path, or \"\" for none".to_owned(),
             Kind::LoopbackEndpoints => {
                 "a list of loopback address:port pairs (\"127.0.0.1:9060\", \"[::1]:9060\")"
                     .to_owned()
@@ -80,7 +83,7 @@ pub enum Value {
     Count(u64),
     /// A [`Kind::Duration`] value.
     Duration(Duration),
-    /// A [`Kind::Choice`] value, or a [`Kind::Path`].
+    /// A [`Kind::Choice`] value, or a [`Kind::Path`] or [`Kind::OptionalPath`].
     Text(String),
     /// A [`Kind::TextList`] value.
     TextList(Vec<String>),

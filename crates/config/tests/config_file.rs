@@ -156,6 +156,26 @@ fn the_tcp_api_listens_on_loopback_only() {
 }
 
 #[test]
+fn journal_entries_name_a_format_and_a_unit() {
+    let ok = Config::from_toml(
+        "[logs]\njournal = [\"asterisk:asterisk.service\"]\njournal_directory = \"\"\n",
+        "j.toml",
+    )
+    .unwrap();
+    assert_eq!(ok.logs.journal, ["asterisk:asterisk.service"]);
+    let text = "[logs]\njournal = [\"asterisk\", \"nginx:nginx.service\", \"kamailio:--all\"]\n";
+    let all = Config::from_toml(text, "j.toml").unwrap_err().to_string();
+    for bad in ["`asterisk`", "`nginx:nginx.service`", "`kamailio:--all`"] {
+        assert!(
+            all.contains(&format!(
+                "j.toml:2:11: `logs.journal`: {bad} is not FORMAT:UNIT"
+            )),
+            "{all}"
+        );
+    }
+}
+
+#[test]
 fn contradictions_are_reported_at_the_key_to_change() {
     let text =
         "[rules.rate]\nlevel1_rate = 400\nlevel2_rate = 300\n[lists]\nallow = [\"0.0.0.0/0\"]\n";

@@ -4,6 +4,7 @@
 //! `inet pbxguard` (and nothing else); in inline mode NFQUEUE `[guard] queue` and the iptables chain
 //! `PBXGUARD_INLINE` (see [`crate::inline`]); the store in `[guard] state_dir`; the Unix socket `[guard] socket`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufReader, Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
@@ -25,7 +26,8 @@ use serde_json::json;
 
 use crate::api::{self, ApiRequest, ApiResponse, Body};
 use crate::inline::{self, EngineVerdict, Inline, InlineStats};
-use crate::logtail::{LogSensor, Position};
+use crate::journal::JournalSensor;
+use crate::logtail::LogSensor;
 use crate::pipeline::{Pipeline, PipelineStats};
 use crate::store::{Store, evidence_json};
 
@@ -357,14 +359,14 @@ pub fn run(
 
     let mut captures = open_captures(&guard.interfaces, &guard.sip_ports)?;
     let started_at = now();
-    let resume = |path: &str| {
-        let (text, saved_at) = store.log_position(path).ok().flatten()?;
+    let saved = |source: &str| {
+        let (text, saved_at) = store.log_position(source).ok().flatten()?;
         // Lines older than that say nothing about now: start at the end instead.
         let age =
             Duration::from_millis(started_at.as_millis().saturating_sub(saved_at.as_millis()));
-        (age < RESUME_WITHIN).then(|| text.parse().ok()).flatten()
+        (age < RESUME_WITHIN).then_some(text)
     };
-    let mut log_sensors = LogSensor::from_config(&config, resume).map_err(|errors| {
+    let unavailable = |errors: Vec<crate::logtail::LogConfigError>| {
         DaemonError::LogsUnavailable(
             errors
                 .iter()
@@ -372,11 +374,25 @@ pub fn run(
                 .collect::<Vec<_>>()
                 .join("; "),
         )
-    })?;
+    };
+    let mut log_sensors =
+        LogSensor::from_config(&config, |path| saved(path)?.parse().ok()).map_err(unavailable)?;
     for sensor in &log_sensors {
         tracing::info!("following PBX log {}", sensor.tail().path().display());
     }
-    let mut saved_positions: Vec<Option<Position>> = vec![None; log_sensors.len()];
+    let mut journals = JournalSensor::from_config(&config, saved).map_err(unavailable)?;
+    for j in &journals {
+        tracing::info!(
+            "following the journal of {}{}",
+            j.unit(),
+            if j.cursor().is_some() {
+                " from where the guard stopped"
+            } else {
+                ""
+            }
+        );
+    }
+    let mut saved_positions: HashMap<String, String> = HashMap::new();
 
     let (enforcer, enforcing): (Box<dyn Enforcer + Send>, bool) = if opts.dry_run {
         tracing::warn!("dry run: decisions are logged and stored, nftables is not touched");
@@ -521,17 +537,22 @@ pub fn run(
                 }
             }
         }
-        if !log_sensors.is_empty() {
+        if !log_sensors.is_empty() || !journals.is_empty() {
             // Log lines say what packets cannot (TLS, WebSocket, the PBX's own verdicts).
             let mut s = lock(&shared);
             let t = now();
+            let engine = s.pipeline.engine_mut();
             for sensor in &mut log_sensors {
-                let engine = s.pipeline.engine_mut();
                 if let Err(e) = sensor.poll(t, |obs| {
                     let _ = engine.handle(obs);
                 }) {
                     tracing::warn!("reading {}: {e}", sensor.tail().path().display());
                 }
+            }
+            for j in &mut journals {
+                j.poll(t, |obs| {
+                    let _ = engine.handle(obs);
+                });
             }
             s.apply(None);
         }
@@ -551,10 +572,15 @@ pub fn run(
                 }
             }
             s.capture = total;
-            save_log_positions(&mut s.store, &log_sensors, &mut saved_positions);
+            save_log_positions(&mut s.store, &log_sensors, &journals, &mut saved_positions);
         }
     }
-    save_log_positions(&mut lock(&shared).store, &log_sensors, &mut saved_positions);
+    save_log_positions(
+        &mut lock(&shared).store,
+        &log_sensors,
+        &journals,
+        &mut saved_positions,
+    );
     tracing::info!("stopping: state is in the store; bans stay in the kernel until they expire");
     if let Some((thread, steering)) = inline {
         // Steering first: from then on nothing new is queued, and the queue unbinds when its thread ends.
@@ -641,25 +667,36 @@ fn open_captures(interfaces: &[String], ports: &[u16]) -> Result<Vec<Capture>, D
 /// A log position saved longer ago than this is not resumed from: the file is read from its end.
 const RESUME_WITHIN: Duration = Duration::from_secs(3600);
 
-/// Saves where each log sensor stopped, for those that moved since the last save, so that a restart
-/// reads what was written while the guard was down, and nothing twice.
-fn save_log_positions(store: &mut Store, sensors: &[LogSensor], saved: &mut [Option<Position>]) {
-    let mut changed = Vec::new();
-    for (sensor, last) in sensors.iter().zip(saved.iter_mut()) {
-        let now_at = sensor.tail().position();
-        if *last != Some(now_at) {
-            *last = Some(now_at);
-            changed.push((
-                sensor.tail().path().display().to_string(),
-                now_at.to_string(),
-            ));
-        }
-    }
+/// Saves where each log file and journal sensor stopped, for those that moved since the last save, so
+/// that a restart reads what was logged while the guard was down, and nothing twice.
+fn save_log_positions(
+    store: &mut Store,
+    files: &[LogSensor],
+    journals: &[JournalSensor],
+    saved: &mut HashMap<String, String>,
+) {
+    let now_at = files
+        .iter()
+        .map(|f| {
+            (
+                f.tail().path().display().to_string(),
+                f.tail().position().to_string(),
+            )
+        })
+        .chain(
+            journals
+                .iter()
+                .filter_map(|j| Some((j.source(), j.cursor()?.to_owned()))),
+        );
+    let changed: Vec<(String, String)> = now_at
+        .filter(|(source, position)| saved.get(source) != Some(position))
+        .collect();
     if changed.is_empty() {
         return;
     }
-    if let Err(e) = store.save_log_positions(now(), &changed) {
-        tracing::warn!("cannot save log positions: {e}");
+    match store.save_log_positions(now(), &changed) {
+        Ok(()) => saved.extend(changed),
+        Err(e) => tracing::warn!("cannot save log positions: {e}"),
     }
 }
 

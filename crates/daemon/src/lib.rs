@@ -7,6 +7,7 @@
 pub mod api;
 pub mod daemon;
 pub mod inline;
+pub mod journal;
 pub mod logtail;
 pub mod observe;
 pub mod pipeline;

@@ -351,6 +351,18 @@ pub enum LogConfigError {
         /// What is wrong with it.
         error: PatternError,
     },
+    /// A `[logs] journal` entry is not `FORMAT:UNIT` with a known format.
+    JournalEntryInvalid {
+        /// The entry as written.
+        entry: String,
+    },
+    /// `journalctl` could not be started for a unit.
+    JournalUnavailable {
+        /// The unit.
+        unit: String,
+        /// The system's error.
+        error: io::Error,
+    },
     /// A log file exists but cannot be opened.
     OpenFailed {
         /// The file.
@@ -370,6 +382,13 @@ impl fmt::Display for LogConfigError {
             LogConfigError::PatternInvalid { pattern, error } => {
                 write!(f, "[logs] kamailio_patterns: `{pattern}`: {error}")
             }
+            LogConfigError::JournalEntryInvalid { entry } => write!(
+                f,
+                "[logs] journal: `{entry}` is not FORMAT:UNIT with FORMAT asterisk, freeswitch or kamailio"
+            ),
+            LogConfigError::JournalUnavailable { unit, error } => {
+                write!(f, "cannot start journalctl for {unit}: {error}")
+            }
             LogConfigError::OpenFailed { path, error } => {
                 write!(f, "cannot open log file {}: {error}", path.display())
             }
@@ -386,6 +405,22 @@ pub struct SensorStats {
     pub lines: u64,
     /// Lines that gave an observation.
     pub events: u64,
+}
+
+/// The `[logs] kamailio_patterns`, parsed; the ones that do not parse as errors.
+pub fn kamailio_patterns(config: &Config) -> (Vec<Pattern>, Vec<LogConfigError>) {
+    let mut errors = Vec::new();
+    let mut patterns = Vec::new();
+    for p in &config.logs.kamailio_patterns {
+        match Pattern::parse(p) {
+            Ok(pattern) => patterns.push(pattern),
+            Err(error) => errors.push(LogConfigError::PatternInvalid {
+                pattern: p.clone(),
+                error,
+            }),
+        }
+    }
+    (patterns, errors)
 }
 
 /// A followed log file and its parser: lines in, engine observations out.
@@ -422,17 +457,7 @@ impl LogSensor {
         config: &Config,
         resume: impl Fn(&str) -> Option<Position>,
     ) -> Result<Vec<LogSensor>, Vec<LogConfigError>> {
-        let mut errors = Vec::new();
-        let mut patterns = Vec::new();
-        for p in &config.logs.kamailio_patterns {
-            match Pattern::parse(p) {
-                Ok(pattern) => patterns.push(pattern),
-                Err(error) => errors.push(LogConfigError::PatternInvalid {
-                    pattern: p.clone(),
-                    error,
-                }),
-            }
-        }
+        let (patterns, mut errors) = kamailio_patterns(config);
         let mut sensors = Vec::new();
         for entry in &config.logs.files {
             let parsed = entry

@@ -129,6 +129,62 @@ where
     Ok(out)
 }
 
+/// `systemd-journal-remote` (Debian package `systemd-journal-remote`): writes journal files from the
+/// journal export format, so tests can log "as a unit" without a running journald.
+pub const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
+
+/// Appends one entry of systemd unit `unit` with `message` to the journal file `remote.journal` in `dir`,
+/// stamped now and with this boot's id, as journald would (`journalctl --follow` reads only this boot's
+/// entries unless merging).
+///
+/// # Errors
+///
+/// [`LabError`] when `systemd-journal-remote` cannot be run or fails.
+pub fn journal_append(dir: &std::path::Path, unit: &str, message: &str) -> Result<(), LabError> {
+    use std::io::Write;
+    let fail = |detail: String| LabError {
+        command: format!(
+            "{JOURNAL_REMOTE} --output={}/remote.journal -",
+            dir.display()
+        ),
+        detail,
+    };
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map_err(|e| fail(e.to_string()))?
+        .trim()
+        .replace('-', "");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    let export = format!(
+        "__REALTIME_TIMESTAMP={now}\n__MONOTONIC_TIMESTAMP={now}\n_BOOT_ID={boot}\n_SYSTEMD_UNIT={unit}\n\
+         MESSAGE={message}\n\n"
+    );
+    let mut child = Command::new(JOURNAL_REMOTE)
+        .arg(format!("--output={}", dir.join("remote.journal").display()))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(export.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(format!(
+            "{}; stderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A network namespace owned by the test that created it; deleted (with everything in it) on drop.
