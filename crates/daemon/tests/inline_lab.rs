@@ -1,7 +1,7 @@
-//! Root tier: the inline loop end to end against the real kernel, with a policy that forbids international
-//! calls, so that the `Reject` path (which the engine itself does not produce yet: the call policy that will
-//! is still to come) is exercised on the wire: the forbidden INVITE is answered 403 in the PBX's name and
-//! never reaches the PBX, an allowed one does.
+//! Root tier: the inline loop end to end against the real kernel, over IPv4 and over IPv6, with a minimal
+//! inline policy that forbids international calls, so that the `Reject` path is exercised on the wire on
+//! its own: the forbidden INVITE is answered 403 in the PBX's name and never reaches the PBX, an allowed
+//! one does. (The engine's own call policy on this path is tested in the CLI's inline lab.)
 
 #![allow(
     clippy::unwrap_used,
@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-use std::net::UdpSocket;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,8 +27,36 @@ use pbxguard_sys::queue::steer::{SteerConfig, Steering};
 use pbxguard_sys::queue::{Queue, QueueConfig};
 use pbxguard_testlab::{Netns, root_or_skip, tools_or_skip};
 
-const PBX: &str = "10.80.0.2";
-const PHONE: &str = "10.80.0.3";
+/// The PBX's and the phone's addresses, IPv4 or IPv6.
+#[derive(Clone, Copy)]
+struct Hosts {
+    pbx: &'static str,
+    phone: &'static str,
+}
+
+const V4: Hosts = Hosts {
+    pbx: "10.80.0.2",
+    phone: "10.80.0.3",
+};
+const V6: Hosts = Hosts {
+    pbx: "fd80::2",
+    phone: "fd80::3",
+};
+
+impl Hosts {
+    /// The address as a SIP URI host (IPv6 references in brackets).
+    fn host(addr: &str) -> String {
+        if addr.contains(':') {
+            format!("[{addr}]")
+        } else {
+            addr.to_owned()
+        }
+    }
+
+    fn ip(addr: &str) -> IpAddr {
+        addr.parse().unwrap()
+    }
+}
 
 struct Engine1(Pipeline);
 
@@ -51,16 +79,17 @@ impl InlinePolicy for NoInternational {
     }
 }
 
-fn invite(to: &str, port: u16) -> String {
+fn invite(h: Hosts, to: &str, port: u16) -> String {
+    let (pbx, phone) = (Hosts::host(h.pbx), Hosts::host(h.phone));
     format!(
-        "INVITE sip:{to}@{PBX} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {PHONE}:{port};branch=z9hG4bK-{to};rport\r\n\
+        "INVITE sip:{to}@{pbx} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {phone}:{port};branch=z9hG4bK-{to};rport\r\n\
          Max-Forwards: 70\r\n\
-         From: \"1001\" <sip:1001@{PBX}>;tag=from{to}\r\n\
-         To: <sip:{to}@{PBX}>\r\n\
-         Call-ID: call-{to}@{PHONE}\r\n\
+         From: \"1001\" <sip:1001@{pbx}>;tag=from{to}\r\n\
+         To: <sip:{to}@{pbx}>\r\n\
+         Call-ID: call-{to}@{phone}\r\n\
          CSeq: 1 INVITE\r\n\
-         Contact: <sip:1001@{PHONE}:{port}>\r\n\
+         Contact: <sip:1001@{phone}:{port}>\r\n\
          User-Agent: Yealink SIP-T46S\r\n\
          Content-Length: 0\r\n\r\n"
     )
@@ -68,24 +97,69 @@ fn invite(to: &str, port: u16) -> String {
 
 #[test]
 fn a_forbidden_invite_is_answered_403_from_the_pbx_and_never_reaches_it() {
-    let name = "a_forbidden_invite_is_answered_403";
-    if !root_or_skip(name) || !tools_or_skip(name, &["iptables"]) {
+    forbidden_invite_is_answered_inline("a_forbidden_invite_is_answered_403", V4);
+}
+
+#[test]
+fn over_ipv6_a_forbidden_invite_is_answered_403_from_the_pbx_and_never_reaches_it() {
+    forbidden_invite_is_answered_inline("over_ipv6_a_forbidden_invite_is_answered_403", V6);
+}
+
+fn forbidden_invite_is_answered_inline(name: &str, h: Hosts) {
+    if !root_or_skip(name) || !tools_or_skip(name, &["iptables", "ip6tables"]) {
         return;
     }
     let pbx = Netns::new("jpbx").unwrap();
     let phone = Netns::new("jphone").unwrap();
-    pbx.link(&phone, &format!("{PBX}/24"), &format!("{PHONE}/24"))
+    // IPv4 addresses always (the link helper wants them); the IPv6 pair beside them without DAD.
+    let (pif, fif) = pbx
+        .link(
+            &phone,
+            &format!("{}/24", V4.pbx),
+            &format!("{}/24", V4.phone),
+        )
         .unwrap();
+    pbx.exec(
+        "ip",
+        [
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", V6.pbx),
+            "dev",
+            &pif,
+            "nodad",
+        ],
+    )
+    .unwrap();
+    phone
+        .exec(
+            "ip",
+            [
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", V6.phone),
+                "dev",
+                &fif,
+                "nodad",
+            ],
+        )
+        .unwrap();
+    let (pbx_ip, phone_ip) = (Hosts::ip(h.pbx), Hosts::ip(h.phone));
+    let pbx_sip = SocketAddr::new(pbx_ip, 5060);
     let in_pbx = netns::named(pbx.name());
-    let server = netns::run_in(&in_pbx, || UdpSocket::bind((PBX, 5060)))
+    let server = netns::run_in(&in_pbx, || UdpSocket::bind(pbx_sip))
         .unwrap()
         .unwrap();
     server
         .set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
-    let client = netns::run_in(&netns::named(phone.name()), || UdpSocket::bind((PHONE, 0)))
-        .unwrap()
-        .unwrap();
+    let client = netns::run_in(&netns::named(phone.name()), || {
+        UdpSocket::bind(SocketAddr::new(phone_ip, 0))
+    })
+    .unwrap()
+    .unwrap();
     client
         .set_read_timeout(Some(Duration::from_millis(1000)))
         .unwrap();
@@ -117,21 +191,34 @@ fn a_forbidden_invite_is_answered_403_from_the_pbx_and_never_reaches_it() {
 
     let mut buf = [0u8; 4096];
     // Forbidden: the phone gets 403 from the PBX's address and port; the PBX gets nothing.
-    client
-        .send_to(invite("0049301234567", port).as_bytes(), (PBX, 5060))
-        .unwrap();
-    let (n, from) = client
-        .recv_from(&mut buf)
-        .expect("no answer to the forbidden INVITE");
-    assert_eq!(from.to_string(), format!("{PBX}:5060"));
+    // The first datagram over IPv6 may wait for neighbour discovery; the phone retransmits, as SIP over
+    // UDP does (RFC 3261 timer A), until an answer comes.
+    let mut answer = None;
+    let mut sent = 0;
+    for _ in 0..4 {
+        sent += 1;
+        client
+            .send_to(invite(h, "0049301234567", port).as_bytes(), pbx_sip)
+            .unwrap();
+        if let Ok(got) = client.recv_from(&mut buf) {
+            answer = Some(got);
+            break;
+        }
+    }
+    let (n, from) = answer.expect("no answer to the forbidden INVITE");
+    assert_eq!(from, pbx_sip);
     let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(answer.starts_with("SIP/2.0 403 Forbidden\r\n"), "{answer}");
     assert!(answer.contains(&format!(
-        "Via: SIP/2.0/UDP {PHONE}:{port};branch=z9hG4bK-0049301234567;rport\r\n"
+        "Via: SIP/2.0/UDP {}:{port};branch=z9hG4bK-0049301234567;rport\r\n",
+        Hosts::host(h.phone)
     )));
     assert!(answer.contains("Call-ID: call-0049301234567@"));
     assert!(answer.contains("CSeq: 1 INVITE\r\n"));
-    assert!(answer.contains(&format!("To: <sip:0049301234567@{PBX}>;tag=pbxguard")));
+    assert!(answer.contains(&format!(
+        "To: <sip:0049301234567@{}>;tag=pbxguard",
+        Hosts::host(h.pbx)
+    )));
     assert!(
         server.recv(&mut buf).is_err(),
         "the forbidden INVITE reached the PBX"
@@ -139,7 +226,7 @@ fn a_forbidden_invite_is_answered_403_from_the_pbx_and_never_reaches_it() {
 
     // Allowed: it reaches the PBX, and the guard says nothing.
     client
-        .send_to(invite("1002", port).as_bytes(), (PBX, 5060))
+        .send_to(invite(h, "1002", port).as_bytes(), pbx_sip)
         .unwrap();
     let n = server
         .recv(&mut buf)
@@ -149,7 +236,7 @@ fn a_forbidden_invite_is_answered_403_from_the_pbx_and_never_reaches_it() {
 
     stop.store(true, Ordering::Relaxed);
     let stats = judge.join().unwrap();
-    assert_eq!((stats.answered, stats.accepted), (1, 1), "{stats:?}");
-    assert_eq!(engine.lock().unwrap().0.stats().messages, 2);
+    assert_eq!((stats.answered, stats.accepted), (sent, 1), "{stats:?}");
+    assert_eq!(engine.lock().unwrap().0.stats().messages, sent + 1);
     netns::run_in(&in_pbx, move || steering.remove()).unwrap();
 }
