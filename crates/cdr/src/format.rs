@@ -73,18 +73,20 @@ const ASTERISK_MASTER: [Field; 21] = [
     Acc, Src, Dst, Ctx, O, Chan, DChan, O, O, St, Ans, End, Dur, Bill, Disp, O, Uid, O, O, O, O,
 ];
 
-/// FreeSWITCH `cdr_csv` `default` template: caller_id_name, caller_id_number,
-/// destination_number, context, start_stamp, answer_stamp, end_stamp, duration, billsec,
-/// hangup_cause, uuid, bleg_uuid, accountcode (and read_codec, write_codec in newer configs).
-const FREESWITCH_DEFAULT: [Field; 15] = [
-    O, Src, Dst, Ctx, St, Ans, End, Dur, Bill, Disp, Uid, O, Acc, O, O,
+/// FreeSWITCH `cdr_csv` `example` template, the shipped `default-template`: caller_id_name,
+/// caller_id_number, destination_number, context, start_stamp, answer_stamp, end_stamp, duration,
+/// billsec, hangup_cause, uuid, bleg_uuid, accountcode, read_codec, write_codec (13 columns in old
+/// configurations, without the codecs). The `linksys` (17) and `snom` (20) templates append columns
+/// to the same 15.
+const FREESWITCH: [Field; 20] = [
+    O, Src, Dst, Ctx, St, Ans, End, Dur, Bill, Disp, Uid, O, Acc, O, O, O, O, O, O, O,
 ];
 
-/// FreeSWITCH `cdr_csv` `example` template (Asterisk-like): accountcode, caller_id_number,
+/// FreeSWITCH `cdr_csv` `asterisk` template (Master.csv-like): accountcode, caller_id_number,
 /// destination_number, context, caller_id, channel_name, bridge_channel, last_app, last_arg,
 /// start_stamp, answer_stamp, end_stamp, duration, billsec, hangup_cause, amaflags, uuid,
 /// userfield.
-const FREESWITCH_EXAMPLE: [Field; 18] = [
+const FREESWITCH_ASTERISK: [Field; 18] = [
     Acc, Src, Dst, Ctx, O, Chan, DChan, O, O, St, Ans, End, Dur, Bill, Disp, O, Uid, O,
 ];
 
@@ -95,10 +97,11 @@ pub enum Format {
     AsteriskMaster,
     /// Asterisk `cdr_custom` with the given column list.
     AsteriskCustom(Vec<Field>),
-    /// FreeSWITCH cdr_csv `default` template (13 or 15 columns).
-    FreeswitchDefault,
-    /// FreeSWITCH cdr_csv `example` template (18 columns).
-    FreeswitchExample,
+    /// FreeSWITCH cdr_csv `example` template, the shipped default (13 or 15 columns; 17 and 20 for
+    /// its `linksys` and `snom` extensions).
+    Freeswitch,
+    /// FreeSWITCH cdr_csv `asterisk` template (18 columns).
+    FreeswitchAsterisk,
     /// Any CSV with a header row, and a map from fields to header names (or 1-based column
     /// numbers).
     Generic(Vec<(Field, String)>),
@@ -135,7 +138,7 @@ impl fmt::Display for FormatError {
         match self {
             Self::UnknownFormat { name } => write!(
                 f,
-                "unknown CDR format {name:?} (asterisk, asterisk-custom, freeswitch, freeswitch-example, generic)"
+                "unknown CDR format {name:?} (asterisk, asterisk-custom, freeswitch, freeswitch-asterisk, generic)"
             ),
             Self::RequiredFieldMissing { field } => {
                 write!(f, "the column list has no {field} column")
@@ -203,16 +206,17 @@ impl Format {
         Ok(Self::Generic(pairs))
     }
 
-    /// Reads a format name: `asterisk`, `freeswitch`, `freeswitch-example` (the formats that
-    /// need a column list are built with [`Format::asterisk_custom`] and [`Format::generic`]).
+    /// Reads a format name: `asterisk`, `freeswitch` (also `freeswitch-example`, the template's own
+    /// name), `freeswitch-asterisk` (the formats that need a column list are built with
+    /// [`Format::asterisk_custom`] and [`Format::generic`]).
     ///
     /// # Errors
     /// [`FormatError::UnknownFormat`].
     pub fn from_name(name: &str) -> Result<Self, FormatError> {
         match name {
             "asterisk" | "asterisk-master" | "master.csv" => Ok(Self::AsteriskMaster),
-            "freeswitch" | "freeswitch-default" => Ok(Self::FreeswitchDefault),
-            "freeswitch-example" => Ok(Self::FreeswitchExample),
+            "freeswitch" | "freeswitch-example" | "freeswitch-default" => Ok(Self::Freeswitch),
+            "freeswitch-asterisk" => Ok(Self::FreeswitchAsterisk),
             _ => Err(FormatError::UnknownFormat {
                 name: name.to_owned(),
             }),
@@ -226,13 +230,13 @@ impl Format {
                 16..=18 | 21 => ASTERISK_MASTER.get(..columns).ok_or("16, 17, 18 or 21"),
                 _ => Err("16, 17, 18 or 21"),
             },
-            Self::FreeswitchDefault => match columns {
-                13 | 15 => FREESWITCH_DEFAULT.get(..columns).ok_or("13 or 15"),
-                _ => Err("13 or 15"),
+            Self::Freeswitch => match columns {
+                13 | 15 | 17 | 20 => FREESWITCH.get(..columns).ok_or("13, 15, 17 or 20"),
+                _ => Err("13, 15, 17 or 20"),
             },
-            Self::FreeswitchExample => {
-                if columns == FREESWITCH_EXAMPLE.len() {
-                    Ok(&FREESWITCH_EXAMPLE)
+            Self::FreeswitchAsterisk => {
+                if columns == FREESWITCH_ASTERISK.len() {
+                    Ok(&FREESWITCH_ASTERISK)
                 } else {
                     Err("18")
                 }

@@ -9,8 +9,8 @@ use pbxguard_cdr::{Auditor, CdrReader, Format};
 fn formats() -> Vec<Format> {
     vec![
         Format::AsteriskMaster,
-        Format::FreeswitchDefault,
-        Format::FreeswitchExample,
+        Format::Freeswitch,
+        Format::FreeswitchAsterisk,
         Format::asterisk_custom("src,dst,start,answer,end,duration,billsec,disposition").unwrap(),
         Format::generic("src=a,dst=b,start=c,billsec=d").unwrap(),
     ]

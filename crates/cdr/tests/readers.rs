@@ -90,19 +90,24 @@ fn asterisk_custom_from_mapping_line() {
 }
 
 #[test]
-fn freeswitch_default_and_example_templates() {
+fn freeswitch_example_template_its_extensions_and_the_asterisk_template() {
     let default = r#""Alice","1000","0033123456789","default","2026-04-01 10:00:00","2026-04-01 10:00:04","2026-04-01 10:01:04","64","60","NORMAL_CLEARING","a6b1c6b2-1111-4a4a-9c9c-000000000001","","1000","PCMU","PCMU""#;
-    let (ok, bad) = read(default, Format::FreeswitchDefault);
+    let (ok, bad) = read(default, Format::Freeswitch);
     assert!(bad.is_empty(), "{bad:?}");
     assert_eq!(
         (&*ok[0].src, &*ok[0].dst, ok[0].disposition),
         ("1000", "0033123456789", Disposition::Answered)
     );
     let unanswered = r#""Bob","1001","0033123456780","default","2026-04-01 10:00:00","","2026-04-01 10:00:20","20","0","NORMAL_CLEARING","a6b1c6b2-1111-4a4a-9c9c-000000000002","","1001""#;
-    let (ok, _) = read(unanswered, Format::FreeswitchDefault);
+    let (ok, _) = read(unanswered, Format::Freeswitch);
     assert_eq!(ok[0].disposition, Disposition::NoAnswer);
-    let example = r#""1000","1000","0033123456789","default","""Alice"" <1000>","sofia/internal/1000@10.0.0.2","sofia/gateway/carrier/0033123456789","bridge","sofia/gateway/carrier/0033123456789","2026-04-01 10:00:00","2026-04-01 10:00:04","2026-04-01 10:01:04","64","60","NORMAL_CLEARING","default","a6b1c6b2-1111-4a4a-9c9c-000000000003","""#;
-    let (ok, bad) = read(example, Format::FreeswitchExample);
+    // The snom template: the same 15 columns, then user agent, client code, RTP stats, recording.
+    let snom = format!(r#"{default},"snom-PA1-SIP/8.7.5.35","","in","out","rec.wav""#);
+    let (ok, bad) = read(&snom, Format::Freeswitch);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!((&*ok[0].dst, ok[0].billsec), ("0033123456789", 60));
+    let asterisk = r#""1000","1000","0033123456789","default","""Alice"" <1000>","sofia/internal/1000@10.0.0.2","sofia/gateway/carrier/0033123456789","bridge","sofia/gateway/carrier/0033123456789","2026-04-01 10:00:00","2026-04-01 10:00:04","2026-04-01 10:01:04","64","60","NORMAL_CLEARING","default","a6b1c6b2-1111-4a4a-9c9c-000000000003","""#;
+    let (ok, bad) = read(asterisk, Format::FreeswitchAsterisk);
     assert!(bad.is_empty(), "{bad:?}");
     assert_eq!(
         (ok[0].trunk(), ok[0].caller_peer()),

@@ -12,8 +12,8 @@ use pbxguard_cdr::{Auditor, CdrReader, Format};
 fuzz_target!(|data: &[u8]| {
     let formats = [
         Some(Format::AsteriskMaster),
-        Some(Format::FreeswitchDefault),
-        Some(Format::FreeswitchExample),
+        Some(Format::Freeswitch),
+        Some(Format::FreeswitchAsterisk),
         Format::asterisk_custom("src,dst,start,answer,end,duration,billsec,disposition").ok(),
         Format::generic("src=a,dst=b,start=c,billsec=d,end=5").ok(),
     ];

@@ -26,7 +26,8 @@ pub struct CdrArgs {
     files: Vec<PathBuf>,
 
     /// File format: asterisk (Master.csv, 16/17/18/21 columns), asterisk-custom (needs --columns),
-    /// freeswitch (cdr_csv default template), freeswitch-example, generic (CSV with a header, needs
+    /// freeswitch (cdr_csv's shipped `example` template, and its linksys/snom extensions),
+    /// freeswitch-asterisk (cdr_csv's `asterisk` template), generic (CSV with a header, needs
     /// --map).
     #[arg(long, value_name = "FORMAT", default_value = "asterisk")]
     format: String,
