@@ -447,3 +447,33 @@ fn formats_are_detected_from_one_line() {
     assert_eq!(Format::from_name("FreeSWITCH"), Some(Format::FreeSwitch));
     assert_eq!(Format::from_name("opensips"), None);
 }
+
+/// journald keeps a syslog message without its header: the `MESSAGE` field starts where the program's text
+/// does. These are what `[logs] journal` hands the parsers.
+#[test]
+fn journal_messages_without_a_syslog_header() {
+    check(
+        Format::Asterisk,
+        &[
+            (
+                "NOTICE[2213]: chan_sip.c:28080 in handle_request_register: Registration from '<sip:100@192.0.2.10>' failed for '203.0.113.5:5060' - Wrong password",
+                want("203.0.113.5", "auth_failed", Some("100")),
+            ),
+            (
+                "NOTICE[2213]: res_pjsip/pjsip_distributor.c:676 in log_failed_request: Request 'REGISTER' from '<sip:2001@192.0.2.10>' failed for '203.0.113.6:5060' (callid: abc) - No matching endpoint found",
+                want("203.0.113.6", "unknown_user", Some("2001")),
+            ),
+            (
+                "VERBOSE[2213]: pbx.c:2917 in pbx_extension_helper: -- Executing [100@internal:1] Dial",
+                None,
+            ),
+        ],
+    );
+    check(
+        Format::Kamailio,
+        &[(
+            "auth failed for user 1001 from 203.0.113.9:5060",
+            want("203.0.113.9", "auth_failed", Some("1001")),
+        )],
+    );
+}
