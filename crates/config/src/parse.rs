@@ -230,6 +230,31 @@ impl Parser<'_> {
             .map_or(0..0, |(_, s)| s.clone())
     }
 
+    /// Each `[logs] KEY` entry must be `FORMAT:REST` with a known format and `rest_ok(REST)`.
+    fn check_log_entries(
+        &mut self,
+        key: &str,
+        entries: &[String],
+        rest_ok: impl Fn(&str) -> bool,
+        expected: &str,
+    ) {
+        for entry in entries {
+            let ok = entry.split_once(':').is_some_and(|(format, rest)| {
+                crate::model::LOG_FORMATS.contains(&format) && rest_ok(rest)
+            });
+            if !ok {
+                let span = self.span_of("logs", key);
+                self.report(
+                    span,
+                    Problem::Inconsistent {
+                        key: format!("logs.{key}"),
+                        message: format!("`{entry}` is not {expected}"),
+                    },
+                );
+            }
+        }
+    }
+
     /// Checks that involve several keys; reported at the key that has to change.
     fn check_consistency(&mut self, c: &Config) {
         if c.guard.sip_ports.is_empty() {
@@ -301,45 +326,23 @@ impl Parser<'_> {
                 );
             }
         }
-        for entry in &c.logs.files {
-            let ok = entry.split_once(':').is_some_and(|(format, path)| {
-                crate::model::LOG_FORMATS.contains(&format) && path.starts_with('/')
-            });
-            if !ok {
-                let span = self.span_of("logs", "files");
-                self.report(
-                    span,
-                    Problem::Inconsistent {
-                        key: "logs.files".to_owned(),
-                        message: format!(
-                            "`{entry}` is not FORMAT:/absolute/path with FORMAT one of {}",
-                            crate::model::LOG_FORMATS.join(", ")
-                        ),
-                    },
-                );
-            }
-        }
-        for entry in &c.logs.journal {
-            let ok = entry.split_once(':').is_some_and(|(format, unit)| {
-                crate::model::LOG_FORMATS.contains(&format)
-                    && !unit.is_empty()
-                    && !unit.starts_with('-')
-                    && !unit.contains(char::is_whitespace)
-            });
-            if !ok {
-                let span = self.span_of("logs", "journal");
-                self.report(
-                    span,
-                    Problem::Inconsistent {
-                        key: "logs.journal".to_owned(),
-                        message: format!(
-                            "`{entry}` is not FORMAT:UNIT (e.g. \"asterisk:asterisk.service\") with FORMAT one of {}",
-                            crate::model::LOG_FORMATS.join(", ")
-                        ),
-                    },
-                );
-            }
-        }
+        let formats = crate::model::LOG_FORMATS.join(", ");
+        self.check_log_entries(
+            "files",
+            &c.logs.files,
+            |path| path.starts_with('/'),
+            &format!("FORMAT:/absolute/path with FORMAT one of {formats}"),
+        );
+        self.check_log_entries(
+            "journal",
+            &c.logs.journal,
+            |unit| {
+                !unit.is_empty() && !unit.starts_with('-') && !unit.contains(char::is_whitespace)
+            },
+            &format!(
+                "FORMAT:UNIT (e.g. \"asterisk:asterisk.service\") with FORMAT one of {formats}"
+            ),
+        );
         for pattern in &c.logs.kamailio_patterns {
             let event_ok = pattern
                 .split_once(':')

@@ -14,12 +14,12 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pbxguard_engine::{Event, Observation, Timestamp};
+use pbxguard_engine::{Observation, Timestamp};
 use pbxguard_logs::{Format, LineParser, Pattern};
 
 use pbxguard_config::Config;
 
-use crate::logtail::{LogConfigError, SensorStats, kamailio_patterns};
+use crate::logtail::{LogConfigError, SensorStats, kamailio_patterns, observe_line};
 
 /// Entries buffered between the reader thread and the engine; beyond it `journalctl` waits.
 const QUEUE: usize = 8192;
@@ -245,15 +245,13 @@ impl JournalSensor {
                 match f.entries.try_recv() {
                     Ok(entry) => {
                         read += 1;
-                        self.stats.lines += 1;
-                        if let Some(p) = self.parser.parse(&entry.message) {
-                            self.stats.events += 1;
-                            handle(&Observation {
-                                time: now,
-                                peer: p.peer,
-                                event: Event::Log(p.event),
-                            });
-                        }
+                        observe_line(
+                            &self.parser,
+                            &mut self.stats,
+                            now,
+                            &entry.message,
+                            &mut handle,
+                        );
                         self.cursor = Some(entry.cursor);
                     }
                     Err(TryRecvError::Empty) => break,

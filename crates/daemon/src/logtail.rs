@@ -509,17 +509,27 @@ impl LogSensor {
     ) -> io::Result<usize> {
         let parser = &self.parser;
         let stats = &mut self.stats;
-        self.tail.poll(|line| {
-            stats.lines += 1;
-            if let Some(p) = parser.parse(line) {
-                stats.events += 1;
-                handle(&Observation {
-                    time: now,
-                    peer: p.peer,
-                    event: Event::Log(p.event),
-                });
-            }
-        })
+        self.tail
+            .poll(|line| observe_line(parser, stats, now, line, &mut handle))
+    }
+}
+
+/// One log line through `parser`: counted, and an observation timed `now` when it reports something.
+pub(crate) fn observe_line(
+    parser: &LineParser,
+    stats: &mut SensorStats,
+    now: Timestamp,
+    line: &[u8],
+    handle: &mut impl FnMut(&Observation<'_>),
+) {
+    stats.lines += 1;
+    if let Some(p) = parser.parse(line) {
+        stats.events += 1;
+        handle(&Observation {
+            time: now,
+            peer: p.peer,
+            event: Event::Log(p.event),
+        });
     }
 }
 
