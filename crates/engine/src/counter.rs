@@ -51,6 +51,15 @@ impl WindowCounter {
         self.estimate(now, w)
     }
 
+    /// Counts `n` events at `now` and returns the events of the current and the previous fixed window: never
+    /// fewer than the sliding window ending now holds (the estimate can be, when events sit early in the
+    /// previous window), possibly a few up to `2w` old. For alerts that must not miss a burst.
+    pub(crate) fn add_no_undercount(&mut self, now: Tick, w: Tick, n: u32) -> u32 {
+        self.roll(now, w);
+        self.cur = self.cur.saturating_add(n);
+        self.cur.saturating_add(self.prev)
+    }
+
     /// Takes one event back (an answered challenge).
     pub(crate) fn take_one(&mut self, now: Tick, w: Tick) {
         self.roll(now, w);
@@ -143,6 +152,24 @@ mod tests {
             last = c.add(i * 600, 6000, 1);
         }
         assert!((9..=11).contains(&last), "estimate {last}");
+    }
+
+    #[test]
+    fn the_no_undercount_form_keeps_every_event_of_the_sliding_window() {
+        // Five events 9 minutes apart in total, straddling a window boundary: all five are within the last
+        // 10 minutes at the fifth, but the weighted estimate has discounted the earlier ones.
+        let w = 6000; // 10 minutes in ticks
+        let times = [5500, 5800, 6100, 9000, 10_900];
+        let (mut est, mut sure) = (WindowCounter::default(), WindowCounter::default());
+        let (mut e, mut s) = (0, 0);
+        for t in times {
+            e = est.add(t, w, 1);
+            s = sure.add_no_undercount(t, w, 1);
+        }
+        assert!(e < 5, "the estimate was expected to lose some here: {e}");
+        assert_eq!(s, 5);
+        // And it forgets: nothing two windows on.
+        assert_eq!(sure.add_no_undercount(30_000, w, 1), 1);
     }
 
     #[test]

@@ -291,7 +291,8 @@ impl Tables {
         crate::hash_with(&self.hasher, &[&user.to_le_bytes()], key.0)
     }
 
-    /// Counts a failure of `user` from `key` and returns the windowed count.
+    /// Counts a failure of `user` from `key` and returns the windowed count, never below the failures of
+    /// the sliding window (a failing user must not go unreported because of where a window boundary fell).
     pub(crate) fn user_failure(&mut self, key: Key, user: u64, now: Tick, w: Tick) -> u32 {
         let k = self.user_key(key, user);
         if self.users.len() >= self.cap && !self.users.contains_key(&k) {
@@ -301,7 +302,11 @@ impl Tables {
                 self.users.clear();
             }
         }
-        self.users.entry(k).or_default().counter.add(now, w, 1)
+        self.users
+            .entry(k)
+            .or_default()
+            .counter
+            .add_no_undercount(now, w, 1)
     }
 
     /// Whether to raise the per-user alert now (once per window per user).
