@@ -196,8 +196,24 @@ impl Engine {
     /// Creates an engine. `now` anchors the engine's internal clock; later observations must not be much
     /// earlier than it (earlier ones count as happening at `now`).
     pub fn new(config: Config, now: Timestamp) -> Self {
+        Self::with_hashing(config, now, foldhash::fast::SeedableRandomState::random())
+    }
+
+    /// As [`Engine::new`], but with the same table hashing in every process, so that an offline run
+    /// (`pbxguard replay`) gives the same result every time. A daemon facing the network keeps the
+    /// random keys of [`Engine::new`]: with fixed ones an attacker could aim spoofed sources at one set
+    /// of the source table.
+    pub fn new_reproducible(config: Config, now: Timestamp) -> Self {
+        Self::with_hashing(config, now, foldhash::fast::SeedableRandomState::fixed())
+    }
+
+    fn with_hashing(
+        config: Config,
+        now: Timestamp,
+        hasher: foldhash::fast::SeedableRandomState,
+    ) -> Self {
         let scanners = Self::build_scanners(&config);
-        let tables = Tables::new(&config);
+        let tables = Tables::new(&config, hasher);
         Self {
             lists: Lists::new(&config),
             config,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use foldhash::fast::RandomState;
+use foldhash::fast::SeedableRandomState as RandomState;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use pbxguard_config::Config;
 
@@ -210,8 +210,9 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    pub(crate) fn new(config: &Config) -> Self {
-        let hasher = RandomState::default();
+    /// Tables keyed with `hasher`: random per process in the daemon (an attacker cannot aim sources at
+    /// one set), fixed for reproducible offline runs.
+    pub(crate) fn new(config: &Config, hasher: RandomState) -> Self {
         let cap = Self::cap_of(config);
         Self {
             sources: SourceTable::new(cap, hasher.clone()),

@@ -484,7 +484,7 @@ pub fn run(args: ReplayArgs, ctx: &Context) -> Outcome {
         .min()
         .unwrap_or_default();
     let ports = config.guard.sip_ports.clone();
-    let mut pipeline = Pipeline::new(Engine::new(config, start), ports);
+    let mut pipeline = Pipeline::new(Engine::new_reproducible(config, start), ports);
 
     let began = Instant::now();
     let progress = !args.quiet && io::stderr().is_terminal() && total > 16 << 20;
