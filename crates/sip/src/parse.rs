@@ -6,12 +6,12 @@
 
 use core::fmt;
 
-use memchr::{memchr, memchr_iter};
+use memchr::memchr2;
 
 use crate::header::{Header, HeaderName};
 use crate::message::{Message, StartLine};
 use crate::method::{Method, StatusCode};
-use crate::text::{find_byte, is_token, trim};
+use crate::text::{eq_mask, find_byte, is_token, is_ws, word_at};
 use crate::{Anomalies, Anomaly};
 
 /// Hard limits applied while parsing. Exceeding one is recorded as an [`Anomaly`] on
@@ -243,12 +243,15 @@ fn count_work(_n: usize) {
     WORK.with(|w| w.set(w.get() + _n));
 }
 
-/// Finds line ends. On x86-64 the SSE2 searcher is built once per message, which saves the
-/// per-call CPU-feature dispatch of `memchr::memchr` on every header line.
+/// Finds line ends, and notes on the way whether the head holds a NUL outside a quoted-pair
+/// (RFC 4475 `intmeth` legitimately carries `\` NUL), so that no second pass over the head
+/// is needed. On x86-64 the SSE2 searcher is built once per message, which saves the per-call
+/// CPU-feature dispatch of `memchr::memchr2` on every header line.
 #[derive(Clone, Copy)]
 struct LineFinder {
     #[cfg(target_arch = "x86_64")]
-    sse2: Option<memchr::arch::x86_64::sse2::memchr::One>,
+    sse2: Option<memchr::arch::x86_64::sse2::memchr::Two>,
+    nul: bool,
 }
 
 impl LineFinder {
@@ -256,22 +259,36 @@ impl LineFinder {
     fn new() -> Self {
         LineFinder {
             #[cfg(target_arch = "x86_64")]
-            sse2: memchr::arch::x86_64::sse2::memchr::One::new(b'\n'),
+            sse2: memchr::arch::x86_64::sse2::memchr::Two::new(b'\n', 0),
+            nul: false,
         }
     }
 
+    /// The first line feed at or after `from`. Every byte before it is examined exactly once
+    /// over the calls of one parse, since each call starts after the previous line feed.
     #[inline]
-    fn find(&self, data: &[u8], from: usize) -> Option<usize> {
-        let hay = data.get(from..)?;
-        #[cfg(target_arch = "x86_64")]
-        let r = match &self.sse2 {
-            Some(one) => one.find(hay),
-            None => memchr(b'\n', hay),
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let r = memchr(b'\n', hay);
-        count_work(r.map_or(hay.len(), |i| i + 1));
-        r.map(|i| from + i)
+    fn find(&mut self, data: &[u8], from: usize) -> Option<usize> {
+        let mut at = from;
+        loop {
+            let hay = data.get(at..)?;
+            #[cfg(target_arch = "x86_64")]
+            let r = match &self.sse2 {
+                Some(two) => two.find(hay),
+                None => memchr2(b'\n', 0, hay),
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let r = memchr2(b'\n', 0, hay);
+            count_work(r.map_or(hay.len(), |i| i + 1));
+            let p = at + r?;
+            if data.get(p) == Some(&b'\n') {
+                return Some(p);
+            }
+            // Bytes before the message start are line ends, never a backslash.
+            if p == 0 || data.get(p - 1) != Some(&b'\\') {
+                self.nul = true;
+            }
+            at = p + 1;
+        }
     }
 }
 
@@ -286,6 +303,7 @@ fn need_more<T>(cut: bool, limits: &Limits) -> Result<Status<T>, Error> {
     }
 }
 
+#[inline]
 pub(crate) fn parse<'h, 'b>(
     buf: &'b [u8],
     headers: &'h mut [Header<'b>],
@@ -316,7 +334,7 @@ pub(crate) fn parse<'h, 'b>(
     };
 
     // Start line.
-    let lines = LineFinder::new();
+    let mut lines = LineFinder::new();
     let (line_end, mut pos) = match lines.find(data, start) {
         Some(lf) => (lf, lf + 1),
         None if stream => return need_more(cut, limits),
@@ -337,7 +355,8 @@ pub(crate) fn parse<'h, 'b>(
     }
     let start_line = parse_start_line(line, &mut an);
 
-    // Header lines.
+    // Header lines. No line can be longer than the examined bytes.
+    let check_lines = data.len() > limits.max_line_length;
     let max_headers = headers.len().min(limits.max_headers);
     let mut n = 0;
     let mut content_length: Option<usize> = None;
@@ -395,29 +414,44 @@ pub(crate) fn parse<'h, 'b>(
                 _ => an.insert(Anomaly::BareLineFeed),
             }
         }
-        if line.len() > limits.max_line_length {
+        if check_lines && line.len() > limits.max_line_length {
             an.insert(Anomaly::LineTooLong);
         }
-        // Known names are recognised by comparing whole words; only unknown names need the
-        // byte-by-byte token check (RFC 3261 §7.3.1: `field-name HCOLON field-value`).
-        let colon = find_byte(line, b':');
+        // The name runs to the first colon (RFC 3261 §7.3.1: `field-name HCOLON field-value`).
+        // The line's first word serves both the colon search and the name's classification;
+        // known names are recognised by comparing whole words, and only unknown names need
+        // the byte-by-byte token check.
+        let first = word_at(line, 0);
+        let colon = match eq_mask(first, b':') {
+            0 => find_byte(line.get(8..).unwrap_or(&[]), b':').map(|c| c + 8),
+            m => Some((m.trailing_zeros() / 8) as usize),
+        };
         count_work(colon.map_or(line.len(), |c| c + 1));
-        let Some((raw_name, after)) =
-            colon.and_then(|c| Some((line.get(..c)?, line.get(c + 1..)?)))
-        else {
+        let Some(colon) = colon else {
             an.insert(Anomaly::MalformedHeaderLine);
             continue;
         };
-        let mut name = raw_name;
-        while let [rest @ .., b' ' | b'\t'] = name {
-            name = rest;
+        let mut name_len = colon;
+        while name_len > 0 && matches!(line.get(name_len - 1), Some(b' ' | b'\t')) {
+            name_len -= 1;
         }
-        let kind = HeaderName::classify_in(line, name.len());
+        let name = line.get(..name_len).unwrap_or(&[]);
+        let kind = HeaderName::classify_in(first, line, name_len);
         if kind == HeaderName::Other && (name.is_empty() || !name.iter().all(|b| is_token(*b))) {
             an.insert(Anomaly::MalformedHeaderLine);
             continue;
         }
-        let value = trim(after);
+        // The value without surrounding whitespace; typically `: value` with nothing after.
+        let mut value_at = colon + 1;
+        while line.get(value_at).is_some_and(|b| is_ws(*b)) {
+            value_at += 1;
+        }
+        let mut value_end = line.len();
+        while value_end > value_at && line.get(value_end - 1).is_some_and(|b| is_ws(*b)) {
+            value_end -= 1;
+        }
+        let line = line.get(..value_end).unwrap_or(&[]);
+        let value = line.get(value_at..).unwrap_or(&[]);
         if kind == HeaderName::ContentLength {
             let v = crate::text::parse_number(value, u64::from(u32::MAX))
                 .ok()
@@ -441,22 +475,21 @@ pub(crate) fn parse<'h, 'b>(
         }
         match headers.get_mut(n) {
             Some(slot) if n < max_headers => {
-                *slot = Header::new(name, value, kind);
+                let Some(h) = Header::new(line, name_len, value_at, kind) else {
+                    an.insert(Anomaly::MalformedHeaderLine);
+                    continue;
+                };
+                *slot = h;
                 n += 1;
             }
             _ => an.insert(Anomaly::TooManyHeaders),
         }
     }
 
-    // NUL outside a quoted-pair (RFC 4475 `intmeth` legitimately carries `\` NUL).
-    let head = data.get(start..body_start).unwrap_or(&[]);
-    count_work(head.len());
-    for i in memchr_iter(0, head) {
-        if i == 0 || head.get(i - 1) != Some(&b'\\') {
-            an.insert(Anomaly::NulInHeaders);
-            break;
-        }
+    if lines.nul {
+        an.insert(Anomaly::NulInHeaders);
     }
+    let head = data.get(start..body_start).unwrap_or(&[]);
 
     // Body framing (RFC 3261 §18.3).
     let available = data.len().saturating_sub(body_start);
@@ -526,14 +559,100 @@ fn is_sip_version(v: &[u8], an: &mut Anomalies) -> bool {
     well_formed
 }
 
+/// `SIP/2.0 ` as sent by every implementation, as a little-endian word.
+const SIP20_SP: u64 = u64::from_le_bytes(*b"SIP/2.0 ");
+/// ` SIP/2.0` at the end of a request line.
+const SP_SIP20: u64 = u64::from_le_bytes(*b" SIP/2.0");
+
+/// The methods of the `Method` constants, so that the common ones need no UTF-8 check.
+fn known_method(m: &[u8]) -> Option<Method<'static>> {
+    Some(match m {
+        b"INVITE" => Method::INVITE,
+        b"ACK" => Method::ACK,
+        b"BYE" => Method::BYE,
+        b"CANCEL" => Method::CANCEL,
+        b"OPTIONS" => Method::OPTIONS,
+        b"REGISTER" => Method::REGISTER,
+        b"PRACK" => Method::PRACK,
+        b"SUBSCRIBE" => Method::SUBSCRIBE,
+        b"NOTIFY" => Method::NOTIFY,
+        b"PUBLISH" => Method::PUBLISH,
+        b"INFO" => Method::INFO,
+        b"REFER" => Method::REFER,
+        b"MESSAGE" => Method::MESSAGE,
+        b"UPDATE" => Method::UPDATE,
+        _ => return None,
+    })
+}
+
+/// Whether `s` holds a space or a tab, eight bytes at a time.
+fn has_blank(s: &[u8]) -> bool {
+    let mut rest = s;
+    while let Some((chunk, r)) = rest.split_first_chunk::<8>() {
+        let w = u64::from_le_bytes(*chunk);
+        if eq_mask(w, b' ') | eq_mask(w, b'\t') != 0 {
+            return true;
+        }
+        rest = r;
+    }
+    rest.iter().any(|b| matches!(b, b' ' | b'\t'))
+}
+
+/// The start line as virtually all traffic sends it: `METHOD SP URI SP SIP/2.0` with single
+/// spaces and a known method, or `SIP/2.0 SP 3DIGIT SP reason`. Anything else (or `None`)
+/// goes through the tolerant general parse, which flags each deviation.
+#[inline]
+fn fast_start_line(line: &[u8]) -> Option<StartLine<'_>> {
+    let first = word_at(line, 0);
+    if first == SIP20_SP {
+        let (code, reason) = line.get(8..)?.split_first_chunk::<3>()?;
+        let (b' ', reason) = reason.split_first()? else {
+            return None;
+        };
+        if !code.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let [a, b, c] = code.map(|d| u16::from(d - b'0'));
+        return Some(StartLine::Response {
+            version: "SIP/2.0",
+            code: StatusCode::new(a * 100 + b * 10 + c)?,
+            reason,
+        });
+    }
+    let (rest, version) = line.split_last_chunk::<8>()?;
+    if u64::from_le_bytes(*version) != SP_SIP20 {
+        return None;
+    }
+    let sp = find_byte(rest, b' ')?;
+    let method = known_method(rest.get(..sp)?)?;
+    let uri = rest.get(sp + 1..)?;
+    // A URI starting or ending in whitespace (a stray CR) is trimmed by the general parse.
+    match (uri.first(), uri.last()) {
+        (Some(f), Some(l)) if *f != b'<' && !is_ws(*f) && !is_ws(*l) && !has_blank(uri) => {}
+        _ => return None,
+    }
+    Some(StartLine::Request {
+        method,
+        uri: core::str::from_utf8(uri).ok()?,
+        version: "SIP/2.0",
+    })
+}
+
 fn parse_start_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
     count_work(line.len());
+    if let Some(fast) = fast_start_line(line) {
+        return fast;
+    }
     if line
         .get(..4)
         .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
     {
         return parse_status_line(line, an);
     }
+    parse_request_line(line, an)
+}
+
+fn parse_request_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
     let blank = |b: &u8| matches!(b, b' ' | b'\t');
     let method_len = line
         .iter()
@@ -662,6 +781,39 @@ mod tests {
         // the header scan; the body itself is never scanned on a datagram.
         let body = message_with(0, 6_000);
         assert!(work_for(&body) < 200, "body bytes must not be scanned");
+    }
+
+    #[test]
+    fn fast_start_line_agrees_with_the_general_parse() {
+        for line in [
+            &b"REGISTER sip:pbx.example.com SIP/2.0"[..],
+            b"INVITE sip:+4930123456@pbx.example.com;user=phone SIP/2.0",
+            b"OPTIONS sip:100@203.0.113.10 SIP/2.0",
+            b"SIP/2.0 401 Unauthorized",
+            b"SIP/2.0 200 OK",
+            b"SIP/2.0 200 ",
+            b"SIP/2.0 099 Low",
+            b"SIP/2.0 20x OK",
+            b"INVITE <sip:a@b> SIP/2.0",
+            b"INVITE sip:a@b\r SIP/2.0",
+            b"INVITE  sip:a@b SIP/2.0",
+            b"INVITE sip:a b SIP/2.0",
+            b"INVITE sip:\xff SIP/2.0",
+            b"FOO sip:a@b SIP/2.0",
+            b"INVITE sip:a@b SIP/3.0",
+        ] {
+            let mut an_fast = Anomalies::EMPTY;
+            let mut an_slow = Anomalies::EMPTY;
+            let fast = parse_start_line(line, &mut an_fast);
+            // The general parse, bypassing the fast path.
+            let slow = if line.starts_with(b"SIP/") {
+                parse_status_line(line, &mut an_slow)
+            } else {
+                parse_request_line(line, &mut an_slow)
+            };
+            assert_eq!(fast, slow, "{:?}", core::str::from_utf8(line));
+            assert_eq!(an_fast, an_slow, "{:?}", core::str::from_utf8(line));
+        }
     }
 
     #[test]
