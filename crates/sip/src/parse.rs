@@ -431,24 +431,40 @@ pub(crate) fn parse<'h, 'b>(
             an.insert(Anomaly::MalformedHeaderLine);
             continue;
         };
+        // Typically `Name: value` with the colon right after the name, one space after it and
+        // nothing after the value: each end is settled by one comparison.
         let mut name_len = colon;
-        while name_len > 0 && matches!(line.get(name_len - 1), Some(b' ' | b'\t')) {
-            name_len -= 1;
+        if colon
+            .checked_sub(1)
+            .and_then(|i| line.get(i))
+            .is_some_and(|b| *b <= b' ')
+        {
+            while name_len > 0 && matches!(line.get(name_len - 1), Some(b' ' | b'\t')) {
+                name_len -= 1;
+            }
         }
-        let name = line.get(..name_len).unwrap_or(&[]);
         let kind = HeaderName::classify_in(first, line, name_len);
-        if kind == HeaderName::Other && (name.is_empty() || !name.iter().all(|b| is_token(*b))) {
-            an.insert(Anomaly::MalformedHeaderLine);
-            continue;
+        if kind == HeaderName::Other {
+            let name = line.get(..name_len).unwrap_or(&[]);
+            if name.is_empty() || !name.iter().all(|b| is_token(*b)) {
+                an.insert(Anomaly::MalformedHeaderLine);
+                continue;
+            }
         }
-        // The value without surrounding whitespace; typically `: value` with nothing after.
         let mut value_at = colon + 1;
-        while line.get(value_at).is_some_and(|b| is_ws(*b)) {
-            value_at += 1;
+        match line.get(value_at..) {
+            Some([b' ', next, ..]) if *next > b' ' => value_at += 1,
+            _ => {
+                while line.get(value_at).is_some_and(|b| is_ws(*b)) {
+                    value_at += 1;
+                }
+            }
         }
         let mut value_end = line.len();
-        while value_end > value_at && line.get(value_end - 1).is_some_and(|b| is_ws(*b)) {
-            value_end -= 1;
+        if line.last().is_some_and(|b| *b <= b' ') {
+            while value_end > value_at && line.get(value_end - 1).is_some_and(|b| is_ws(*b)) {
+                value_end -= 1;
+            }
         }
         let line = line.get(..value_end).unwrap_or(&[]);
         let value = line.get(value_at..).unwrap_or(&[]);
