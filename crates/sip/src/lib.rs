@@ -58,7 +58,7 @@ pub use header::{Header, HeaderName, Values};
 pub use message::{Message, StartLine};
 pub use method::{Method, StatusCode};
 pub use name_addr::{Contact, NameAddr};
-pub use parse::{Error, Frame, KeepAlive, Limits, Status, StreamParser};
+pub use parse::{Error, Frame, KeepAlive, Limits, Status, StreamCursor, StreamParser};
 pub use text::{Params, percent_decode};
 pub use typed::{CSeq, ContentType};
 pub use uri::{Host, Scheme, Uri};

@@ -121,22 +121,25 @@ pub enum Frame<'h, 'b> {
 
 /// Frames SIP messages out of a reliable byte stream (TCP, TLS, WebSocket payloads).
 ///
-/// Stateless apart from its limits: the caller keeps the bytes, calls [`StreamParser::parse`]
-/// on what it has, and consumes the length of each complete frame.
+/// Stateless apart from its limits, so one parser can serve every connection: the caller keeps
+/// the bytes, calls [`StreamParser::parse_resume`] (or [`StreamParser::parse`]) on what it has,
+/// and consumes the length of each complete frame.
 ///
-/// Each call costs time linear in the bytes it is given, and a `Partial` message is scanned
-/// again from its start on the next call. Call again only when new bytes arrived, and bound the
-/// per-connection buffer ([`Limits::max_message_size`] does that for one message): a peer
-/// trickling a message one byte per segment otherwise costs `O(n²)` in its size.
+/// [`StreamParser::parse`] scans a `Partial` message again from its start on the next call, so
+/// a peer trickling a message one byte per segment costs `O(n²)` in its size.
+/// [`StreamParser::parse_resume`] keeps a per-connection [`StreamCursor`] and continues where
+/// the previous call stopped: the total work for a message is linear in its size however it
+/// is split.
 ///
 /// ```
-/// use pbxguard_sip::{Frame, Header, Status, StreamParser};
+/// use pbxguard_sip::{Frame, Header, Status, StreamCursor, StreamParser};
 ///
 /// let parser = StreamParser::default();
+/// let mut cursor = StreamCursor::new();
 /// let mut buf: &[u8] = b"\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n";
 /// let mut headers = [Header::EMPTY; 16];
 /// let mut seen = 0;
-/// while let Ok(Status::Complete(frame)) = parser.parse(buf, &mut headers) {
+/// while let Ok(Status::Complete(frame)) = parser.parse_resume(buf, &mut headers, &mut cursor) {
 ///     let used = match frame {
 ///         Frame::KeepAlive { len, .. } => len,
 ///         Frame::Message(msg) => msg.len(),
@@ -150,6 +153,75 @@ pub enum Frame<'h, 'b> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StreamParser {
     limits: Limits,
+}
+
+/// How far [`StreamParser::parse_resume`] got with the frame at the start of one connection's
+/// buffer, so that the next call, on the same bytes plus whatever arrived since, continues
+/// there instead of scanning the message again.
+///
+/// Keep one per connection. It resets itself when it returns a complete frame or an error
+/// (the caller then consumes the frame or closes the connection) and when it is handed a
+/// buffer shorter than the previous one (which can only be a different buffer). Call
+/// [`StreamCursor::reset`] when reusing it for another connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamCursor {
+    /// Bytes from the buffer's start examined without finding the end of the head.
+    scanned: usize,
+    /// Where the message starts, once a byte other than CR or LF was seen.
+    start: Option<usize>,
+    /// The whole message's length, once the head is complete and the body is awaited.
+    need: Option<usize>,
+    /// The buffer length of the last call.
+    seen: usize,
+}
+
+impl StreamCursor {
+    /// A cursor for a new connection (or a buffer starting at a frame boundary).
+    #[must_use]
+    pub const fn new() -> Self {
+        StreamCursor {
+            scanned: 0,
+            start: None,
+            need: None,
+            seen: 0,
+        }
+    }
+
+    /// Forgets the pending frame.
+    pub fn reset(&mut self) {
+        *self = StreamCursor::new();
+    }
+
+    /// How many bytes at the buffer's start have been examined for the pending frame. Each
+    /// call examines only bytes past this point (plus a constant few), which is what makes
+    /// trickled input linear.
+    #[must_use]
+    pub const fn scanned(&self) -> usize {
+        self.scanned
+    }
+}
+
+/// Where the head ends, if `data` holds all of it: a line feed at or after `from` that is
+/// followed by an empty line (`LF` or `CRLF`). Otherwise where to continue once more bytes
+/// arrived: the last line feed whose next line could not be judged yet, or the end.
+fn find_head_end(data: &[u8], from: usize) -> Result<usize, usize> {
+    let mut at = from;
+    loop {
+        let Some(rest) = data.get(at..) else {
+            return Err(data.len());
+        };
+        let Some(i) = memchr::memchr(b'\n', rest) else {
+            count_work(rest.len());
+            return Err(data.len());
+        };
+        count_work(i + 1);
+        let lf = at + i;
+        match (data.get(lf + 1), data.get(lf + 2)) {
+            (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return Ok(lf),
+            (None, _) | (Some(b'\r'), None) => return Err(lf),
+            _ => at = lf + 1,
+        }
+    }
 }
 
 impl StreamParser {
@@ -166,6 +238,9 @@ impl StreamParser {
     /// [`KeepAlive::Pong`]. A message is complete once its headers and Content-Length bytes of
     /// body are in `buf`.
     ///
+    /// Each call examines the whole pending message again; for input that may arrive in many
+    /// small pieces use [`StreamParser::parse_resume`], which gives the same answers.
+    ///
     /// # Errors
     ///
     /// When the stream cannot be framed any more: [`Error::MessageTooLarge`],
@@ -176,26 +251,99 @@ impl StreamParser {
         buf: &'b [u8],
         headers: &'h mut [Header<'b>],
     ) -> Result<Status<Frame<'h, 'b>>, Error> {
-        match buf {
-            [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => return Ok(Status::Partial),
-            [b'\r', b'\n', b'\r', b'\n', ..] => {
-                return Ok(Status::Complete(Frame::KeepAlive {
-                    kind: KeepAlive::Ping,
-                    len: 4,
-                }));
-            }
-            [b'\r', b'\n', ..] => {
-                return Ok(Status::Complete(Frame::KeepAlive {
-                    kind: KeepAlive::Pong,
-                    len: 2,
-                }));
-            }
-            _ => {}
+        if let Some(frame) = keep_alive(buf) {
+            return Ok(frame);
         }
-        match parse(buf, headers, &self.limits, true)? {
+        match parse(buf, headers, &self.limits, true, &mut None)? {
             Status::Complete(m) => Ok(Status::Complete(Frame::Message(m))),
             Status::Partial => Ok(Status::Partial),
         }
+    }
+
+    /// [`StreamParser::parse`] that continues where the previous call on this connection
+    /// stopped, as recorded in `cursor`: bytes already examined are not examined again, so a
+    /// message costs time linear in its size however finely it is split. Pass the connection's
+    /// whole pending buffer each time (the same bytes, plus what arrived since).
+    ///
+    /// # Errors
+    ///
+    /// As [`StreamParser::parse`].
+    pub fn parse_resume<'h, 'b>(
+        &self,
+        buf: &'b [u8],
+        headers: &'h mut [Header<'b>],
+        cursor: &mut StreamCursor,
+    ) -> Result<Status<Frame<'h, 'b>>, Error> {
+        if buf.len() < cursor.seen {
+            cursor.reset();
+        }
+        cursor.seen = buf.len();
+        if let Some(frame) = keep_alive(buf) {
+            if matches!(frame, Status::Complete(_)) {
+                cursor.reset();
+            }
+            return Ok(frame);
+        }
+        // The body is awaited: nothing to look at until all of it is there.
+        if cursor.need.is_some_and(|need| buf.len() < need) {
+            return Ok(Status::Partial);
+        }
+        if cursor.need.is_none() {
+            let start = match cursor.start {
+                Some(start) => start,
+                None => {
+                    let mut i = cursor.scanned;
+                    while matches!(buf.get(i), Some(b'\r' | b'\n')) {
+                        i += 1;
+                    }
+                    count_work(i - cursor.scanned);
+                    cursor.scanned = i;
+                    if i >= buf.len() {
+                        return Ok(Status::Partial);
+                    }
+                    cursor.start = Some(i);
+                    i
+                }
+            };
+            let cap = start.saturating_add(self.limits.max_message_size);
+            let data = buf.get(..cap).unwrap_or(buf);
+            if let Err(stop) = find_head_end(data, cursor.scanned.max(start)) {
+                let cut = buf.len() > cap;
+                cursor.scanned = stop;
+                if cut {
+                    cursor.reset();
+                }
+                return need_more(cut, &self.limits);
+            }
+        }
+        // The head is complete: one full parse, which is linear in the message.
+        let mut need = None;
+        let result = parse(buf, headers, &self.limits, true, &mut need);
+        match result {
+            Ok(Status::Partial) => cursor.need = need,
+            Ok(Status::Complete(_)) | Err(_) => cursor.reset(),
+        }
+        Ok(match result? {
+            Status::Complete(m) => Status::Complete(Frame::Message(m)),
+            Status::Partial => Status::Partial,
+        })
+    }
+}
+
+/// A keep-alive at the start of a stream buffer, or `Partial` if the buffer is too short to
+/// tell; `None` if a message starts there.
+fn keep_alive<'h, 'b>(buf: &[u8]) -> Option<Status<Frame<'h, 'b>>> {
+    match buf {
+        [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => Some(Status::Partial),
+        [b'\r', b'\n', b'\r', b'\n', ..] => Some(Status::Complete(Frame::KeepAlive {
+            kind: KeepAlive::Ping,
+            len: 4,
+        })),
+        [b'\r', b'\n', ..] => Some(Status::Complete(Frame::KeepAlive {
+            kind: KeepAlive::Pong,
+            len: 2,
+        })),
+        _ => None,
     }
 }
 
@@ -223,7 +371,7 @@ impl<'h, 'b> Message<'h, 'b> {
         headers: &'h mut [Header<'b>],
         limits: &Limits,
     ) -> Result<Self, Error> {
-        match parse(buf, headers, limits, false)? {
+        match parse(buf, headers, limits, false, &mut None)? {
             Status::Complete(m) => Ok(m),
             // Datagram mode never asks for more bytes; treat defensively as empty.
             Status::Partial => Err(Error::Empty),
@@ -309,6 +457,7 @@ pub(crate) fn parse<'h, 'b>(
     headers: &'h mut [Header<'b>],
     limits: &Limits,
     stream: bool,
+    body_need: &mut Option<usize>,
 ) -> Result<Status<Message<'h, 'b>>, Error> {
     let mut an = Anomalies::EMPTY;
     let mut start = 0;
@@ -529,6 +678,7 @@ pub(crate) fn parse<'h, 'b>(
             });
         }
         if cl > available {
+            *body_need = Some(body_start + cl);
             return Ok(Status::Partial);
         }
         cl
@@ -829,6 +979,49 @@ mod tests {
             };
             assert_eq!(fast, slow, "{:?}", core::str::from_utf8(line));
             assert_eq!(an_fast, an_slow, "{:?}", core::str::from_utf8(line));
+        }
+    }
+
+    /// Bytes examined to frame `msg` when it arrives one byte per call.
+    fn trickle_work(msg: &[u8], resume: bool) -> usize {
+        let parser = StreamParser::default();
+        let mut cursor = StreamCursor::new();
+        WORK.with(|w| w.set(0));
+        let mut frames = 0;
+        for end in 1..=msg.len() {
+            let mut headers = [Header::EMPTY; 16];
+            let r = if resume {
+                parser.parse_resume(&msg[..end], &mut headers, &mut cursor)
+            } else {
+                parser.parse(&msg[..end], &mut headers)
+            };
+            match r {
+                Ok(Status::Complete(Frame::Message(m))) => {
+                    assert_eq!(m.len(), msg.len());
+                    frames += 1;
+                }
+                Ok(Status::Partial) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(frames, 1);
+        WORK.with(|w| w.get())
+    }
+
+    #[test]
+    fn resumed_stream_parse_of_trickled_input_is_linear() {
+        // One byte per call: the stateless parse re-examines the pending message every time
+        // (quadratic), the resumed one examines each byte a bounded number of times.
+        for (headers, body) in [(10, 0), (200, 0), (20, 3_000)] {
+            let msg = message_with(headers, body);
+            let resumed = trickle_work(&msg, true);
+            assert!(
+                resumed <= 4 * msg.len(),
+                "{resumed} for {} bytes",
+                msg.len()
+            );
+            let stateless = trickle_work(&msg, false);
+            assert!(stateless > 20 * resumed, "{stateless} vs {resumed}");
         }
     }
 
