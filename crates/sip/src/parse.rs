@@ -357,6 +357,7 @@ impl<'h, 'b> Message<'h, 'b> {
     /// # Errors
     ///
     /// [`Error::Empty`] if the datagram holds nothing but line ends.
+    #[inline]
     pub fn parse_datagram(buf: &'b [u8], headers: &'h mut [Header<'b>]) -> Result<Self, Error> {
         Self::parse_datagram_with(buf, headers, &Limits::DEFAULT)
     }
@@ -507,6 +508,7 @@ pub(crate) fn parse<'h, 'b>(
     // Header lines. No line can be longer than the examined bytes.
     let check_lines = data.len() > limits.max_line_length;
     let max_headers = headers.len().min(limits.max_headers);
+    let (slots, _) = headers.split_at_mut(max_headers);
     let mut n = 0;
     let mut content_length: Option<usize> = None;
     let mut cl_conflict = false;
@@ -638,8 +640,8 @@ pub(crate) fn parse<'h, 'b>(
                 an.insert(Anomaly::DuplicateContentLength);
             }
         }
-        match headers.get_mut(n) {
-            Some(slot) if n < max_headers => {
+        match slots.get_mut(n) {
+            Some(slot) => {
                 let Some(h) = Header::new(line, name_len, value_at, kind) else {
                     an.insert(Anomaly::MalformedHeaderLine);
                     continue;
@@ -693,7 +695,7 @@ pub(crate) fn parse<'h, 'b>(
         }
     };
     let body = data.get(body_start..body_start + body_len).unwrap_or(&[]);
-    let (stored, _) = headers.split_at_mut(n.min(headers.len()));
+    let (stored, _) = slots.split_at_mut(n.min(max_headers));
     Ok(Status::Complete(Message::new(
         start_line,
         &*stored,
@@ -806,9 +808,16 @@ fn fast_start_line(line: &[u8]) -> Option<StartLine<'_>> {
 
 fn parse_start_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
     count_work(line.len());
-    if let Some(fast) = fast_start_line(line) {
-        return fast;
+    match fast_start_line(line) {
+        Some(fast) => fast,
+        None => parse_unusual_start_line(line, an),
     }
+}
+
+/// The tolerant start-line parse, for lines the fast path does not take.
+#[cold]
+#[inline(never)]
+fn parse_unusual_start_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
     if line
         .get(..4)
         .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
