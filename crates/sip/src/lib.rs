@@ -3,7 +3,8 @@
 //!
 //! * [`Message::parse_datagram`] parses one message from a UDP datagram; [`StreamParser`] frames
 //!   messages out of a TCP/TLS byte stream (`Status::Partial` means "need more bytes", RFC 5626
-//!   CRLF keep-alives are recognised as [`Frame::KeepAlive`]).
+//!   CRLF keep-alives are recognised as [`Frame::KeepAlive`]); with a per-connection
+//!   [`StreamCursor`], [`StreamParser::parse_resume`] stays linear when bytes trickle in.
 //! * Header storage is supplied by the caller (`&mut [Header]`, like `httparse`); nothing is
 //!   copied and nothing is allocated: the crate is `#![no_std]` without `alloc`.
 //! * Malformation is data: the parser records [`Anomaly`] facts in an [`Anomalies`] set and still
