@@ -466,6 +466,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_header_slot_is_three_words() {
+        // The caller initialises and the parser fills one slot per header line: keep it small.
+        assert_eq!(
+            core::mem::size_of::<Header<'_>>(),
+            3 * core::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn headers_compare_by_name_value_and_kind() {
+        let a = Header::new(b"To:  <sip:a@b>", 2, 5, HeaderName::To).unwrap();
+        let b = Header::new(b"To: <sip:a@b>", 2, 4, HeaderName::To).unwrap();
+        let c = Header::new(b"t: <sip:a@b>", 1, 3, HeaderName::To).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.name(), "To");
+        assert_eq!(a.value(), b"<sip:a@b>");
+        assert_eq!(c.value(), b"<sip:a@b>");
+        assert_eq!(Header::new(b"x", 70_000, 0, HeaderName::Other), None);
+    }
+
+    #[test]
     fn compact_forms_of_rfc3261_section_7_3_3() {
         for (c, long) in [
             ("i", HeaderName::CallId),

@@ -1,8 +1,9 @@
 //! Framing and the line-level parse: start line, header lines, Content-Length, body.
 //!
-//! One forward pass over the bytes: `memchr` finds line ends, each header name is scanned once,
-//! and nothing is revisited, so the work is linear in the message size whatever the number of
-//! headers (see the `work_is_linear_in_header_count` test).
+//! One forward pass over the bytes: `memchr2` finds line ends (and NULs on the way), each header
+//! name is read as whole words once, and nothing is revisited, so the work is linear in the
+//! message size whatever the number of headers (see the `work_is_linear_in_header_count` test).
+//! On streams, [`StreamParser::parse_resume`] keeps that true across calls on a growing buffer.
 
 use core::fmt;
 
