@@ -1,50 +1,48 @@
 //! Header lines as borrowed slices, with names classified once at parse time.
 
-use crate::text::{eq_lower, lower8, next_list_item, trim};
+use crate::text::{low_bytes, next_list_item, trim, word_at};
 
-/// The first eight bytes of each known lowercase header name, as little-endian words.
+/// Word comparison of header names: `matches!(word, b"name", from)` tells whether `word` (eight
+/// bytes of a received name starting at byte `from`, zero-padded past the name's end) equals
+/// that part of the lowercase literal, ASCII case-insensitively and exactly.
+///
+/// Or-ing 0x20 into the bytes where the literal has a letter folds case for letters and cannot
+/// turn any non-letter into one; where the literal has `-` the received byte must be `-` as is
+/// (folding there would let a CR pass as `-`).
 mod w {
+    /// Bytes `from..from + 8` of `s` as a little-endian word, zero-padded.
     // Const-evaluated over literals only: an out-of-range index would fail to compile.
     #[allow(clippy::indexing_slicing)]
-    const fn w(s: &[u8]) -> u64 {
+    pub(super) const fn at(s: &[u8], from: usize) -> u64 {
         let mut v = 0u64;
         let mut i = 0;
-        while i < 8 && i < s.len() {
-            v |= (s[i] as u64) << (8 * i);
+        while i < 8 && from + i < s.len() {
+            v |= (s[from + i] as u64) << (8 * i);
             i += 1;
         }
         v
     }
-    pub(super) const TO: u64 = w(b"to");
-    pub(super) const VIA: u64 = w(b"via");
-    pub(super) const FROM: u64 = w(b"from");
-    pub(super) const CSEQ: u64 = w(b"cseq");
-    pub(super) const DATE: u64 = w(b"date");
-    pub(super) const ROUTE: u64 = w(b"route");
-    pub(super) const EVENT: u64 = w(b"event");
-    pub(super) const ALLOW: u64 = w(b"allow");
-    pub(super) const ACCEPT: u64 = w(b"accept");
-    pub(super) const SERVER: u64 = w(b"server");
-    pub(super) const CALL_ID: u64 = w(b"call-id");
-    pub(super) const CONTACT: u64 = w(b"contact");
-    pub(super) const EXPIRES: u64 = w(b"expires");
-    pub(super) const SUBJECT: u64 = w(b"subject");
-    pub(super) const REFER_TO: u64 = w(b"refer-to");
-    pub(super) const IDENTITY: u64 = w(b"identity");
-    pub(super) const SUPPORTE: u64 = w(b"supporte");
-    pub(super) const USER_AGE: u64 = w(b"user-age");
-    pub(super) const REFERRED: u64 = w(b"referred");
-    pub(super) const CONTENT_: u64 = w(b"content-");
-    pub(super) const MAX_FORW: u64 = w(b"max-forw");
-    pub(super) const RECORD_R: u64 = w(b"record-r");
-    pub(super) const ALLOW_EV: u64 = w(b"allow-ev");
-    pub(super) const AUTHORIZ: u64 = w(b"authoriz");
-    pub(super) const ACCEPT_C: u64 = w(b"accept-c");
-    pub(super) const REJECT_C: u64 = w(b"reject-c");
-    pub(super) const SESSION_: u64 = w(b"session-");
-    pub(super) const WWW_AUTH: u64 = w(b"www-auth");
-    pub(super) const PROXY_AU: u64 = w(b"proxy-au");
-    pub(super) const REQUEST_: u64 = w(b"request-");
+
+    /// 0x20 in every byte of `at(s, from)` that is a letter.
+    #[allow(clippy::indexing_slicing)]
+    pub(super) const fn fold(s: &[u8], from: usize) -> u64 {
+        let mut v = 0u64;
+        let mut i = 0;
+        while i < 8 && from + i < s.len() {
+            if s[from + i].is_ascii_alphabetic() {
+                v |= 0x20u64 << (8 * i);
+            }
+            i += 1;
+        }
+        v
+    }
+
+    macro_rules! is {
+        ($word:expr, $lit:literal, $from:literal) => {
+            ($word | const { w::fold($lit, $from) }) == const { w::at($lit, $from) }
+        };
+    }
+    pub(super) use is;
 }
 
 /// A header name the parser recognises, compact forms included (RFC 3261 §7.3.3 and the
@@ -126,19 +124,23 @@ impl HeaderName {
     /// Classifies a header name, case-insensitively, compact forms included.
     #[must_use]
     pub fn classify(name: &[u8]) -> HeaderName {
-        Self::classify_in(name, name.len())
+        Self::classify_in(word_at(name, 0), name, name.len())
     }
 
-    /// Classifies the name that occupies the first `len` bytes of `line`; the bytes after it
-    /// let the first word be loaded at once.
+    /// Classifies the name that occupies the first `len` bytes of `line`, given `first`, the
+    /// line's first eight bytes as a little-endian word (zero-padded if the line is shorter).
+    ///
+    /// A jump on the length, then one to three word comparisons per candidate: no byte loop.
     #[inline]
-    pub(crate) fn classify_in(line: &[u8], len: usize) -> HeaderName {
-        let Some(name) = line.get(..len) else {
-            return HeaderName::Other;
-        };
+    pub(crate) fn classify_in(first: u64, line: &[u8], len: usize) -> HeaderName {
         use HeaderName as H;
-        if let [c] = name {
-            return match c.to_ascii_lowercase() {
+        use w::is;
+        let a = first & low_bytes(len);
+        // Bytes 8..16 and 16..24 of a long name.
+        let b = || word_at(line, 8) & low_bytes(len.wrapping_sub(8));
+        let c = || word_at(line, 16) & low_bytes(len.wrapping_sub(16));
+        match len {
+            1 => match (first as u8) | 0x20 {
                 b'v' => H::Via,
                 b'f' => H::From,
                 b't' => H::To,
@@ -159,91 +161,88 @@ impl HeaderName {
                 b'd' => H::RequestDisposition,
                 b'y' => H::Identity,
                 _ => H::Other,
-            };
-        }
-        // Dispatch on (length, first eight bytes lowercased): one load and one match per header;
-        // names longer than eight bytes then compare their tail.
-        let len = name.len();
-        let head = match line.first_chunk::<8>() {
-            // Keep the name's bytes only (little-endian: the low `len` bytes).
-            Some(c) if len < 8 => u64::from_le_bytes(*c) & ((1u64 << (8 * len)) - 1),
-            Some(c) => u64::from_le_bytes(*c),
-            None => {
-                let mut v = 0u64;
-                for (i, b) in name.iter().enumerate() {
-                    v |= u64::from(*b) << (8 * i);
+            },
+            2 if is!(a, b"to", 0) => H::To,
+            3 if is!(a, b"via", 0) => H::Via,
+            4 if is!(a, b"from", 0) => H::From,
+            4 if is!(a, b"cseq", 0) => H::CSeq,
+            4 if is!(a, b"date", 0) => H::Date,
+            5 if is!(a, b"route", 0) => H::Route,
+            5 if is!(a, b"event", 0) => H::Event,
+            5 if is!(a, b"allow", 0) => H::Allow,
+            6 if is!(a, b"accept", 0) => H::Accept,
+            6 if is!(a, b"server", 0) => H::Server,
+            7 if is!(a, b"call-id", 0) => H::CallId,
+            7 if is!(a, b"contact", 0) => H::Contact,
+            7 if is!(a, b"expires", 0) => H::Expires,
+            7 if is!(a, b"subject", 0) => H::Subject,
+            8 if is!(a, b"refer-to", 0) => H::ReferTo,
+            8 if is!(a, b"identity", 0) => H::Identity,
+            9 if is!(a, b"supported", 0) && is!(b(), b"supported", 8) => H::Supported,
+            10 if is!(a, b"user-agent", 0) && is!(b(), b"user-agent", 8) => H::UserAgent,
+            11 if is!(a, b"referred-by", 0) && is!(b(), b"referred-by", 8) => H::ReferredBy,
+            12 => {
+                let b = b();
+                if is!(a, b"content-type", 0) && is!(b, b"content-type", 8) {
+                    H::ContentType
+                } else if is!(a, b"max-forwards", 0) && is!(b, b"max-forwards", 8) {
+                    H::MaxForwards
+                } else if is!(a, b"record-route", 0) && is!(b, b"record-route", 8) {
+                    H::RecordRoute
+                } else if is!(a, b"allow-events", 0) && is!(b, b"allow-events", 8) {
+                    H::AllowEvents
+                } else {
+                    H::Other
                 }
-                v
             }
-        };
-        let head = lower8(head);
-        let tail = |lit: &[u8]| eq_lower(name.get(8..).unwrap_or(&[]), lit.get(8..).unwrap_or(&[]));
-        // A jump on the length, then at most four word comparisons.
-        let is = |w: u64, h: HeaderName| if head == w { h } else { H::Other };
-        let long = |w: u64, lit: &[u8], h: HeaderName| {
-            if head == w && tail(lit) { h } else { H::Other }
-        };
-        match len {
-            2 => is(w::TO, H::To),
-            3 => is(w::VIA, H::Via),
-            4 => match head {
-                w::FROM => H::From,
-                w::CSEQ => H::CSeq,
-                w::DATE => H::Date,
-                _ => H::Other,
-            },
-            5 => match head {
-                w::ROUTE => H::Route,
-                w::EVENT => H::Event,
-                w::ALLOW => H::Allow,
-                _ => H::Other,
-            },
-            6 => match head {
-                w::ACCEPT => H::Accept,
-                w::SERVER => H::Server,
-                _ => H::Other,
-            },
-            7 => match head {
-                w::CALL_ID => H::CallId,
-                w::CONTACT => H::Contact,
-                w::EXPIRES => H::Expires,
-                w::SUBJECT => H::Subject,
-                _ => H::Other,
-            },
-            8 => match head {
-                w::REFER_TO => H::ReferTo,
-                w::IDENTITY => H::Identity,
-                _ => H::Other,
-            },
-            9 => long(w::SUPPORTE, b"supported", H::Supported),
-            10 => long(w::USER_AGE, b"user-agent", H::UserAgent),
-            11 => long(w::REFERRED, b"referred-by", H::ReferredBy),
-            12 => match head {
-                w::CONTENT_ => long(w::CONTENT_, b"content-type", H::ContentType),
-                w::MAX_FORW => long(w::MAX_FORW, b"max-forwards", H::MaxForwards),
-                w::RECORD_R => long(w::RECORD_R, b"record-route", H::RecordRoute),
-                w::ALLOW_EV => long(w::ALLOW_EV, b"allow-events", H::AllowEvents),
-                _ => H::Other,
-            },
-            13 => long(w::AUTHORIZ, b"authorization", H::Authorization),
-            14 => match head {
-                w::CONTENT_ => long(w::CONTENT_, b"content-length", H::ContentLength),
-                w::ACCEPT_C => long(w::ACCEPT_C, b"accept-contact", H::AcceptContact),
-                w::REJECT_C => long(w::REJECT_C, b"reject-contact", H::RejectContact),
-                _ => H::Other,
-            },
-            15 => long(w::SESSION_, b"session-expires", H::SessionExpires),
-            16 => match head {
-                w::WWW_AUTH => long(w::WWW_AUTH, b"www-authenticate", H::WwwAuthenticate),
-                w::CONTENT_ => long(w::CONTENT_, b"content-encoding", H::ContentEncoding),
-                _ => H::Other,
-            },
-            18 => long(w::PROXY_AU, b"proxy-authenticate", H::ProxyAuthenticate),
-            19 => match head {
-                w::PROXY_AU => long(w::PROXY_AU, b"proxy-authorization", H::ProxyAuthorization),
-                w::REQUEST_ => long(w::REQUEST_, b"request-disposition", H::RequestDisposition),
-                _ => H::Other,
-            },
+            13 if is!(a, b"authorization", 0) && is!(b(), b"authorization", 8) => H::Authorization,
+            14 => {
+                let b = b();
+                if is!(a, b"content-length", 0) && is!(b, b"content-length", 8) {
+                    H::ContentLength
+                } else if is!(a, b"accept-contact", 0) && is!(b, b"accept-contact", 8) {
+                    H::AcceptContact
+                } else if is!(a, b"reject-contact", 0) && is!(b, b"reject-contact", 8) {
+                    H::RejectContact
+                } else {
+                    H::Other
+                }
+            }
+            15 if is!(a, b"session-expires", 0) && is!(b(), b"session-expires", 8) => {
+                H::SessionExpires
+            }
+            16 => {
+                let b = b();
+                if is!(a, b"www-authenticate", 0) && is!(b, b"www-authenticate", 8) {
+                    H::WwwAuthenticate
+                } else if is!(a, b"content-encoding", 0) && is!(b, b"content-encoding", 8) {
+                    H::ContentEncoding
+                } else {
+                    H::Other
+                }
+            }
+            18 if is!(a, b"proxy-authenticate", 0)
+                && is!(b(), b"proxy-authenticate", 8)
+                && is!(c(), b"proxy-authenticate", 16) =>
+            {
+                H::ProxyAuthenticate
+            }
+            19 => {
+                let (b, c) = (b(), c());
+                if is!(a, b"proxy-authorization", 0)
+                    && is!(b, b"proxy-authorization", 8)
+                    && is!(c, b"proxy-authorization", 16)
+                {
+                    H::ProxyAuthorization
+                } else if is!(a, b"request-disposition", 0)
+                    && is!(b, b"request-disposition", 8)
+                    && is!(c, b"request-disposition", 16)
+                {
+                    H::RequestDisposition
+                } else {
+                    H::Other
+                }
+            }
             _ => H::Other,
         }
     }
@@ -318,30 +317,56 @@ impl HeaderName {
 ///
 /// The value has leading and trailing whitespace removed; folded continuation lines (RFC 3261
 /// §7.3.1) stay inside it as `CRLF SP…`, which every typed accessor treats as whitespace.
-#[derive(Clone, Copy, PartialEq, Eq)]
+///
+/// Stored as one slice from the name to the end of the value plus two offsets (24 bytes), so
+/// that the caller's header array is cheap to initialise and fill.
+#[derive(Clone, Copy)]
 pub struct Header<'b> {
-    name: &'b [u8],
-    value: &'b [u8],
+    /// From the first byte of the name to the last byte of the value.
+    line: &'b [u8],
+    /// Where the value starts in `line`.
+    value_at: u32,
+    /// The name's length; the name starts `line`.
+    name_len: u16,
     kind: HeaderName,
 }
 
 impl<'b> Header<'b> {
     /// An empty header, to initialise the storage array: `[Header::EMPTY; 64]`.
     pub const EMPTY: Header<'static> = Header {
-        name: b"",
-        value: b"",
+        line: b"",
+        value_at: 0,
+        name_len: 0,
         kind: HeaderName::Other,
     };
 
-    pub(crate) fn new(name: &'b [u8], value: &'b [u8], kind: HeaderName) -> Self {
-        Header { name, value, kind }
+    /// A header whose name is `line[..name_len]` and whose value is `line[value_at..]`, or
+    /// `None` if the offsets do not fit (a name of 64 KiB or more, which no limit lets through
+    /// by default).
+    #[inline]
+    pub(crate) fn new(
+        line: &'b [u8],
+        name_len: usize,
+        value_at: usize,
+        kind: HeaderName,
+    ) -> Option<Self> {
+        Some(Header {
+            line,
+            value_at: u32::try_from(value_at).ok()?,
+            name_len: u16::try_from(name_len).ok()?,
+            kind,
+        })
+    }
+
+    fn name_bytes(&self) -> &'b [u8] {
+        self.line.get(..usize::from(self.name_len)).unwrap_or(&[])
     }
 
     /// The name as received (a token; compact forms are not expanded).
     #[must_use]
     pub fn name(&self) -> &'b str {
         // The parser only stores names made of token characters, which are ASCII.
-        core::str::from_utf8(self.name).unwrap_or("")
+        core::str::from_utf8(self.name_bytes()).unwrap_or("")
     }
 
     /// The recognised name, compact forms mapped to their long form.
@@ -352,21 +377,22 @@ impl<'b> Header<'b> {
 
     /// The raw value, trimmed.
     #[must_use]
+    #[inline]
     pub fn value(&self) -> &'b [u8] {
-        self.value
+        self.line.get(self.value_at as usize..).unwrap_or(&[])
     }
 
     /// The value as text, if it is UTF-8.
     #[must_use]
     pub fn value_str(&self) -> Option<&'b str> {
-        core::str::from_utf8(self.value).ok()
+        core::str::from_utf8(self.value()).ok()
     }
 
     /// Whether this header has the given name (case-insensitive, compact forms included).
     #[must_use]
     pub fn is(&self, name: &str) -> bool {
         match HeaderName::classify(name.as_bytes()) {
-            HeaderName::Other => self.name.eq_ignore_ascii_case(name.as_bytes()),
+            HeaderName::Other => self.name_bytes().eq_ignore_ascii_case(name.as_bytes()),
             k => self.kind == k,
         }
     }
@@ -376,11 +402,22 @@ impl<'b> Header<'b> {
     #[must_use]
     pub fn values(&self) -> Values<'b> {
         Values {
-            rest: self.value,
+            rest: self.value(),
             split: self.kind.is_list(),
         }
     }
 }
+
+/// Headers are equal when their names (as received), values and kinds are.
+impl PartialEq for Header<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.name_bytes() == other.name_bytes()
+            && self.value() == other.value()
+    }
+}
+
+impl Eq for Header<'_> {}
 
 impl core::fmt::Debug for Header<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -388,7 +425,7 @@ impl core::fmt::Debug for Header<'_> {
             .field("name", &self.name())
             .field(
                 "value",
-                &core::str::from_utf8(self.value).unwrap_or("<non-utf8>"),
+                &core::str::from_utf8(self.value()).unwrap_or("<non-utf8>"),
             )
             .finish()
     }
@@ -427,6 +464,28 @@ impl<'b> Iterator for Values<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_slot_is_three_words() {
+        // The caller initialises and the parser fills one slot per header line: keep it small.
+        assert_eq!(
+            core::mem::size_of::<Header<'_>>(),
+            3 * core::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn headers_compare_by_name_value_and_kind() {
+        let a = Header::new(b"To:  <sip:a@b>", 2, 5, HeaderName::To).unwrap();
+        let b = Header::new(b"To: <sip:a@b>", 2, 4, HeaderName::To).unwrap();
+        let c = Header::new(b"t: <sip:a@b>", 1, 3, HeaderName::To).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.name(), "To");
+        assert_eq!(a.value(), b"<sip:a@b>");
+        assert_eq!(c.value(), b"<sip:a@b>");
+        assert_eq!(Header::new(b"x", 70_000, 0, HeaderName::Other), None);
+    }
 
     #[test]
     fn compact_forms_of_rfc3261_section_7_3_3() {
@@ -496,6 +555,33 @@ mod tests {
             assert_eq!(HeaderName::classify(upper), h, "{name}");
         }
         assert_eq!(HeaderName::classify(b"C%6Fntact"), HeaderName::Other);
+        // Bytes that differ from a letter or '-' only in bit 5 must not match.
+        for near in [
+            &b"Call\rID"[..],
+            b"Content\rLength",
+            b"Content\x0dType",
+            b"M@x-forwards",
+            b"\xc3ontent-Length",
+            b"Proxy-Authorizatio\x0e",
+            b"Request\rDisposition",
+            b"\x16",
+            b"\x0d",
+        ] {
+            assert_eq!(HeaderName::classify(near), HeaderName::Other, "{near:?}");
+        }
+        // A name is classified by its own bytes only, whatever follows it on the line.
+        assert_eq!(
+            HeaderName::classify_in(crate::text::word_at(b"Via: x", 0), b"Via: x", 3),
+            HeaderName::Via
+        );
+        assert_eq!(
+            HeaderName::classify_in(crate::text::word_at(b"To", 0), b"To", 2),
+            HeaderName::To
+        );
+        assert_eq!(
+            HeaderName::classify_in(crate::text::word_at(b"Toe:", 0), b"Toe:", 2),
+            HeaderName::To
+        );
         assert_eq!(HeaderName::classify(b""), HeaderName::Other);
     }
 }

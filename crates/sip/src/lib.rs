@@ -3,7 +3,8 @@
 //!
 //! * [`Message::parse_datagram`] parses one message from a UDP datagram; [`StreamParser`] frames
 //!   messages out of a TCP/TLS byte stream (`Status::Partial` means "need more bytes", RFC 5626
-//!   CRLF keep-alives are recognised as [`Frame::KeepAlive`]).
+//!   CRLF keep-alives are recognised as [`Frame::KeepAlive`]); with a per-connection
+//!   [`StreamCursor`], [`StreamParser::parse_resume`] stays linear when bytes trickle in.
 //! * Header storage is supplied by the caller (`&mut [Header]`, like `httparse`); nothing is
 //!   copied and nothing is allocated: the crate is `#![no_std]` without `alloc`.
 //! * Malformation is data: the parser records [`Anomaly`] facts in an [`Anomalies`] set and still
@@ -58,7 +59,7 @@ pub use header::{Header, HeaderName, Values};
 pub use message::{Message, StartLine};
 pub use method::{Method, StatusCode};
 pub use name_addr::{Contact, NameAddr};
-pub use parse::{Error, Frame, KeepAlive, Limits, Status, StreamParser};
+pub use parse::{Error, Frame, KeepAlive, Limits, Status, StreamCursor, StreamParser};
 pub use text::{Params, percent_decode};
 pub use typed::{CSeq, ContentType};
 pub use uri::{Host, Scheme, Uri};

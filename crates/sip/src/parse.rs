@@ -1,17 +1,18 @@
 //! Framing and the line-level parse: start line, header lines, Content-Length, body.
 //!
-//! One forward pass over the bytes: `memchr` finds line ends, each header name is scanned once,
-//! and nothing is revisited, so the work is linear in the message size whatever the number of
-//! headers (see the `work_is_linear_in_header_count` test).
+//! One forward pass over the bytes: `memchr2` finds line ends (and NULs on the way), each header
+//! name is read as whole words once, and nothing is revisited, so the work is linear in the
+//! message size whatever the number of headers (see the `work_is_linear_in_header_count` test).
+//! On streams, [`StreamParser::parse_resume`] keeps that true across calls on a growing buffer.
 
 use core::fmt;
 
-use memchr::{memchr, memchr_iter};
+use memchr::memchr2;
 
 use crate::header::{Header, HeaderName};
 use crate::message::{Message, StartLine};
 use crate::method::{Method, StatusCode};
-use crate::text::{find_byte, is_token, trim};
+use crate::text::{eq_mask, find_byte, is_token, is_ws, word_at};
 use crate::{Anomalies, Anomaly};
 
 /// Hard limits applied while parsing. Exceeding one is recorded as an [`Anomaly`] on
@@ -121,22 +122,25 @@ pub enum Frame<'h, 'b> {
 
 /// Frames SIP messages out of a reliable byte stream (TCP, TLS, WebSocket payloads).
 ///
-/// Stateless apart from its limits: the caller keeps the bytes, calls [`StreamParser::parse`]
-/// on what it has, and consumes the length of each complete frame.
+/// Stateless apart from its limits, so one parser can serve every connection: the caller keeps
+/// the bytes, calls [`StreamParser::parse_resume`] (or [`StreamParser::parse`]) on what it has,
+/// and consumes the length of each complete frame.
 ///
-/// Each call costs time linear in the bytes it is given, and a `Partial` message is scanned
-/// again from its start on the next call. Call again only when new bytes arrived, and bound the
-/// per-connection buffer ([`Limits::max_message_size`] does that for one message): a peer
-/// trickling a message one byte per segment otherwise costs `O(n²)` in its size.
+/// [`StreamParser::parse`] scans a `Partial` message again from its start on the next call, so
+/// a peer trickling a message one byte per segment costs `O(n²)` in its size.
+/// [`StreamParser::parse_resume`] keeps a per-connection [`StreamCursor`] and continues where
+/// the previous call stopped: the total work for a message is linear in its size however it
+/// is split.
 ///
 /// ```
-/// use pbxguard_sip::{Frame, Header, Status, StreamParser};
+/// use pbxguard_sip::{Frame, Header, Status, StreamCursor, StreamParser};
 ///
 /// let parser = StreamParser::default();
+/// let mut cursor = StreamCursor::new();
 /// let mut buf: &[u8] = b"\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n";
 /// let mut headers = [Header::EMPTY; 16];
 /// let mut seen = 0;
-/// while let Ok(Status::Complete(frame)) = parser.parse(buf, &mut headers) {
+/// while let Ok(Status::Complete(frame)) = parser.parse_resume(buf, &mut headers, &mut cursor) {
 ///     let used = match frame {
 ///         Frame::KeepAlive { len, .. } => len,
 ///         Frame::Message(msg) => msg.len(),
@@ -150,6 +154,75 @@ pub enum Frame<'h, 'b> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StreamParser {
     limits: Limits,
+}
+
+/// How far [`StreamParser::parse_resume`] got with the frame at the start of one connection's
+/// buffer, so that the next call, on the same bytes plus whatever arrived since, continues
+/// there instead of scanning the message again.
+///
+/// Keep one per connection. It resets itself when it returns a complete frame or an error
+/// (the caller then consumes the frame or closes the connection) and when it is handed a
+/// buffer shorter than the previous one (which can only be a different buffer). Call
+/// [`StreamCursor::reset`] when reusing it for another connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamCursor {
+    /// Bytes from the buffer's start examined without finding the end of the head.
+    scanned: usize,
+    /// Where the message starts, once a byte other than CR or LF was seen.
+    start: Option<usize>,
+    /// The whole message's length, once the head is complete and the body is awaited.
+    need: Option<usize>,
+    /// The buffer length of the last call.
+    seen: usize,
+}
+
+impl StreamCursor {
+    /// A cursor for a new connection (or a buffer starting at a frame boundary).
+    #[must_use]
+    pub const fn new() -> Self {
+        StreamCursor {
+            scanned: 0,
+            start: None,
+            need: None,
+            seen: 0,
+        }
+    }
+
+    /// Forgets the pending frame.
+    pub fn reset(&mut self) {
+        *self = StreamCursor::new();
+    }
+
+    /// How many bytes at the buffer's start have been examined for the pending frame. Each
+    /// call examines only bytes past this point (plus a constant few), which is what makes
+    /// trickled input linear.
+    #[must_use]
+    pub const fn scanned(&self) -> usize {
+        self.scanned
+    }
+}
+
+/// Where the head ends, if `data` holds all of it: a line feed at or after `from` that is
+/// followed by an empty line (`LF` or `CRLF`). Otherwise where to continue once more bytes
+/// arrived: the last line feed whose next line could not be judged yet, or the end.
+fn find_head_end(data: &[u8], from: usize) -> Result<usize, usize> {
+    let mut at = from;
+    loop {
+        let Some(rest) = data.get(at..) else {
+            return Err(data.len());
+        };
+        let Some(i) = memchr::memchr(b'\n', rest) else {
+            count_work(rest.len());
+            return Err(data.len());
+        };
+        count_work(i + 1);
+        let lf = at + i;
+        match (data.get(lf + 1), data.get(lf + 2)) {
+            (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return Ok(lf),
+            (None, _) | (Some(b'\r'), None) => return Err(lf),
+            _ => at = lf + 1,
+        }
+    }
 }
 
 impl StreamParser {
@@ -166,6 +239,9 @@ impl StreamParser {
     /// [`KeepAlive::Pong`]. A message is complete once its headers and Content-Length bytes of
     /// body are in `buf`.
     ///
+    /// Each call examines the whole pending message again; for input that may arrive in many
+    /// small pieces use [`StreamParser::parse_resume`], which gives the same answers.
+    ///
     /// # Errors
     ///
     /// When the stream cannot be framed any more: [`Error::MessageTooLarge`],
@@ -176,26 +252,99 @@ impl StreamParser {
         buf: &'b [u8],
         headers: &'h mut [Header<'b>],
     ) -> Result<Status<Frame<'h, 'b>>, Error> {
-        match buf {
-            [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => return Ok(Status::Partial),
-            [b'\r', b'\n', b'\r', b'\n', ..] => {
-                return Ok(Status::Complete(Frame::KeepAlive {
-                    kind: KeepAlive::Ping,
-                    len: 4,
-                }));
-            }
-            [b'\r', b'\n', ..] => {
-                return Ok(Status::Complete(Frame::KeepAlive {
-                    kind: KeepAlive::Pong,
-                    len: 2,
-                }));
-            }
-            _ => {}
+        if let Some(frame) = keep_alive(buf) {
+            return Ok(frame);
         }
-        match parse(buf, headers, &self.limits, true)? {
+        match parse(buf, headers, &self.limits, true, &mut None)? {
             Status::Complete(m) => Ok(Status::Complete(Frame::Message(m))),
             Status::Partial => Ok(Status::Partial),
         }
+    }
+
+    /// [`StreamParser::parse`] that continues where the previous call on this connection
+    /// stopped, as recorded in `cursor`: bytes already examined are not examined again, so a
+    /// message costs time linear in its size however finely it is split. Pass the connection's
+    /// whole pending buffer each time (the same bytes, plus what arrived since).
+    ///
+    /// # Errors
+    ///
+    /// As [`StreamParser::parse`].
+    pub fn parse_resume<'h, 'b>(
+        &self,
+        buf: &'b [u8],
+        headers: &'h mut [Header<'b>],
+        cursor: &mut StreamCursor,
+    ) -> Result<Status<Frame<'h, 'b>>, Error> {
+        if buf.len() < cursor.seen {
+            cursor.reset();
+        }
+        cursor.seen = buf.len();
+        if let Some(frame) = keep_alive(buf) {
+            if matches!(frame, Status::Complete(_)) {
+                cursor.reset();
+            }
+            return Ok(frame);
+        }
+        // The body is awaited: nothing to look at until all of it is there.
+        if cursor.need.is_some_and(|need| buf.len() < need) {
+            return Ok(Status::Partial);
+        }
+        if cursor.need.is_none() {
+            let start = match cursor.start {
+                Some(start) => start,
+                None => {
+                    let mut i = cursor.scanned;
+                    while matches!(buf.get(i), Some(b'\r' | b'\n')) {
+                        i += 1;
+                    }
+                    count_work(i - cursor.scanned);
+                    cursor.scanned = i;
+                    if i >= buf.len() {
+                        return Ok(Status::Partial);
+                    }
+                    cursor.start = Some(i);
+                    i
+                }
+            };
+            let cap = start.saturating_add(self.limits.max_message_size);
+            let data = buf.get(..cap).unwrap_or(buf);
+            if let Err(stop) = find_head_end(data, cursor.scanned.max(start)) {
+                let cut = buf.len() > cap;
+                cursor.scanned = stop;
+                if cut {
+                    cursor.reset();
+                }
+                return need_more(cut, &self.limits);
+            }
+        }
+        // The head is complete: one full parse, which is linear in the message.
+        let mut need = None;
+        let result = parse(buf, headers, &self.limits, true, &mut need);
+        match result {
+            Ok(Status::Partial) => cursor.need = need,
+            Ok(Status::Complete(_)) | Err(_) => cursor.reset(),
+        }
+        Ok(match result? {
+            Status::Complete(m) => Status::Complete(Frame::Message(m)),
+            Status::Partial => Status::Partial,
+        })
+    }
+}
+
+/// A keep-alive at the start of a stream buffer, or `Partial` if the buffer is too short to
+/// tell; `None` if a message starts there.
+fn keep_alive<'h, 'b>(buf: &[u8]) -> Option<Status<Frame<'h, 'b>>> {
+    match buf {
+        [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => Some(Status::Partial),
+        [b'\r', b'\n', b'\r', b'\n', ..] => Some(Status::Complete(Frame::KeepAlive {
+            kind: KeepAlive::Ping,
+            len: 4,
+        })),
+        [b'\r', b'\n', ..] => Some(Status::Complete(Frame::KeepAlive {
+            kind: KeepAlive::Pong,
+            len: 2,
+        })),
+        _ => None,
     }
 }
 
@@ -209,6 +358,7 @@ impl<'h, 'b> Message<'h, 'b> {
     /// # Errors
     ///
     /// [`Error::Empty`] if the datagram holds nothing but line ends.
+    #[inline]
     pub fn parse_datagram(buf: &'b [u8], headers: &'h mut [Header<'b>]) -> Result<Self, Error> {
         Self::parse_datagram_with(buf, headers, &Limits::DEFAULT)
     }
@@ -223,7 +373,7 @@ impl<'h, 'b> Message<'h, 'b> {
         headers: &'h mut [Header<'b>],
         limits: &Limits,
     ) -> Result<Self, Error> {
-        match parse(buf, headers, limits, false)? {
+        match parse(buf, headers, limits, false, &mut None)? {
             Status::Complete(m) => Ok(m),
             // Datagram mode never asks for more bytes; treat defensively as empty.
             Status::Partial => Err(Error::Empty),
@@ -243,12 +393,15 @@ fn count_work(_n: usize) {
     WORK.with(|w| w.set(w.get() + _n));
 }
 
-/// Finds line ends. On x86-64 the SSE2 searcher is built once per message, which saves the
-/// per-call CPU-feature dispatch of `memchr::memchr` on every header line.
+/// Finds line ends, and notes on the way whether the head holds a NUL outside a quoted-pair
+/// (RFC 4475 `intmeth` legitimately carries `\` NUL), so that no second pass over the head
+/// is needed. On x86-64 the SSE2 searcher is built once per message, which saves the per-call
+/// CPU-feature dispatch of `memchr::memchr2` on every header line.
 #[derive(Clone, Copy)]
 struct LineFinder {
     #[cfg(target_arch = "x86_64")]
-    sse2: Option<memchr::arch::x86_64::sse2::memchr::One>,
+    sse2: Option<memchr::arch::x86_64::sse2::memchr::Two>,
+    nul: bool,
 }
 
 impl LineFinder {
@@ -256,22 +409,36 @@ impl LineFinder {
     fn new() -> Self {
         LineFinder {
             #[cfg(target_arch = "x86_64")]
-            sse2: memchr::arch::x86_64::sse2::memchr::One::new(b'\n'),
+            sse2: memchr::arch::x86_64::sse2::memchr::Two::new(b'\n', 0),
+            nul: false,
         }
     }
 
+    /// The first line feed at or after `from`. Every byte before it is examined exactly once
+    /// over the calls of one parse, since each call starts after the previous line feed.
     #[inline]
-    fn find(&self, data: &[u8], from: usize) -> Option<usize> {
-        let hay = data.get(from..)?;
-        #[cfg(target_arch = "x86_64")]
-        let r = match &self.sse2 {
-            Some(one) => one.find(hay),
-            None => memchr(b'\n', hay),
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let r = memchr(b'\n', hay);
-        count_work(r.map_or(hay.len(), |i| i + 1));
-        r.map(|i| from + i)
+    fn find(&mut self, data: &[u8], from: usize) -> Option<usize> {
+        let mut at = from;
+        loop {
+            let hay = data.get(at..)?;
+            #[cfg(target_arch = "x86_64")]
+            let r = match &self.sse2 {
+                Some(two) => two.find(hay),
+                None => memchr2(b'\n', 0, hay),
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let r = memchr2(b'\n', 0, hay);
+            count_work(r.map_or(hay.len(), |i| i + 1));
+            let p = at + r?;
+            if data.get(p) == Some(&b'\n') {
+                return Some(p);
+            }
+            // Bytes before the message start are line ends, never a backslash.
+            if p == 0 || data.get(p - 1) != Some(&b'\\') {
+                self.nul = true;
+            }
+            at = p + 1;
+        }
     }
 }
 
@@ -286,11 +453,13 @@ fn need_more<T>(cut: bool, limits: &Limits) -> Result<Status<T>, Error> {
     }
 }
 
+#[inline]
 pub(crate) fn parse<'h, 'b>(
     buf: &'b [u8],
     headers: &'h mut [Header<'b>],
     limits: &Limits,
     stream: bool,
+    body_need: &mut Option<usize>,
 ) -> Result<Status<Message<'h, 'b>>, Error> {
     let mut an = Anomalies::EMPTY;
     let mut start = 0;
@@ -316,7 +485,7 @@ pub(crate) fn parse<'h, 'b>(
     };
 
     // Start line.
-    let lines = LineFinder::new();
+    let mut lines = LineFinder::new();
     let (line_end, mut pos) = match lines.find(data, start) {
         Some(lf) => (lf, lf + 1),
         None if stream => return need_more(cut, limits),
@@ -337,8 +506,10 @@ pub(crate) fn parse<'h, 'b>(
     }
     let start_line = parse_start_line(line, &mut an);
 
-    // Header lines.
+    // Header lines. No line can be longer than the examined bytes.
+    let check_lines = data.len() > limits.max_line_length;
     let max_headers = headers.len().min(limits.max_headers);
+    let (slots, _) = headers.split_at_mut(max_headers);
     let mut n = 0;
     let mut content_length: Option<usize> = None;
     let mut cl_conflict = false;
@@ -395,29 +566,60 @@ pub(crate) fn parse<'h, 'b>(
                 _ => an.insert(Anomaly::BareLineFeed),
             }
         }
-        if line.len() > limits.max_line_length {
+        if check_lines && line.len() > limits.max_line_length {
             an.insert(Anomaly::LineTooLong);
         }
-        // Known names are recognised by comparing whole words; only unknown names need the
-        // byte-by-byte token check (RFC 3261 §7.3.1: `field-name HCOLON field-value`).
-        let colon = find_byte(line, b':');
+        // The name runs to the first colon (RFC 3261 §7.3.1: `field-name HCOLON field-value`).
+        // The line's first word serves both the colon search and the name's classification;
+        // known names are recognised by comparing whole words, and only unknown names need
+        // the byte-by-byte token check.
+        let first = word_at(line, 0);
+        let colon = match eq_mask(first, b':') {
+            0 => find_byte(line.get(8..).unwrap_or(&[]), b':').map(|c| c + 8),
+            m => Some((m.trailing_zeros() / 8) as usize),
+        };
         count_work(colon.map_or(line.len(), |c| c + 1));
-        let Some((raw_name, after)) =
-            colon.and_then(|c| Some((line.get(..c)?, line.get(c + 1..)?)))
-        else {
+        let Some(colon) = colon else {
             an.insert(Anomaly::MalformedHeaderLine);
             continue;
         };
-        let mut name = raw_name;
-        while let [rest @ .., b' ' | b'\t'] = name {
-            name = rest;
+        // Typically `Name: value` with the colon right after the name, one space after it and
+        // nothing after the value: each end is settled by one comparison.
+        let mut name_len = colon;
+        if colon
+            .checked_sub(1)
+            .and_then(|i| line.get(i))
+            .is_some_and(|b| *b <= b' ')
+        {
+            while name_len > 0 && matches!(line.get(name_len - 1), Some(b' ' | b'\t')) {
+                name_len -= 1;
+            }
         }
-        let kind = HeaderName::classify_in(line, name.len());
-        if kind == HeaderName::Other && (name.is_empty() || !name.iter().all(|b| is_token(*b))) {
-            an.insert(Anomaly::MalformedHeaderLine);
-            continue;
+        let kind = HeaderName::classify_in(first, line, name_len);
+        if kind == HeaderName::Other {
+            let name = line.get(..name_len).unwrap_or(&[]);
+            if name.is_empty() || !name.iter().all(|b| is_token(*b)) {
+                an.insert(Anomaly::MalformedHeaderLine);
+                continue;
+            }
         }
-        let value = trim(after);
+        let mut value_at = colon + 1;
+        match line.get(value_at..) {
+            Some([b' ', next, ..]) if *next > b' ' => value_at += 1,
+            _ => {
+                while line.get(value_at).is_some_and(|b| is_ws(*b)) {
+                    value_at += 1;
+                }
+            }
+        }
+        let mut value_end = line.len();
+        if line.last().is_some_and(|b| *b <= b' ') {
+            while value_end > value_at && line.get(value_end - 1).is_some_and(|b| is_ws(*b)) {
+                value_end -= 1;
+            }
+        }
+        let line = line.get(..value_end).unwrap_or(&[]);
+        let value = line.get(value_at..).unwrap_or(&[]);
         if kind == HeaderName::ContentLength {
             let v = crate::text::parse_number(value, u64::from(u32::MAX))
                 .ok()
@@ -439,24 +641,23 @@ pub(crate) fn parse<'h, 'b>(
                 an.insert(Anomaly::DuplicateContentLength);
             }
         }
-        match headers.get_mut(n) {
-            Some(slot) if n < max_headers => {
-                *slot = Header::new(name, value, kind);
+        match slots.get_mut(n) {
+            Some(slot) => {
+                let Some(h) = Header::new(line, name_len, value_at, kind) else {
+                    an.insert(Anomaly::MalformedHeaderLine);
+                    continue;
+                };
+                *slot = h;
                 n += 1;
             }
             _ => an.insert(Anomaly::TooManyHeaders),
         }
     }
 
-    // NUL outside a quoted-pair (RFC 4475 `intmeth` legitimately carries `\` NUL).
-    let head = data.get(start..body_start).unwrap_or(&[]);
-    count_work(head.len());
-    for i in memchr_iter(0, head) {
-        if i == 0 || head.get(i - 1) != Some(&b'\\') {
-            an.insert(Anomaly::NulInHeaders);
-            break;
-        }
+    if lines.nul {
+        an.insert(Anomaly::NulInHeaders);
     }
+    let head = data.get(start..body_start).unwrap_or(&[]);
 
     // Body framing (RFC 3261 §18.3).
     let available = data.len().saturating_sub(body_start);
@@ -480,6 +681,7 @@ pub(crate) fn parse<'h, 'b>(
             });
         }
         if cl > available {
+            *body_need = Some(body_start + cl);
             return Ok(Status::Partial);
         }
         cl
@@ -494,7 +696,7 @@ pub(crate) fn parse<'h, 'b>(
         }
     };
     let body = data.get(body_start..body_start + body_len).unwrap_or(&[]);
-    let (stored, _) = headers.split_at_mut(n.min(headers.len()));
+    let (stored, _) = slots.split_at_mut(n.min(max_headers));
     Ok(Status::Complete(Message::new(
         start_line,
         &*stored,
@@ -526,14 +728,107 @@ fn is_sip_version(v: &[u8], an: &mut Anomalies) -> bool {
     well_formed
 }
 
+/// `SIP/2.0 ` as sent by every implementation, as a little-endian word.
+const SIP20_SP: u64 = u64::from_le_bytes(*b"SIP/2.0 ");
+/// ` SIP/2.0` at the end of a request line.
+const SP_SIP20: u64 = u64::from_le_bytes(*b" SIP/2.0");
+
+/// The methods of the `Method` constants, so that the common ones need no UTF-8 check.
+fn known_method(m: &[u8]) -> Option<Method<'static>> {
+    Some(match m {
+        b"INVITE" => Method::INVITE,
+        b"ACK" => Method::ACK,
+        b"BYE" => Method::BYE,
+        b"CANCEL" => Method::CANCEL,
+        b"OPTIONS" => Method::OPTIONS,
+        b"REGISTER" => Method::REGISTER,
+        b"PRACK" => Method::PRACK,
+        b"SUBSCRIBE" => Method::SUBSCRIBE,
+        b"NOTIFY" => Method::NOTIFY,
+        b"PUBLISH" => Method::PUBLISH,
+        b"INFO" => Method::INFO,
+        b"REFER" => Method::REFER,
+        b"MESSAGE" => Method::MESSAGE,
+        b"UPDATE" => Method::UPDATE,
+        _ => return None,
+    })
+}
+
+/// Whether `s` holds a space or a tab, eight bytes at a time.
+fn has_blank(s: &[u8]) -> bool {
+    let mut rest = s;
+    while let Some((chunk, r)) = rest.split_first_chunk::<8>() {
+        let w = u64::from_le_bytes(*chunk);
+        if eq_mask(w, b' ') | eq_mask(w, b'\t') != 0 {
+            return true;
+        }
+        rest = r;
+    }
+    rest.iter().any(|b| matches!(b, b' ' | b'\t'))
+}
+
+/// The start line as virtually all traffic sends it: `METHOD SP URI SP SIP/2.0` with single
+/// spaces and a known method, or `SIP/2.0 SP 3DIGIT SP reason`. Anything else (or `None`)
+/// goes through the tolerant general parse, which flags each deviation.
+#[inline]
+fn fast_start_line(line: &[u8]) -> Option<StartLine<'_>> {
+    let first = word_at(line, 0);
+    if first == SIP20_SP {
+        let (code, reason) = line.get(8..)?.split_first_chunk::<3>()?;
+        let (b' ', reason) = reason.split_first()? else {
+            return None;
+        };
+        if !code.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let [a, b, c] = code.map(|d| u16::from(d - b'0'));
+        return Some(StartLine::Response {
+            version: "SIP/2.0",
+            code: StatusCode::new(a * 100 + b * 10 + c)?,
+            reason,
+        });
+    }
+    let (rest, version) = line.split_last_chunk::<8>()?;
+    if u64::from_le_bytes(*version) != SP_SIP20 {
+        return None;
+    }
+    let sp = find_byte(rest, b' ')?;
+    let method = known_method(rest.get(..sp)?)?;
+    let uri = rest.get(sp + 1..)?;
+    // A URI starting or ending in whitespace (a stray CR) is trimmed by the general parse.
+    match (uri.first(), uri.last()) {
+        (Some(f), Some(l)) if *f != b'<' && !is_ws(*f) && !is_ws(*l) && !has_blank(uri) => {}
+        _ => return None,
+    }
+    Some(StartLine::Request {
+        method,
+        uri: core::str::from_utf8(uri).ok()?,
+        version: "SIP/2.0",
+    })
+}
+
 fn parse_start_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
     count_work(line.len());
+    match fast_start_line(line) {
+        Some(fast) => fast,
+        None => parse_unusual_start_line(line, an),
+    }
+}
+
+/// The tolerant start-line parse, for lines the fast path does not take.
+#[cold]
+#[inline(never)]
+fn parse_unusual_start_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
     if line
         .get(..4)
         .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
     {
         return parse_status_line(line, an);
     }
+    parse_request_line(line, an)
+}
+
+fn parse_request_line<'b>(line: &'b [u8], an: &mut Anomalies) -> StartLine<'b> {
     let blank = |b: &u8| matches!(b, b' ' | b'\t');
     let method_len = line
         .iter()
@@ -662,6 +957,82 @@ mod tests {
         // the header scan; the body itself is never scanned on a datagram.
         let body = message_with(0, 6_000);
         assert!(work_for(&body) < 200, "body bytes must not be scanned");
+    }
+
+    #[test]
+    fn fast_start_line_agrees_with_the_general_parse() {
+        for line in [
+            &b"REGISTER sip:pbx.example.com SIP/2.0"[..],
+            b"INVITE sip:+4930123456@pbx.example.com;user=phone SIP/2.0",
+            b"OPTIONS sip:100@203.0.113.10 SIP/2.0",
+            b"SIP/2.0 401 Unauthorized",
+            b"SIP/2.0 200 OK",
+            b"SIP/2.0 200 ",
+            b"SIP/2.0 099 Low",
+            b"SIP/2.0 20x OK",
+            b"INVITE <sip:a@b> SIP/2.0",
+            b"INVITE sip:a@b\r SIP/2.0",
+            b"INVITE  sip:a@b SIP/2.0",
+            b"INVITE sip:a b SIP/2.0",
+            b"INVITE sip:\xff SIP/2.0",
+            b"FOO sip:a@b SIP/2.0",
+            b"INVITE sip:a@b SIP/3.0",
+        ] {
+            let mut an_fast = Anomalies::EMPTY;
+            let mut an_slow = Anomalies::EMPTY;
+            let fast = parse_start_line(line, &mut an_fast);
+            // The general parse, bypassing the fast path.
+            let slow = if line.starts_with(b"SIP/") {
+                parse_status_line(line, &mut an_slow)
+            } else {
+                parse_request_line(line, &mut an_slow)
+            };
+            assert_eq!(fast, slow, "{:?}", core::str::from_utf8(line));
+            assert_eq!(an_fast, an_slow, "{:?}", core::str::from_utf8(line));
+        }
+    }
+
+    /// Bytes examined to frame `msg` when it arrives one byte per call.
+    fn trickle_work(msg: &[u8], resume: bool) -> usize {
+        let parser = StreamParser::default();
+        let mut cursor = StreamCursor::new();
+        WORK.with(|w| w.set(0));
+        let mut frames = 0;
+        for end in 1..=msg.len() {
+            let mut headers = [Header::EMPTY; 16];
+            let r = if resume {
+                parser.parse_resume(&msg[..end], &mut headers, &mut cursor)
+            } else {
+                parser.parse(&msg[..end], &mut headers)
+            };
+            match r {
+                Ok(Status::Complete(Frame::Message(m))) => {
+                    assert_eq!(m.len(), msg.len());
+                    frames += 1;
+                }
+                Ok(Status::Partial) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(frames, 1);
+        WORK.with(|w| w.get())
+    }
+
+    #[test]
+    fn resumed_stream_parse_of_trickled_input_is_linear() {
+        // One byte per call: the stateless parse re-examines the pending message every time
+        // (quadratic), the resumed one examines each byte a bounded number of times.
+        for (headers, body) in [(10, 0), (200, 0), (20, 3_000)] {
+            let msg = message_with(headers, body);
+            let resumed = trickle_work(&msg, true);
+            assert!(
+                resumed <= 4 * msg.len(),
+                "{resumed} for {} bytes",
+                msg.len()
+            );
+            let stateless = trickle_work(&msg, false);
+            assert!(stateless > 20 * resumed, "{stateless} vs {resumed}");
+        }
     }
 
     #[test]

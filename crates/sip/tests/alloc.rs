@@ -9,7 +9,9 @@
     clippy::panic
 )]
 
-use pbxguard_sip::{Frame, Header, Message, Status, StatusCode, StreamParser, response, sdp};
+use pbxguard_sip::{
+    Frame, Header, Message, Status, StatusCode, StreamCursor, StreamParser, response, sdp,
+};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
 
@@ -75,6 +77,16 @@ fn zero_allocations_per_parse() {
         let mut h2 = [Header::EMPTY; 32];
         if let Ok(Status::Complete(Frame::Message(m))) = parser.parse(INVITE, &mut h2) {
             total += exercise(&m);
+        }
+        // Trickled in three pieces through a resumed parse.
+        let mut cursor = StreamCursor::new();
+        for end in [INVITE.len() / 3, INVITE.len() / 2, INVITE.len()] {
+            let mut h3 = [Header::EMPTY; 32];
+            if let Ok(Status::Complete(Frame::Message(m))) =
+                parser.parse_resume(&INVITE[..end], &mut h3, &mut cursor)
+            {
+                total += exercise(&m);
+            }
         }
     }
     let stats = region.change();

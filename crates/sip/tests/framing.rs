@@ -9,7 +9,7 @@
 )]
 
 use pbxguard_sip::{
-    Anomaly, Error, Frame, Header, KeepAlive, Limits, Message, Status, StreamParser,
+    Anomaly, Error, Frame, Header, KeepAlive, Limits, Message, Status, StreamCursor, StreamParser,
 };
 
 const OPTIONS: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 4\r\n\r\nbody";
@@ -169,4 +169,94 @@ fn garbage_start_line_keeps_headers_readable() {
     .unwrap();
     assert!(m.anomalies().contains(Anomaly::BadStartLine));
     assert_eq!(m.user_agent(), Some(&b"sipvicious"[..]));
+}
+
+/// What a connection sees when `buf` arrives in pieces of `step` bytes and each piece is
+/// followed by a `parse_resume` call (frames consumed as they complete), as in `frames`.
+fn trickled(buf: &[u8], step: usize) -> Result<Vec<String>, Error> {
+    let parser = StreamParser::default();
+    let mut cursor = StreamCursor::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut end = 0;
+    while end < buf.len() {
+        end = (end + step).min(buf.len());
+        loop {
+            let mut headers = [Header::EMPTY; 16];
+            match parser.parse_resume(&buf[start..end], &mut headers, &mut cursor)? {
+                Status::Partial => break,
+                Status::Complete(Frame::KeepAlive { kind, len }) => {
+                    out.push(format!("{kind:?}"));
+                    start += len;
+                }
+                Status::Complete(Frame::Message(m)) => {
+                    out.push(format!("{}+{}", m.method().unwrap(), m.body().len()));
+                    start += m.len();
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn resumed_parse_frames_trickled_input_like_whole_input() {
+    let mut ok = b"\r\n\r\n".to_vec();
+    ok.extend_from_slice(OPTIONS);
+    ok.extend_from_slice(b"\r\n");
+    ok.extend_from_slice(OPTIONS);
+    ok.extend_from_slice(b"\n\nOPTIONS sip:a@b SIP/2.0\nContent-Length: 2\n\nab");
+    ok.extend_from_slice(
+        b"OPTIONS sip:a@b SIP/2.0\r\nSubject: folded\r\n\r\n value\r\nl: 0\r\n\r\n",
+    );
+    let missing_cl = b"OPTIONS sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\n\r\n".to_vec();
+    let conflicting = b"OPTIONS sip:a@b SIP/2.0\r\nl: 1\r\nl: 2\r\n\r\nab".to_vec();
+    for buf in [ok, missing_cl, conflicting] {
+        let whole = frames(&buf);
+        for step in [1, 2, 3, 7, 64, buf.len()] {
+            assert_eq!(trickled(&buf, step), whole, "step {step}");
+        }
+    }
+}
+
+#[test]
+fn resumed_parse_enforces_the_size_limit_on_trickled_heads() {
+    let parser = StreamParser::new(Limits {
+        max_message_size: 64,
+        ..Limits::DEFAULT
+    });
+    let mut cursor = StreamCursor::new();
+    let buf = [b"OPTIONS sip:a@b SIP/2.0\r\n".as_slice(), &[b'X'; 100]].concat();
+    let mut verdicts = Vec::new();
+    for end in 1..=buf.len() {
+        let mut h = [Header::EMPTY; 4];
+        match parser.parse_resume(&buf[..end], &mut h, &mut cursor) {
+            Ok(Status::Partial) => {}
+            other => verdicts.push((end, format!("{other:?}"))),
+        }
+    }
+    // The first call that holds more than the limit without a complete head is refused.
+    assert_eq!(verdicts.first().map(|v| v.0), Some(65));
+    assert!(verdicts[0].1.contains("MessageTooLarge"), "{verdicts:?}");
+}
+
+#[test]
+fn a_cursor_handed_a_shorter_buffer_starts_over() {
+    let parser = StreamParser::default();
+    let mut cursor = StreamCursor::new();
+    let mut h = [Header::EMPTY; 16];
+    let long = b"OPTIONS sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\nX-Pad: aaaaaaaaaaaaaaaa";
+    assert!(matches!(
+        parser.parse_resume(long, &mut h, &mut cursor),
+        Ok(Status::Partial)
+    ));
+    assert!(cursor.scanned() > 0);
+    // Another connection's bytes, shorter: the cursor must not skip any of them.
+    let mut h = [Header::EMPTY; 16];
+    let short = b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n";
+    assert!(matches!(
+        parser.parse_resume(short, &mut h, &mut cursor),
+        Ok(Status::Complete(Frame::Message(_)))
+    ));
+    assert_eq!(cursor, StreamCursor::new());
 }
