@@ -30,6 +30,7 @@ fn reflector() -> Reflector {
         policy: Policy::default(),
         probe_timeout: Duration::from_millis(300),
         probe_spacing: Duration::from_millis(5),
+        probes_in_flight: 8,
     })
     .unwrap()
 }

@@ -1,15 +1,18 @@
 //! `pbxguard check`: prove from outside that the ports are right and diagnose the NAT, with the help
 //! of a `pbxguard reflector` on a host outside the NAT.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
 use pbxguard_check::agent::{CheckRequest, run_check};
 use pbxguard_check::udp::{ClientSockets, local_ip_towards, random_seed, run_probe};
+use pbxguard_firewall::catalog::Role;
+use pbxguard_firewall::net::Protocol;
+use pbxguard_firewall::{Catalog, ExposedPorts, Exposure, Plan, Site, exposure};
 use pbxguard_probe::agent::{Answer, Credentials};
 use pbxguard_probe::report::{Expect, Finding, describe, evaluate, parse_ports, sample_range};
 use pbxguard_probe::wire::{ProbeKind, ProbeSpec, RefusalCode};
@@ -26,6 +29,11 @@ use crate::context::{self, Context, Exit, Failure, Outcome};
 /// `pbxguard check …`
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Site description (TOML, as for `pbxguard plan`): every port its plan opens to the internet
+    /// must be reachable (ranges by sample), every port it closes must not be, on top of the ports
+    /// the flags below name.
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
     /// The reflector's IP address (a host outside the NAT running `pbxguard reflector`).
     #[arg(long, value_name = "IP")]
     pub reflector: IpAddr,
@@ -59,7 +67,8 @@ pub struct CheckArgs {
     /// RTP ports probed between the two ends of the range.
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub rtp_samples: u16,
-    /// TCP ports that must not be reachable from the internet.
+    /// TCP ports that must not be reachable from the internet (with --site, also every port its plan
+    /// closes).
     #[arg(long, value_name = "PORTS", default_value = "21,22,23,80,8021")]
     pub closed_tcp: String,
     /// UDP ports that must not be reachable from the internet.
@@ -94,50 +103,181 @@ fn ports(flag: &str, list: &str) -> Result<Vec<u16>, Failure> {
     Ok(ranges.into_iter().flat_map(|(lo, hi)| lo..=hi).collect())
 }
 
-/// The probes to run and what each must show.
-fn plan(args: &CheckArgs) -> Result<Vec<(ProbeSpec, Expect)>, Failure> {
-    let mut out: Vec<(ProbeSpec, Expect)> = Vec::new();
-    let mut add = |kind: ProbeKind, ports: Vec<u16>, expect: Expect| {
-        for port in ports {
+/// Reads and plans a site description; every mistake in it is reported with its line.
+fn load_site(path: &Path) -> Result<Exposure, Failure> {
+    let catalog = Catalog::builtin()
+        .map_err(|e| Failure::Other(anyhow!("the built-in port catalog is broken: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read site file {}: {e}", path.display())))?;
+    let site = Site::parse(&text, &catalog).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .0
+            .iter()
+            .map(|e| format!("{}:{}: {}", path.display(), e.line(), e.message()))
+            .collect();
+        Failure::Usage(format!(
+            "{}\nthe site description has {} mistake(s)",
+            lines.join("\n"),
+            lines.len()
+        ))
+    })?;
+    let plan = Plan::build(&site, &catalog).map_err(|e| Failure::Other(e.into()))?;
+    Ok(exposure(&plan))
+}
+
+/// Whether a probe goes over TCP (else UDP): two probes of one transport and port are one port.
+fn is_tcp(kind: ProbeKind) -> bool {
+    matches!(kind, ProbeKind::TCP | ProbeKind::SIP_TCP)
+}
+
+/// The probes to run, what each must show, and where the expectation comes from.
+#[derive(Debug, Default)]
+struct Expected {
+    probes: Vec<(ProbeSpec, Expect)>,
+    /// The site's services on a probed port (empty for ports given by flags).
+    services: BTreeMap<ProbeSpec, String>,
+    /// Ports open to the admin networks only: not probed, listed in the report.
+    restricted: Vec<String>,
+}
+
+impl Expected {
+    /// Adds `ports` probed with `kind` unless its transport and port are already decided: the first
+    /// decision wins, and reachable ports are added before closed ones.
+    fn add(&mut self, kind: ProbeKind, ports: &[u16], expect: Expect, services: &str) {
+        for &port in ports {
+            let taken = self
+                .probes
+                .iter()
+                .find(|(s, _)| s.port == port && is_tcp(s.kind) == is_tcp(kind))
+                .copied();
+            if let Some((spec, had)) = taken {
+                // The same decision from the site names the services behind a flag's port.
+                if had == expect && !services.is_empty() {
+                    self.services
+                        .entry(spec)
+                        .or_insert_with(|| services.to_owned());
+                }
+                continue;
+            }
             let spec = ProbeSpec { kind, port };
-            if !out.iter().any(|(s, _)| *s == spec) {
-                out.push((spec, expect));
+            self.probes.push((spec, expect));
+            if !services.is_empty() {
+                self.services.insert(spec, services.to_owned());
             }
         }
+    }
+}
+
+/// How a range of the site is probed: SIP over UDP with OPTIONS (only a SIP answer proves a UDP
+/// service port), everything over TCP with a connection (TLS and WebSocket ports do not speak plain
+/// SIP), other UDP with a token the agent echoes; ranges by sample.
+fn site_probes(e: &ExposedPorts, samples: u16) -> (ProbeKind, Vec<u16>) {
+    let kind = match (e.protocol, e.role) {
+        (Protocol::Tcp, _) => ProbeKind::TCP,
+        (Protocol::Udp, Role::Sip) => ProbeKind::SIP_UDP,
+        (Protocol::Udp, _) => ProbeKind::UDP,
     };
-    add(
+    (kind, sample_range(e.ports.first(), e.ports.last(), samples))
+}
+
+/// The probes to run and what each must show: the flags' ports, then the site's.
+fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
+    let site = args.site.as_deref().map(load_site).transpose()?;
+    let mut x = Expected::default();
+    x.add(
         ProbeKind::SIP_UDP,
-        ports("sip-udp", &args.sip_udp)?,
+        &ports("sip-udp", &args.sip_udp)?,
         Expect::Reachable,
+        "",
     );
-    add(
+    x.add(
         ProbeKind::SIP_TCP,
-        ports("sip-tcp", &args.sip_tcp)?,
+        &ports("sip-tcp", &args.sip_tcp)?,
         Expect::Reachable,
+        "",
     );
-    add(ProbeKind::UDP, ports("udp", &args.udp)?, Expect::Reachable);
-    add(ProbeKind::TCP, ports("tcp", &args.tcp)?, Expect::Reachable);
+    x.add(
+        ProbeKind::UDP,
+        &ports("udp", &args.udp)?,
+        Expect::Reachable,
+        "",
+    );
+    x.add(
+        ProbeKind::TCP,
+        &ports("tcp", &args.tcp)?,
+        Expect::Reachable,
+        "",
+    );
     if let Some(rtp) = &args.rtp {
         let ranges = parse_ports(rtp).map_err(|e| Failure::Usage(format!("--rtp: {e}")))?;
         for (lo, hi) in ranges {
-            add(
+            x.add(
                 ProbeKind::UDP,
-                sample_range(lo, hi, args.rtp_samples),
+                &sample_range(lo, hi, args.rtp_samples),
                 Expect::Reachable,
+                "",
             );
         }
     }
-    add(
-        ProbeKind::TCP,
-        ports("closed-tcp", &args.closed_tcp)?,
-        Expect::Closed,
-    );
-    add(
-        ProbeKind::UDP,
-        ports("closed-udp", &args.closed_udp)?,
-        Expect::Closed,
-    );
-    Ok(out)
+    if let Some(site) = &site {
+        for e in &site.reachable {
+            let (kind, ports) = site_probes(e, args.rtp_samples);
+            x.add(kind, &ports, Expect::Reachable, &e.services.join(", "));
+        }
+        // Ports the admin networks may reach are neither required nor forbidden: markers keep the
+        // default closed list off them, and go once it is in.
+        let marked = x.probes.len();
+        for e in &site.restricted {
+            let (kind, ports) = site_probes(e, args.rtp_samples);
+            x.add(kind, &ports, Expect::Closed, "");
+            x.restricted.push(format!(
+                "{} {} ({})",
+                e.protocol,
+                e.ports,
+                e.services.join(", ")
+            ));
+        }
+        let markers = marked..x.probes.len();
+        x.add(
+            ProbeKind::TCP,
+            &ports("closed-tcp", &args.closed_tcp)?,
+            Expect::Closed,
+            "",
+        );
+        x.add(
+            ProbeKind::UDP,
+            &ports("closed-udp", &args.closed_udp)?,
+            Expect::Closed,
+            "",
+        );
+        for (spec, _) in x.probes.drain(markers) {
+            x.services.remove(&spec);
+        }
+        for e in &site.closed {
+            let (kind, ports) = site_probes(e, args.rtp_samples);
+            // A closed port is probed the plain way: whatever answers is a finding.
+            let kind = if is_tcp(kind) {
+                ProbeKind::TCP
+            } else {
+                ProbeKind::UDP
+            };
+            x.add(kind, &ports, Expect::Closed, &e.services.join(", "));
+        }
+    } else {
+        x.add(
+            ProbeKind::TCP,
+            &ports("closed-tcp", &args.closed_tcp)?,
+            Expect::Closed,
+            "",
+        );
+        x.add(
+            ProbeKind::UDP,
+            &ports("closed-udp", &args.closed_udp)?,
+            Expect::Closed,
+            "",
+        );
+    }
+    Ok(x)
 }
 
 /// What the inbound SIP ALG probe found.
@@ -254,9 +394,10 @@ fn lifetime(
     )??)
 }
 
-fn finding_json(f: &Finding) -> serde_json::Value {
+fn finding_json(f: &Finding, services: &BTreeMap<ProbeSpec, String>) -> serde_json::Value {
     json!({
         "probe": describe(f.spec),
+        "services": services.get(&f.spec),
         "port": f.spec.port,
         "expect": match f.expect { Expect::Reachable => "open", Expect::Closed => "closed" },
         "pass": f.pass,
@@ -274,7 +415,8 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         key_id: args.key_id.clone(),
         secret,
     };
-    let expected = plan(&args)?;
+    let planned = plan(&args)?;
+    let expected = &planned.probes;
     let stun = SocketAddr::new(args.reflector, args.stun_port);
     let ip = match args.listen_ip {
         Some(ip) => ip,
@@ -335,7 +477,7 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
                         _ => Inbound::NotArrived,
                     });
                 }
-                evaluate(&expected, &results, &outcome.heard)
+                evaluate(expected, &results, &outcome.heard)
             }
             Answer::Refused { code, observed } => {
                 let why = match code {
@@ -406,7 +548,10 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         context::print_json(&json!({
             "reflector": args.reflector.to_string(),
             "nat": nat_json,
-            "ports": findings.iter().map(finding_json).collect::<Vec<_>>(),
+            "ports": findings.iter().map(|f| finding_json(f, &planned.services)).collect::<Vec<_>>(),
+            "not_checked": planned.restricted.iter().map(|r| json!({
+                "ports": r, "why": "open to the admin networks only",
+            })).collect::<Vec<_>>(),
             "binding_lifetime": life_json,
             "sip_alg": alg.as_ref().map(|r| json!({
                 "detected": alg_found,
@@ -443,7 +588,22 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
             ));
         }
         for f in &findings {
-            out.push_str(&format!("{f}\n"));
+            let text = f.to_string();
+            match planned.services.get(&f.spec) {
+                Some(services) => {
+                    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+                    out.push_str(&format!("{first} [{services}]\n"));
+                    if !rest.is_empty() {
+                        out.push_str(&format!("{rest}\n"));
+                    }
+                }
+                None => out.push_str(&format!("{text}\n")),
+            }
+        }
+        for r in &planned.restricted {
+            out.push_str(&format!(
+                "---- {r}: not checked, open to the admin networks only\n"
+            ));
         }
         if args.nat {
             match nat.mapping {
