@@ -173,8 +173,7 @@ fn run_paced(
     config: &ReflectorConfig,
     stop: &AtomicBool,
 ) -> Vec<ProbeResult> {
-    let limit = config.probes_in_flight.max(1);
-    let mut pacer = Pacer::new(config.probe_spacing);
+    let mut pacer = Pacer::with_limit(config.probe_spacing, config.probes_in_flight);
     pacer.push(*target, probes);
     let (tx, rx) = mpsc::channel::<(usize, ProbeResult)>();
     // Longer than any probe can take (a TCP connect plus a read, each bounded by the timeout): a
@@ -183,49 +182,33 @@ fn run_paced(
     let mut slots: Vec<Option<ProbeResult>> = vec![None; probes.len()];
     std::thread::scope(|scope| {
         let mut started = 0usize;
-        let mut finished = 0usize;
-        let mut store = |(i, r): (usize, ProbeResult)| {
-            if let Some(slot) = slots.get_mut(i) {
-                *slot = Some(r);
+        let mut wait_for_one = |pacer: &mut Pacer| match rx.recv_timeout(patience) {
+            Ok((i, r)) => {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(r);
+                }
+                pacer.handle_done();
+                true
             }
+            Err(_) => false,
         };
         while !pacer.is_empty() && !stop.load(Ordering::Relaxed) {
-            if started - finished >= limit {
-                // Every slot is busy: wait for a probe to finish.
-                match rx.recv_timeout(patience) {
-                    Ok(done) => {
-                        store(done);
-                        finished += 1;
-                    }
-                    Err(_) => break,
-                }
-                continue;
-            }
             let now = Instant::now();
-            match pacer.poll_probe(now) {
-                Some((to, spec)) => {
-                    let (tx, index) = (tx.clone(), started);
-                    let timeout = config.probe_timeout;
-                    scope.spawn(move || {
-                        let _ = tx.send((index, crate::probes::run(to, spec, nonce, timeout)));
-                    });
-                    started += 1;
-                }
-                None => {
-                    let until = pacer.poll_timeout().unwrap_or(now);
-                    std::thread::sleep(until.saturating_duration_since(now));
-                }
+            if let Some((to, spec)) = pacer.poll_probe(now) {
+                let (tx, index) = (tx.clone(), started);
+                let timeout = config.probe_timeout;
+                scope.spawn(move || {
+                    let _ = tx.send((index, crate::probes::run(to, spec, nonce, timeout)));
+                });
+                started += 1;
+            } else if let Some(until) = pacer.poll_timeout() {
+                std::thread::sleep(until.saturating_duration_since(now));
+            } else if !wait_for_one(&mut pacer) {
+                // Every slot is taken and no probe reports back.
+                break;
             }
         }
-        while finished < started {
-            match rx.recv_timeout(patience) {
-                Ok(done) => {
-                    store(done);
-                    finished += 1;
-                }
-                Err(_) => break,
-            }
-        }
+        while pacer.running() > 0 && wait_for_one(&mut pacer) {}
     });
     slots.into_iter().flatten().collect()
 }

@@ -219,3 +219,38 @@ fn a_flood_of_requests_is_rate_limited() {
     assert_eq!(st.refused, 5, "{st:?}");
     assert_eq!(st.dropped, 95, "{st:?}");
 }
+
+#[test]
+fn overlapping_probes_come_back_in_request_order_with_each_verdict() {
+    let r = reflector();
+    // Sockets that never answer: each probe waits out its whole timeout, so the probes overlap.
+    let silent: Vec<UdpSocket> = (0..12)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let mut probes: Vec<ProbeSpec> = silent
+        .iter()
+        .map(|s| ProbeSpec {
+            kind: ProbeKind::UDP,
+            port: s.local_addr().unwrap().port(),
+        })
+        .collect();
+    let refused = ProbeSpec {
+        kind: ProbeKind::TCP,
+        port: free_tcp(),
+    };
+    probes.insert(5, refused);
+    let out = run_check(&request(&r, "127.0.0.1", SECRET, probes.clone(), &[])).unwrap();
+    let Answer::Results(results) = out.answer else {
+        panic!("{:?}", out.answer)
+    };
+    let got: Vec<ProbeSpec> = results.iter().map(|x| x.spec).collect();
+    assert_eq!(got, probes);
+    for x in &results {
+        let want = if x.spec == refused {
+            Verdict::REFUSED
+        } else {
+            Verdict::SILENT
+        };
+        assert_eq!(x.verdict, want, "{:?}", x.spec);
+    }
+}

@@ -695,3 +695,110 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
     }
     Ok(if failed > 0 { Exit::Findings } else { Exit::Ok })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        check: CheckArgs,
+    }
+
+    fn expected(extra: &[&str], site: Option<&str>) -> Expected {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut argv = vec![
+            "check",
+            "--reflector",
+            "198.51.100.10",
+            "--key-id",
+            "k",
+            "--secret-file",
+            "/nonexistent",
+        ];
+        if let Some(text) = site {
+            std::fs::write(file.path(), text).unwrap();
+            argv.extend(["--site", file.path().to_str().unwrap()]);
+        }
+        argv.extend(extra);
+        plan(&Cli::parse_from(argv).check).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn names(x: &Expected, expect: Expect) -> Vec<String> {
+        x.probes
+            .iter()
+            .filter(|(_, e)| *e == expect)
+            .map(|(s, _)| describe(*s))
+            .collect()
+    }
+
+    const ASTERISK: &str = "[pbx]\nproduct = \"asterisk\"\nfeatures = [\"remote-phones\"]\n\
+                            lan_address = \"10.0.0.5/24\"\nrtp_range = \"10000-10010\"\n\
+                            [admin]\nssh_port = 22\nnetworks = [\"203.0.113.7/32\"]\n";
+
+    #[test]
+    fn without_a_site_only_the_flags_and_the_default_closed_list_are_probed() {
+        let x = expected(&["--sip-udp", "5060", "--tcp", "80"], None);
+        assert_eq!(names(&x, Expect::Reachable), ["sip udp/5060", "tcp/80"]);
+        // tcp/80 was asked to be open: the default closed list does not contradict it.
+        assert_eq!(
+            names(&x, Expect::Closed),
+            ["tcp/21", "tcp/22", "tcp/23", "tcp/8021", "udp/69"]
+        );
+        assert!(x.services.is_empty());
+    }
+
+    #[test]
+    fn a_site_adds_its_forwards_and_closed_ports_to_the_flags() {
+        let x = expected(&["--rtp-samples", "1", "--udp", "4000"], Some(ASTERISK));
+        let open = names(&x, Expect::Reachable);
+        assert_eq!(open.first().map(String::as_str), Some("udp/4000"));
+        for want in ["sip udp/5060", "udp/10000", "udp/10005", "udp/10010"] {
+            assert!(open.contains(&want.to_owned()), "{want} missing: {open:?}");
+        }
+        let closed = names(&x, Expect::Closed);
+        for want in ["tcp/5038", "udp/69", "tcp/80"] {
+            assert!(
+                closed.contains(&want.to_owned()),
+                "{want} missing: {closed:?}"
+            );
+        }
+        // SSH on 22 for an outside admin network: the default closed list leaves it alone.
+        assert!(!closed.contains(&"tcp/22".to_owned()), "{closed:?}");
+        assert_eq!(x.restricted, ["tcp 22 (ssh)"]);
+        let ami = ProbeSpec {
+            kind: ProbeKind::TCP,
+            port: 5038,
+        };
+        assert_eq!(x.services.get(&ami).map(String::as_str), Some("ami"));
+        // No transport and port is probed twice.
+        let mut seen = BTreeSet::new();
+        for (s, _) in &x.probes {
+            assert!(seen.insert((is_tcp(s.kind), s.port)), "{s:?} twice");
+        }
+    }
+
+    #[test]
+    fn a_broken_site_file_is_a_usage_error_with_the_line() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "[pbx]\nproduct = \"nosuchpbx\"\n").unwrap();
+        let args = Cli::parse_from([
+            "check",
+            "--reflector",
+            "198.51.100.10",
+            "--key-id",
+            "k",
+            "--secret-file",
+            "/nonexistent",
+            "--site",
+            file.path().to_str().unwrap(),
+        ]);
+        match plan(&args.check) {
+            Err(Failure::Usage(m)) => assert!(m.contains(":2:"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
