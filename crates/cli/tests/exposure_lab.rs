@@ -126,6 +126,11 @@ impl Lab {
     /// Runs `pbxguard check --json` in the lan with `extra` arguments; returns the report and the
     /// exit code.
     fn check(&self, extra: &[&str]) -> (Value, i32) {
+        self.check_via("198.51.100.10", extra)
+    }
+
+    /// As [`Lab::check`], against the reflector at `reflector`.
+    fn check_via(&self, reflector: &str, extra: &[&str]) -> (Value, i32) {
         let secret = self.secret.to_str().unwrap();
         let out = self
             .nat
@@ -135,7 +140,7 @@ impl Lab {
                 "--json",
                 "check",
                 "--reflector",
-                "198.51.100.10",
+                reflector,
                 "--key-id",
                 "lab",
                 "--secret-file",
@@ -620,4 +625,82 @@ fn site_check_with_one_probe_in_flight_for_comparison() {
         "one probe in flight: {sequential:?}; default (16): {parallel:?}; ratio {:.1}",
         sequential.as_secs_f64() / parallel.as_secs_f64()
     );
+}
+
+#[test]
+fn check_over_ipv6_without_nat_reports_the_forwarded_mistake() {
+    let name = "check_over_ipv6_without_nat_reports_the_forwarded_mistake";
+    if !root_or_skip(name) || !tools_or_skip(name, &["nft", "conntrack", "ss", "python3"]) {
+        return;
+    }
+    let lab = Lab::new();
+    lab.nat.add_ipv6().unwrap();
+    let key = format!("lab:{}", lab.secret.display());
+    let _reflector6 = Daemon(
+        lab.nat
+            .wan
+            .command(PBXGUARD)
+            .args([
+                "reflector",
+                "--listen",
+                NatLab::WAN_HOST6,
+                "--alt-ip",
+                NatLab::WAN_ALT6,
+                "--key",
+                &key,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(|| {
+        lab.nat
+            .wan
+            .exec("ss", ["-Hlun", "sport = :3490"])
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("2001:db8:b::10"))
+    });
+    let site = std::env::temp_dir().join(format!("{}-site6.toml", lab.nat.lan.name()));
+    std::fs::write(&site, FREESWITCH_SITE).unwrap();
+    let args = [
+        "--site",
+        site.to_str().unwrap(),
+        "--rtp-samples",
+        "2",
+        "--nat",
+    ];
+
+    // No NAT: the router only filters what it forwards to the PBX's own address.
+    let router = |tcp: &str| {
+        lab.nat
+            .rules(&format!(
+                "table ip6 filter {{\n  chain forward {{\n    type filter hook forward priority filter; policy drop;\n    \
+                 ct state established,related accept\n    iifname != \"WAN\" accept\n    \
+                 iifname \"WAN\" udp dport {{ 5060, 5080, 10000-10010 }} accept\n    \
+                 iifname \"WAN\" tcp dport {{ {tcp} }} accept\n  }}\n}}\n"
+            ))
+            .unwrap();
+    };
+    router("5060, 5080");
+    let (r, code) = lab.check_via(NatLab::WAN_HOST6, &args);
+    assert_eq!(probes(&r, false), Vec::<String>::new(), "{r:#}");
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(probes(&r, true).len(), 8 + 22, "{r:#}");
+    assert_eq!(
+        r["nat"]["public_address"]
+            .as_str()
+            .unwrap()
+            .split("]:")
+            .next(),
+        Some("[2001:db8:a::10"),
+        "{r:#}"
+    );
+    assert_eq!(r["nat"]["mapping"], "no NAT", "{r:#}");
+
+    // A mistake: SSH's default port let through to the PBX.
+    router("22, 5060, 5080");
+    let (r, code) = lab.check_via(NatLab::WAN_HOST6, &args);
+    assert_eq!(probes(&r, false), ["tcp/22"], "{r:#}");
+    assert_eq!(code, 1);
+    let _ = std::fs::remove_file(site);
 }

@@ -274,6 +274,10 @@ pub struct NatLab {
     pub rtr: Netns,
     /// The outside host.
     pub wan: Netns,
+    /// The inside host's interface.
+    pub lan_if: String,
+    /// The router's interface towards the inside host.
+    pub rtr_lan: String,
     /// The router's interface towards the outside host (`WAN` in [`NatLab::rules`] templates).
     pub rtr_wan: String,
     /// The outside host's interface (holding both of its addresses).
@@ -291,6 +295,16 @@ impl NatLab {
     pub const WAN_HOST: &'static str = "198.51.100.10";
     /// The outside host's second address.
     pub const WAN_ALT: &'static str = "198.51.100.11";
+    /// The inside host's IPv6 address (after [`NatLab::add_ipv6`]).
+    pub const LAN_HOST6: &'static str = "2001:db8:a::10";
+    /// The router's inside IPv6 address.
+    pub const ROUTER_LAN6: &'static str = "2001:db8:a::1";
+    /// The router's outside IPv6 address.
+    pub const ROUTER_WAN6: &'static str = "2001:db8:b::1";
+    /// The outside host's first IPv6 address.
+    pub const WAN_HOST6: &'static str = "2001:db8:b::10";
+    /// The outside host's second IPv6 address.
+    pub const WAN_ALT6: &'static str = "2001:db8:b::11";
 
     /// Builds the lab with namespaces named `<prefix>l`, `<prefix>r`, `<prefix>w` (plus the unique
     /// suffix [`Netns::new`] adds), and waits until both links carry traffic.
@@ -302,7 +316,7 @@ impl NatLab {
         let lan = Netns::new(&format!("{prefix}l"))?;
         let rtr = Netns::new(&format!("{prefix}r"))?;
         let wan = Netns::new(&format!("{prefix}w"))?;
-        lan.link(&rtr, "192.0.2.10/24", "192.0.2.1/24")?;
+        let (lan_if, rtr_lan) = lan.link(&rtr, "192.0.2.10/24", "192.0.2.1/24")?;
         let (rtr_wan, wan_if) = rtr.link(&wan, "198.51.100.1/24", "198.51.100.10/24")?;
         wan.exec("ip", ["addr", "add", "198.51.100.11/24", "dev", &wan_if])?;
         lan.exec("ip", ["route", "add", "default", "via", Self::ROUTER_LAN])?;
@@ -325,9 +339,59 @@ impl NatLab {
             lan,
             rtr,
             wan,
+            lan_if,
+            rtr_lan,
             rtr_wan,
             wan_if,
         })
+    }
+
+    /// Adds routed IPv6 without NAT: the inside host in 2001:db8:a::/64, the outside host (two
+    /// addresses) in 2001:db8:b::/64, the router forwarding between them. Addresses skip duplicate
+    /// address detection, so they are usable at once.
+    ///
+    /// # Errors
+    ///
+    /// [`LabError`] when a command fails or the inside host cannot reach the outside host in 10 s.
+    pub fn add_ipv6(&self) -> Result<(), LabError> {
+        let add = |ns: &Netns, addr: &str, dev: &str| {
+            ns.exec("ip", ["-6", "addr", "add", addr, "dev", dev, "nodad"])
+        };
+        add(&self.lan, "2001:db8:a::10/64", &self.lan_if)?;
+        add(&self.rtr, "2001:db8:a::1/64", &self.rtr_lan)?;
+        add(&self.rtr, "2001:db8:b::1/64", &self.rtr_wan)?;
+        add(&self.wan, "2001:db8:b::10/64", &self.wan_if)?;
+        add(&self.wan, "2001:db8:b::11/64", &self.wan_if)?;
+        self.rtr
+            .exec("sysctl", ["-qw", "net.ipv6.conf.all.forwarding=1"])?;
+        self.lan.exec(
+            "ip",
+            ["-6", "route", "add", "default", "via", Self::ROUTER_LAN6],
+        )?;
+        self.wan.exec(
+            "ip",
+            [
+                "-6",
+                "route",
+                "add",
+                "2001:db8:a::/64",
+                "via",
+                Self::ROUTER_WAN6,
+            ],
+        )?;
+        let up = wait_until(Duration::from_secs(10), || {
+            self.lan
+                .exec("ping", ["-6", "-c", "1", "-W", "1", Self::WAN_HOST6])
+                .is_ok()
+        });
+        if up {
+            Ok(())
+        } else {
+            Err(LabError {
+                command: format!("ping -6 {}", Self::WAN_HOST6),
+                detail: "IPv6 across the lab router did not come up within 10 s".into(),
+            })
+        }
     }
 
     /// Replaces the router's nftables ruleset with `template`, where `WAN` stands for the router's
