@@ -64,7 +64,8 @@ pub struct CheckArgs {
     /// The RTP port range that must be open, e.g. 10000-20000: probed by sample.
     #[arg(long, value_name = "LOW-HIGH")]
     pub rtp: Option<String>,
-    /// RTP ports probed between the two ends of the range.
+    /// Ports probed between the two ends of the RTP range (and of every other range a site file
+    /// names).
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub rtp_samples: u16,
     /// TCP ports that must not be reachable from the internet (with --site, also every port its plan
