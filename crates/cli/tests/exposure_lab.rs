@@ -184,6 +184,8 @@ const SITE: &[&str] = &[
     "10000-10010",
     "--rtp-samples",
     "2",
+    "--rtp-random",
+    "0",
 ];
 
 #[test]
@@ -318,10 +320,10 @@ fn a_normal_check_of_ten_service_ports_and_an_rtp_range_takes_under_ten_seconds(
     let took = started.elapsed();
     assert_eq!(failures(&r), Vec::<String>::new(), "{r:#}");
     assert_eq!(code, 0);
-    // 10 service ports, 8 RTP samples, 6 ports that must stay closed.
-    assert_eq!(r["ports"].as_array().unwrap().len(), 24);
+    // 10 service ports, 8 RTP samples spread and 2 at random, 6 ports that must stay closed.
+    assert_eq!(r["ports"].as_array().unwrap().len(), 26);
     eprintln!(
-        "check of 24 ports took {took:?} (reported {} ms)",
+        "check of 26 ports took {took:?} (reported {} ms)",
         r["elapsed_ms"]
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -471,7 +473,14 @@ fn check_with_a_site_file_probes_exactly_what_the_plan_says() {
     let lab = Lab::new();
     let site = std::env::temp_dir().join(format!("{}-site.toml", lab.nat.lan.name()));
     std::fs::write(&site, FREESWITCH_SITE).unwrap();
-    let args = ["--site", site.to_str().unwrap(), "--rtp-samples", "2"];
+    let args = [
+        "--site",
+        site.to_str().unwrap(),
+        "--rtp-samples",
+        "2",
+        "--rtp-random",
+        "0",
+    ];
 
     // Open: the plan's forward table (SIP profiles over UDP and TCP, the RTP range by sample).
     let open = sorted(&[
@@ -587,8 +596,8 @@ fn time_ten_port_site_check(reflector_args: &[&str]) -> Duration {
     assert_eq!(code, 0);
     let ports = r["ports"].as_array().unwrap();
     let open = ports.iter().filter(|p| p["expect"] == "open").count();
-    // 10 service ports and 8 RTP samples must be open; the rest must be closed.
-    assert_eq!(open, 10 + 8, "{r:#}");
+    // 10 service ports and 8 spread plus 2 random RTP ports must be open; the rest must be closed.
+    assert_eq!(open, 10 + 8 + 2, "{r:#}");
     eprintln!(
         "check of a site with 10 service ports and an RTP range ({} probes, reflector {:?}) took \
          {took:?} (reported {} ms)",
@@ -667,6 +676,8 @@ fn check_over_ipv6_without_nat_reports_the_forwarded_mistake() {
         site.to_str().unwrap(),
         "--rtp-samples",
         "2",
+        "--rtp-random",
+        "0",
         "--nat",
     ];
 

@@ -14,7 +14,9 @@ use pbxguard_firewall::catalog::Role;
 use pbxguard_firewall::net::Protocol;
 use pbxguard_firewall::{Catalog, ExposedPorts, Exposure, Plan, Site, exposure};
 use pbxguard_probe::agent::{Answer, Credentials};
-use pbxguard_probe::report::{Expect, Finding, describe, evaluate, parse_ports, sample_range};
+use pbxguard_probe::report::{
+    Expect, Finding, describe, evaluate, parse_ports, random_ports, sample_range,
+};
 use pbxguard_probe::wire::{ProbeKind, ProbeSpec, RefusalCode};
 use pbxguard_stun::RetransmitConfig;
 use pbxguard_stun::discovery::{
@@ -68,6 +70,10 @@ pub struct CheckArgs {
     /// names).
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub rtp_samples: u16,
+    /// Random ports of the RTP range probed on top of the spread (different on every run, so
+    /// repeated checks cover more of the range).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub rtp_random: u16,
     /// TCP ports that must not be reachable from the internet (with --site, also every port its plan
     /// closes).
     #[arg(long, value_name = "PORTS", default_value = "21,22,23,80,8021")]
@@ -169,21 +175,40 @@ impl Expected {
     }
 }
 
+/// The sample of an RTP range: both ends, `spread` ports evenly between them, and `random` ports
+/// drawn from `seed`.
+fn rtp_sample(lo: u16, hi: u16, spread: u16, random: u16, seed: u64) -> Vec<u16> {
+    let mut ports = sample_range(lo, hi, spread);
+    let extra = random_ports(lo, hi, random, &ports, seed ^ u64::from(lo));
+    ports.extend(extra);
+    ports
+}
+
 /// How a range of the site is probed: SIP over UDP with OPTIONS (only a SIP answer proves a UDP
 /// service port), everything over TCP with a connection (TLS and WebSocket ports do not speak plain
-/// SIP), other UDP with a token the agent echoes; ranges by sample.
-fn site_probes(e: &ExposedPorts, samples: u16) -> (ProbeKind, Vec<u16>) {
+/// SIP), other UDP with a token the agent echoes; ranges by sample, RTP ranges with random ports too.
+fn site_probes(e: &ExposedPorts, args: &CheckArgs, seed: u64) -> (ProbeKind, Vec<u16>) {
     let kind = match (e.protocol, e.role) {
         (Protocol::Tcp, _) => ProbeKind::TCP,
         (Protocol::Udp, Role::Sip) => ProbeKind::SIP_UDP,
         (Protocol::Udp, _) => ProbeKind::UDP,
     };
-    (kind, sample_range(e.ports.first(), e.ports.last(), samples))
+    let (lo, hi) = (e.ports.first(), e.ports.last());
+    let ports = if e.role == Role::Rtp {
+        rtp_sample(lo, hi, args.rtp_samples, args.rtp_random, seed)
+    } else {
+        sample_range(lo, hi, args.rtp_samples)
+    };
+    (kind, ports)
 }
 
 /// The probes to run and what each must show: the flags' ports, then the site's.
 fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
     let site = args.site.as_deref().map(load_site).transpose()?;
+    let seed = random_seed()
+        .iter()
+        .take(8)
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     let mut x = Expected::default();
     x.add(
         ProbeKind::SIP_UDP,
@@ -214,7 +239,7 @@ fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
         for (lo, hi) in ranges {
             x.add(
                 ProbeKind::UDP,
-                &sample_range(lo, hi, args.rtp_samples),
+                &rtp_sample(lo, hi, args.rtp_samples, args.rtp_random, seed),
                 Expect::Reachable,
                 "",
             );
@@ -222,14 +247,14 @@ fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
     }
     if let Some(site) = &site {
         for e in &site.reachable {
-            let (kind, ports) = site_probes(e, args.rtp_samples);
+            let (kind, ports) = site_probes(e, args, seed);
             x.add(kind, &ports, Expect::Reachable, &e.services.join(", "));
         }
         // Ports the admin networks may reach are neither required nor forbidden: markers keep the
         // default closed list off them, and go once it is in.
         let marked = x.probes.len();
         for e in &site.restricted {
-            let (kind, ports) = site_probes(e, args.rtp_samples);
+            let (kind, ports) = site_probes(e, args, seed);
             x.add(kind, &ports, Expect::Closed, "");
             x.restricted.push(format!(
                 "{} {} ({})",
@@ -255,7 +280,7 @@ fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
             x.services.remove(&spec);
         }
         for e in &site.closed {
-            let (kind, ports) = site_probes(e, args.rtp_samples);
+            let (kind, ports) = site_probes(e, args, seed);
             // A closed port is probed the plain way: whatever answers is a finding.
             let kind = if is_tcp(kind) {
                 ProbeKind::TCP
