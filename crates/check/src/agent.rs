@@ -75,6 +75,10 @@ pub struct CheckRequest {
     /// probe has something to reach. Ports that must stay closed are left alone, so that whatever
     /// answers is what the internet would find.
     pub listen_on: BTreeSet<ProbeSpec>,
+    /// Probes of UDP ports that must stay closed: where the port is free the agent listens without
+    /// ever answering, so a forward to this host shows even when the host's port-unreachable
+    /// replies are rate-limited (Linux sends a few per second to one destination).
+    pub watch: BTreeSet<ProbeSpec>,
     /// The local address to listen on for probes of free ports.
     pub listen_ip: IpAddr,
     /// How long to wait for the answer.
@@ -121,7 +125,7 @@ struct Listeners {
 }
 
 impl Listeners {
-    fn start(ip: IpAddr, probes: &[ProbeSpec]) -> Listeners {
+    fn start(ip: IpAddr, probes: &[ProbeSpec], watch: &[ProbeSpec]) -> Listeners {
         let stop = Arc::new(AtomicBool::new(false));
         let heard = Arc::new(Mutex::new(BTreeSet::new()));
         let captured: Captured = Arc::new(Mutex::new(BTreeMap::new()));
@@ -230,6 +234,36 @@ impl Listeners {
                 _ => {}
             }
         }
+        for &spec in watch {
+            if spec.kind != ProbeKind::UDP || !udp_ports.insert(spec.port) {
+                continue;
+            }
+            let Ok(s) = UdpSocket::bind(SocketAddr::new(ip, spec.port)) else {
+                continue;
+            };
+            if s.set_read_timeout(Some(Duration::from_millis(50))).is_err() {
+                continue;
+            }
+            listened.insert(spec);
+            let (stop, heard) = (Arc::clone(&stop), Arc::clone(&heard));
+            threads.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                loop {
+                    let stopping = stop.load(Ordering::Relaxed);
+                    match s.recv_from(&mut buf) {
+                        Ok((n, _)) => {
+                            if buf.get(..n).unwrap_or_default().starts_with(TOKEN_PREFIX)
+                                && let Ok(mut h) = heard.lock()
+                            {
+                                h.insert(spec);
+                            }
+                        }
+                        Err(_) if stopping => break,
+                        Err(_) => {}
+                    }
+                }
+            }));
+        }
         Listeners {
             stop,
             threads,
@@ -274,7 +308,13 @@ pub fn run_check(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
         .filter(|p| req.listen_on.contains(p))
         .copied()
         .collect();
-    let listeners = Listeners::start(req.listen_ip, &to_listen);
+    let to_watch: Vec<ProbeSpec> = req
+        .probes
+        .iter()
+        .filter(|p| req.watch.contains(p) && !req.listen_on.contains(p))
+        .copied()
+        .collect();
+    let listeners = Listeners::start(req.listen_ip, &to_listen, &to_watch);
     let result = exchange(req);
     let (listened, heard, captured) = listeners.finish();
     Ok(CheckOutcome {

@@ -67,6 +67,7 @@ fn request(
         target: target.parse().unwrap(),
         probes,
         listen_on: listen.iter().copied().collect(),
+        watch: BTreeSet::new(),
         listen_ip: "127.0.0.1".parse().unwrap(),
         timeout: Duration::from_secs(10),
     }
@@ -253,4 +254,22 @@ fn overlapping_probes_come_back_in_request_order_with_each_verdict() {
         };
         assert_eq!(x.verdict, want, "{:?}", x.spec);
     }
+}
+
+#[test]
+fn a_watched_closed_port_hears_the_probe_without_answering() {
+    let r = reflector();
+    let watched = ProbeSpec {
+        kind: ProbeKind::UDP,
+        port: free_udp(),
+    };
+    let mut req = request(&r, "127.0.0.1", SECRET, vec![watched], &[]);
+    req.watch = [watched].into_iter().collect();
+    let out = run_check(&req).unwrap();
+    let Answer::Results(results) = out.answer else {
+        panic!("{:?}", out.answer)
+    };
+    // Silent, not refused: the watcher holds the port and never answers.
+    assert_eq!(results[0].verdict, Verdict::SILENT);
+    assert!(out.heard.contains(&watched));
 }

@@ -108,6 +108,15 @@ pub fn evaluate(
                          own firewall"
                     )),
                 ),
+                (Expect::Closed, Verdict::SILENT | Verdict::REFUSED) if was_heard => (
+                    false,
+                    "forwarded to this host (the probe arrived; nothing answers there now)"
+                        .to_owned(),
+                    Some(format!(
+                        "remove the router's forward of {p} port {port}: it exposes this host even \
+                         though nothing listens there now"
+                    )),
+                ),
                 (Expect::Closed, Verdict::SILENT) => (true, "no answer".to_owned(), None),
                 (Expect::Closed, Verdict::REFUSED) => (
                     false,
@@ -193,6 +202,23 @@ mod tests {
             assert_eq!(f[0].pass, pass, "{expect:?} {verdict:?}");
             assert_eq!(f[0].fix.is_some(), !pass, "{expect:?} {verdict:?}");
         }
+    }
+
+    #[test]
+    fn a_closed_port_whose_probe_reached_the_agent_fails_even_without_an_answer() {
+        let s = spec(ProbeKind::UDP, 5070);
+        let heard: BTreeSet<ProbeSpec> = [s].into_iter().collect();
+        for verdict in [Verdict::SILENT, Verdict::REFUSED] {
+            let f = evaluate(&[(s, Expect::Closed)], &[res(s, verdict, b"")], &heard);
+            assert!(!f[0].pass, "{verdict:?}");
+            assert!(f[0].observed.starts_with("forwarded to this host"), "{f:?}");
+        }
+        let f = evaluate(
+            &[(s, Expect::Closed)],
+            &[res(s, Verdict::SILENT, b"")],
+            &BTreeSet::new(),
+        );
+        assert!(f[0].pass);
     }
 
     #[test]

@@ -484,6 +484,11 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
             target: public,
             probes,
             listen_on,
+            watch: expected
+                .iter()
+                .filter(|(s, e)| *e == Expect::Closed && s.kind == ProbeKind::UDP)
+                .map(|(s, _)| *s)
+                .collect(),
             listen_ip: ip,
             timeout: Duration::from_millis(600) * n + Duration::from_secs(5),
         })
