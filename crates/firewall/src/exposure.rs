@@ -21,6 +21,9 @@ pub struct ExposedPorts {
     pub services: Vec<String>,
     /// Whether the guides say never to expose it (closed ranges only).
     pub forbidden: bool,
+    /// Whether only the trusted sources may reach it (reachable ranges only): the PBX's own
+    /// firewall drops everyone else, including a checking reflector that is not listed.
+    pub trusted_only: bool,
 }
 
 /// The plan seen from outside the site.
@@ -48,6 +51,7 @@ fn push(list: &mut Vec<ExposedPorts>, rule: &PortRule, protocol: Protocol, ports
                 e.services.push(rule.service.clone());
             }
             e.forbidden |= rule.forbidden;
+            e.trusted_only &= rule.access == Access::Trusted;
         }
         None => list.push(ExposedPorts {
             protocol,
@@ -55,6 +59,7 @@ fn push(list: &mut Vec<ExposedPorts>, rule: &PortRule, protocol: Protocol, ports
             role: rule.role,
             services: vec![rule.service.clone()],
             forbidden: rule.forbidden,
+            trusted_only: rule.access == Access::Trusted,
         }),
     }
 }
@@ -185,6 +190,17 @@ mod tests {
             find(&e.reachable, Protocol::Udp, 5060).unwrap().role,
             Role::Sip
         );
+        // SIP is for the trusted sources only; media comes from anywhere.
+        assert!(
+            find(&e.reachable, Protocol::Udp, 5060)
+                .unwrap()
+                .trusted_only
+        );
+        assert!(
+            !find(&e.reachable, Protocol::Udp, 20050)
+                .unwrap()
+                .trusted_only
+        );
         // SSH on its own port, open to an outside admin network: neither required nor forbidden.
         assert_eq!(ranges(&e.restricted, Protocol::Tcp), ["6245"]);
         // The event socket is on the never-expose list; the NAT profile is merely not needed.
@@ -224,7 +240,7 @@ mod tests {
             "[pbx]\nproduct = \"kamailio\"\nlan_address = \"10.0.0.5/24\"\n\
              [admin]\nssh_open_to_world = true\n",
         );
-        assert!(find(&e.reachable, Protocol::Tcp, 22).is_some());
+        assert!(!find(&e.reachable, Protocol::Tcp, 22).unwrap().trusted_only);
         assert!(find(&e.closed, Protocol::Tcp, 22).is_none());
     }
 

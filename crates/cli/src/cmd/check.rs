@@ -17,7 +17,7 @@ use pbxguard_probe::agent::{Answer, Credentials};
 use pbxguard_probe::report::{
     Expect, Finding, describe, evaluate, parse_ports, random_ports, sample_range,
 };
-use pbxguard_probe::wire::{ProbeKind, ProbeSpec, RefusalCode};
+use pbxguard_probe::wire::{ProbeKind, ProbeSpec, RefusalCode, Verdict};
 use pbxguard_stun::RetransmitConfig;
 use pbxguard_stun::discovery::{
     DiscoveryConfig, FilteringBehavior, MAPPING_SOCKET, MappingBehavior, NatDiscovery, NatReport,
@@ -145,12 +145,21 @@ struct Expected {
     services: BTreeMap<ProbeSpec, String>,
     /// Ports open to the admin networks only: not probed, listed in the report.
     restricted: Vec<String>,
+    /// Probes of ports the site opens to its trusted sources only.
+    trusted_only: BTreeSet<ProbeSpec>,
 }
 
 impl Expected {
     /// Adds `ports` probed with `kind` unless its transport and port are already decided: the first
     /// decision wins, and reachable ports are added before closed ones.
-    fn add(&mut self, kind: ProbeKind, ports: &[u16], expect: Expect, services: &str) {
+    fn add(
+        &mut self,
+        kind: ProbeKind,
+        ports: &[u16],
+        expect: Expect,
+        services: &str,
+    ) -> Vec<ProbeSpec> {
+        let mut added = Vec::new();
         for &port in ports {
             let taken = self
                 .probes
@@ -168,10 +177,12 @@ impl Expected {
             }
             let spec = ProbeSpec { kind, port };
             self.probes.push((spec, expect));
+            added.push(spec);
             if !services.is_empty() {
                 self.services.insert(spec, services.to_owned());
             }
         }
+        added
     }
 }
 
@@ -248,7 +259,10 @@ fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
     if let Some(site) = &site {
         for e in &site.reachable {
             let (kind, ports) = site_probes(e, args, seed);
-            x.add(kind, &ports, Expect::Reachable, &e.services.join(", "));
+            let added = x.add(kind, &ports, Expect::Reachable, &e.services.join(", "));
+            if e.trusted_only {
+                x.trusted_only.extend(added);
+            }
         }
         // Ports the admin networks may reach are neither required nor forbidden: markers keep the
         // default closed list off them, and go once it is in.
@@ -508,7 +522,20 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
                         _ => Inbound::NotArrived,
                     });
                 }
-                evaluate(expected, &results, &outcome.heard)
+                let mut findings = evaluate(expected, &results, &outcome.heard);
+                for f in &mut findings {
+                    if f.verdict == Verdict::SILENT
+                        && planned.trusted_only.contains(&f.spec)
+                        && let Some(fix) = &mut f.fix
+                    {
+                        fix.push_str(
+                            "; the site opens this port to its trusted sources only: if the \
+                             PBX's firewall enforces that, list the reflector's address among \
+                             them while checking",
+                        );
+                    }
+                }
+                findings
             }
             Answer::Refused { code, observed } => {
                 let why = match code {
@@ -805,6 +832,17 @@ mod tests {
             port: 5038,
         };
         assert_eq!(x.services.get(&ami).map(String::as_str), Some("ami"));
+        // SIP is for the trusted sources only, RTP for everyone; the flag's port is neither.
+        let sip = ProbeSpec {
+            kind: ProbeKind::SIP_UDP,
+            port: 5060,
+        };
+        assert!(x.trusted_only.contains(&sip));
+        assert!(
+            !x.trusted_only
+                .iter()
+                .any(|s| s.port == 10_000 || s.port == 4000)
+        );
         // No transport and port is probed twice.
         let mut seen = BTreeSet::new();
         for (s, _) in &x.probes {
