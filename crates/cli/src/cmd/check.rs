@@ -78,7 +78,8 @@ pub struct CheckArgs {
     /// closes).
     #[arg(long, value_name = "PORTS", default_value = "21,22,23,80,8021")]
     pub closed_tcp: String,
-    /// UDP ports that must not be reachable from the internet.
+    /// UDP ports that must not be reachable from the internet (with --site, also every port its plan
+    /// closes).
     #[arg(long, value_name = "PORTS", default_value = "69")]
     pub closed_udp: String,
     /// Also classify the NAT (RFC 5780 mapping, filtering, hairpinning).
