@@ -75,6 +75,10 @@ pub struct CheckRequest {
     /// probe has something to reach. Ports that must stay closed are left alone, so that whatever
     /// answers is what the internet would find.
     pub listen_on: BTreeSet<ProbeSpec>,
+    /// Probes of UDP ports that must stay closed: where the port is free the agent listens without
+    /// ever answering, so a forward to this host shows even when the host's port-unreachable
+    /// replies are rate-limited (Linux sends a few per second to one destination).
+    pub watch: BTreeSet<ProbeSpec>,
     /// The local address to listen on for probes of free ports.
     pub listen_ip: IpAddr,
     /// How long to wait for the answer.
@@ -106,6 +110,10 @@ pub fn random_nonce() -> io::Result<[u8; 16]> {
     Ok(n)
 }
 
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 type Captured = Arc<Mutex<BTreeMap<ProbeSpec, Vec<u8>>>>;
 
 struct Listeners {
@@ -117,7 +125,7 @@ struct Listeners {
 }
 
 impl Listeners {
-    fn start(ip: IpAddr, probes: &[ProbeSpec]) -> Listeners {
+    fn start(ip: IpAddr, probes: &[ProbeSpec], watch: &[ProbeSpec]) -> Listeners {
         let stop = Arc::new(AtomicBool::new(false));
         let heard = Arc::new(Mutex::new(BTreeSet::new()));
         let captured: Captured = Arc::new(Mutex::new(BTreeMap::new()));
@@ -129,18 +137,24 @@ impl Listeners {
             let (stop, heard, spec) = (Arc::clone(&stop), Arc::clone(&heard), *spec);
             let captured = Arc::clone(&captured);
             match spec.kind {
-                ProbeKind::UDP | ProbeKind::SIP_ALG_IN => {
-                    // One socket per UDP port serves both the token probe and the inbound ALG
-                    // probe, so asking for both on one port works.
+                ProbeKind::UDP | ProbeKind::SIP_UDP | ProbeKind::SIP_ALG_IN => {
+                    // One socket per UDP port serves the token probe, the SIP probe and the inbound
+                    // ALG probe, so asking for several on one port works.
                     if !udp_ports.insert(spec.port) {
                         continue;
                     }
-                    let alg = probes
-                        .iter()
-                        .any(|p| p.kind == ProbeKind::SIP_ALG_IN && p.port == spec.port);
-                    let token = probes
-                        .iter()
-                        .any(|p| p.kind == ProbeKind::UDP && p.port == spec.port);
+                    let on_port = |kind| {
+                        probes
+                            .iter()
+                            .any(|p| p.kind == kind && p.port == spec.port)
+                            .then_some(ProbeSpec {
+                                kind,
+                                port: spec.port,
+                            })
+                    };
+                    let token = on_port(ProbeKind::UDP);
+                    let sip = on_port(ProbeKind::SIP_UDP);
+                    let alg = on_port(ProbeKind::SIP_ALG_IN);
                     // A port the PBX already owns cannot be bound: its service answers instead.
                     let Ok(s) = UdpSocket::bind(addr) else {
                         continue;
@@ -148,20 +162,8 @@ impl Listeners {
                     if s.set_read_timeout(Some(Duration::from_millis(50))).is_err() {
                         continue;
                     }
-                    let alg_spec = ProbeSpec {
-                        kind: ProbeKind::SIP_ALG_IN,
-                        port: spec.port,
-                    };
-                    let token_spec = ProbeSpec {
-                        kind: ProbeKind::UDP,
-                        port: spec.port,
-                    };
-                    if alg {
-                        listened.insert(alg_spec);
-                    }
-                    if token {
-                        listened.insert(token_spec);
-                    }
+                    listened.extend([token, sip, alg].into_iter().flatten());
+                    let alg_cseq = format!("\r\nCSeq: {} OPTIONS\r\n", crate::probes::ALG_CSEQ);
                     threads.push(std::thread::spawn(move || {
                         let mut buf = [0u8; 4096];
                         // Read the flag before each attempt and stop only after an attempt that found
@@ -175,21 +177,32 @@ impl Listeners {
                                 continue;
                             };
                             let data = buf.get(..n).unwrap_or_default();
-                            if token && data.starts_with(TOKEN_PREFIX) {
-                                if let Ok(mut h) = heard.lock() {
-                                    h.insert(token_spec);
-                                }
+                            let answered = if data.starts_with(TOKEN_PREFIX) {
                                 // Echo, so the reflector sees the port answer too.
-                                let _ = s.send_to(data, from);
-                            } else if alg && data.starts_with(b"OPTIONS ") {
-                                if let Ok(mut h) = heard.lock() {
-                                    h.insert(alg_spec);
+                                token.inspect(|_| {
+                                    let _ = s.send_to(data, from);
+                                })
+                            } else if data.starts_with(b"OPTIONS ") {
+                                let is_alg = contains(data, alg_cseq.as_bytes());
+                                let hit = if is_alg { alg } else { sip };
+                                if let Some(spec) = hit.filter(|_| is_alg)
+                                    && let Ok(mut c) = captured.lock()
+                                {
+                                    c.entry(spec).or_insert_with(|| data.to_vec());
                                 }
-                                if let Ok(mut c) = captured.lock() {
-                                    c.entry(alg_spec).or_insert_with(|| data.to_vec());
-                                }
-                                let _ =
-                                    s.send_to(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", from);
+                                hit.inspect(|_| {
+                                    let _ = s.send_to(
+                                        b"SIP/2.0 200 OK\r\nServer: pbxguard-check\r\nContent-Length: 0\r\n\r\n",
+                                        from,
+                                    );
+                                })
+                            } else {
+                                None
+                            };
+                            if let Some(spec) = answered
+                                && let Ok(mut h) = heard.lock()
+                            {
+                                h.insert(spec);
                             }
                         }
                     }));
@@ -220,6 +233,36 @@ impl Listeners {
                 }
                 _ => {}
             }
+        }
+        for &spec in watch {
+            if spec.kind != ProbeKind::UDP || !udp_ports.insert(spec.port) {
+                continue;
+            }
+            let Ok(s) = UdpSocket::bind(SocketAddr::new(ip, spec.port)) else {
+                continue;
+            };
+            if s.set_read_timeout(Some(Duration::from_millis(50))).is_err() {
+                continue;
+            }
+            listened.insert(spec);
+            let (stop, heard) = (Arc::clone(&stop), Arc::clone(&heard));
+            threads.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                loop {
+                    let stopping = stop.load(Ordering::Relaxed);
+                    match s.recv_from(&mut buf) {
+                        Ok((n, _)) => {
+                            if buf.get(..n).unwrap_or_default().starts_with(TOKEN_PREFIX)
+                                && let Ok(mut h) = heard.lock()
+                            {
+                                h.insert(spec);
+                            }
+                        }
+                        Err(_) if stopping => break,
+                        Err(_) => {}
+                    }
+                }
+            }));
         }
         Listeners {
             stop,
@@ -265,7 +308,13 @@ pub fn run_check(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
         .filter(|p| req.listen_on.contains(p))
         .copied()
         .collect();
-    let listeners = Listeners::start(req.listen_ip, &to_listen);
+    let to_watch: Vec<ProbeSpec> = req
+        .probes
+        .iter()
+        .filter(|p| req.watch.contains(p) && !req.listen_on.contains(p))
+        .copied()
+        .collect();
+    let listeners = Listeners::start(req.listen_ip, &to_listen, &to_watch);
     let result = exchange(req);
     let (listened, heard, captured) = listeners.finish();
     Ok(CheckOutcome {

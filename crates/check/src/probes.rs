@@ -38,12 +38,18 @@ fn refused(e: &io::Error) -> bool {
     )
 }
 
-/// A SIP OPTIONS request for `target:port` from `local`, over `transport` ("UDP" or "TCP").
+/// The CSeq number of the inbound SIP ALG probe's OPTIONS. Other SIP probes use 1, so an agent
+/// listening on a port that both probe the same way tells them apart (ALGs leave CSeq alone).
+pub const ALG_CSEQ: u32 = 2;
+
+/// A SIP OPTIONS request for `target:port` from `local`, over `transport` ("UDP" or "TCP"), with
+/// CSeq number `cseq`.
 pub fn sip_options(
     target: SocketAddr,
     local: SocketAddr,
     transport: &str,
     nonce: &[u8; 16],
+    cseq: u32,
 ) -> Vec<u8> {
     let tag: String = nonce.iter().take(6).map(|b| format!("{b:02x}")).collect();
     let host = match target.ip() {
@@ -61,7 +67,7 @@ pub fn sip_options(
          From: <sip:pbxguard-reflector@{lhost}>;tag={tag}\r\n\
          To: <sip:{host}:{port}>\r\n\
          Call-ID: {tag}@pbxguard\r\n\
-         CSeq: 1 OPTIONS\r\n\
+         CSeq: {cseq} OPTIONS\r\n\
          User-Agent: pbxguard-reflector\r\n\
          Content-Length: 0\r\n\r\n",
         port = target.port(),
@@ -151,7 +157,7 @@ fn tcp_probe(
     let local = stream.local_addr().unwrap_or(to);
     let mut exchange = || -> io::Result<Vec<u8>> {
         stream.set_read_timeout(Some(timeout))?;
-        stream.write_all(&sip_options(to, local, "TCP", nonce))?;
+        stream.write_all(&sip_options(to, local, "TCP", nonce, 1))?;
         let mut got = Vec::new();
         let mut buf = [0u8; 1024];
         while !got.windows(2).any(|w| w == b"\r\n") && got.len() < MAX_EVIDENCE {
@@ -179,7 +185,7 @@ pub fn run(target: IpAddr, spec: ProbeSpec, nonce: &[u8; 16], timeout: Duration)
         ProbeKind::SIP_UDP => udp_exchange(
             spec,
             to,
-            |local| sip_options(to, local, "UDP", nonce),
+            |local| sip_options(to, local, "UDP", nonce, 1),
             timeout,
         ),
         ProbeKind::TCP => tcp_probe(spec, to, None, timeout),
@@ -190,7 +196,7 @@ pub fn run(target: IpAddr, spec: ProbeSpec, nonce: &[u8; 16], timeout: Duration)
                 spec,
                 to,
                 |local| {
-                    sent = sip_options(to, local, "UDP", nonce);
+                    sent = sip_options(to, local, "UDP", nonce, ALG_CSEQ);
                     sent.clone()
                 },
                 timeout,

@@ -6,13 +6,14 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pbxguard_probe::admission::{Admission, AdmissionStats, Gatekeeper, Keyring, Policy};
 use pbxguard_probe::agent::results;
 use pbxguard_probe::pacer::Pacer;
+use pbxguard_probe::wire::{ProbeResult, ProbeSpec};
 
 use crate::udp::DriverError;
 
@@ -30,8 +31,11 @@ pub struct ReflectorConfig {
     pub policy: Policy,
     /// How long one probe waits for an answer.
     pub probe_timeout: Duration,
-    /// Minimum time between two probes.
+    /// Minimum time between the starts of two probes.
     pub probe_spacing: Duration,
+    /// Most probes waiting for an answer at once (at least 1). Probes still start no faster than
+    /// one per `probe_spacing`; running several at once only overlaps their waits.
+    pub probes_in_flight: usize,
 }
 
 /// Milliseconds since the Unix epoch by the system clock.
@@ -143,26 +147,7 @@ fn serve(
                 let _ = socket.send_to(&reply, from);
             }
             Admission::Admit(a) => {
-                let mut pacer = Pacer::new(config.probe_spacing);
-                pacer.push(a.target, &a.probes);
-                let mut out = Vec::with_capacity(a.probes.len());
-                while !pacer.is_empty() && !stop.load(Ordering::Relaxed) {
-                    let now = Instant::now();
-                    match pacer.poll_probe(now) {
-                        Some((target, spec)) => {
-                            out.push(crate::probes::run(
-                                target,
-                                spec,
-                                &a.nonce,
-                                config.probe_timeout,
-                            ));
-                        }
-                        None => {
-                            let until = pacer.poll_timeout().unwrap_or(now);
-                            std::thread::sleep(until.saturating_duration_since(now));
-                        }
-                    }
-                }
+                let mut out = run_paced(&a.target, &a.probes, &a.nonce, &config, stop);
                 let per = MAX_RESULTS_BYTES / out.len().max(1);
                 for r in &mut out {
                     r.evidence.truncate(per.saturating_sub(8));
@@ -176,4 +161,54 @@ fn serve(
             }
         }
     }
+}
+
+/// Runs the probes of one admitted request against `target`: started in order, no faster than one
+/// per `probe_spacing`, at most `probes_in_flight` waiting for answers at once. Results come back in
+/// request order; a probe not started because the service is stopping is left out.
+fn run_paced(
+    target: &std::net::IpAddr,
+    probes: &[ProbeSpec],
+    nonce: &[u8; 16],
+    config: &ReflectorConfig,
+    stop: &AtomicBool,
+) -> Vec<ProbeResult> {
+    let mut pacer = Pacer::with_limit(config.probe_spacing, config.probes_in_flight);
+    pacer.push(*target, probes);
+    let (tx, rx) = mpsc::channel::<(usize, ProbeResult)>();
+    // Longer than any probe can take (a TCP connect plus a read, each bounded by the timeout): a
+    // probe thread that died instead of answering must not hold the service forever.
+    let patience = config.probe_timeout * 4 + Duration::from_secs(2);
+    let mut slots: Vec<Option<ProbeResult>> = vec![None; probes.len()];
+    std::thread::scope(|scope| {
+        let mut started = 0usize;
+        let mut wait_for_one = |pacer: &mut Pacer| match rx.recv_timeout(patience) {
+            Ok((i, r)) => {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(r);
+                }
+                pacer.handle_done();
+                true
+            }
+            Err(_) => false,
+        };
+        while !pacer.is_empty() && !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if let Some((to, spec)) = pacer.poll_probe(now) {
+                let (tx, index) = (tx.clone(), started);
+                let timeout = config.probe_timeout;
+                scope.spawn(move || {
+                    let _ = tx.send((index, crate::probes::run(to, spec, nonce, timeout)));
+                });
+                started += 1;
+            } else if let Some(until) = pacer.poll_timeout() {
+                std::thread::sleep(until.saturating_duration_since(now));
+            } else if !wait_for_one(&mut pacer) {
+                // Every slot is taken and no probe reports back.
+                break;
+            }
+        }
+        while pacer.running() > 0 && wait_for_one(&mut pacer) {}
+    });
+    slots.into_iter().flatten().collect()
 }

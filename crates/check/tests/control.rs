@@ -30,6 +30,7 @@ fn reflector() -> Reflector {
         policy: Policy::default(),
         probe_timeout: Duration::from_millis(300),
         probe_spacing: Duration::from_millis(5),
+        probes_in_flight: 8,
     })
     .unwrap()
 }
@@ -66,6 +67,7 @@ fn request(
         target: target.parse().unwrap(),
         probes,
         listen_on: listen.iter().copied().collect(),
+        watch: BTreeSet::new(),
         listen_ip: "127.0.0.1".parse().unwrap(),
         timeout: Duration::from_secs(10),
     }
@@ -217,4 +219,57 @@ fn a_flood_of_requests_is_rate_limited() {
     // The per-source burst (5) reaches the gate's checks; the rest are dropped unread.
     assert_eq!(st.refused, 5, "{st:?}");
     assert_eq!(st.dropped, 95, "{st:?}");
+}
+
+#[test]
+fn overlapping_probes_come_back_in_request_order_with_each_verdict() {
+    let r = reflector();
+    // Sockets that never answer: each probe waits out its whole timeout, so the probes overlap.
+    let silent: Vec<UdpSocket> = (0..12)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let mut probes: Vec<ProbeSpec> = silent
+        .iter()
+        .map(|s| ProbeSpec {
+            kind: ProbeKind::UDP,
+            port: s.local_addr().unwrap().port(),
+        })
+        .collect();
+    let refused = ProbeSpec {
+        kind: ProbeKind::TCP,
+        port: free_tcp(),
+    };
+    probes.insert(5, refused);
+    let out = run_check(&request(&r, "127.0.0.1", SECRET, probes.clone(), &[])).unwrap();
+    let Answer::Results(results) = out.answer else {
+        panic!("{:?}", out.answer)
+    };
+    let got: Vec<ProbeSpec> = results.iter().map(|x| x.spec).collect();
+    assert_eq!(got, probes);
+    for x in &results {
+        let want = if x.spec == refused {
+            Verdict::REFUSED
+        } else {
+            Verdict::SILENT
+        };
+        assert_eq!(x.verdict, want, "{:?}", x.spec);
+    }
+}
+
+#[test]
+fn a_watched_closed_port_hears_the_probe_without_answering() {
+    let r = reflector();
+    let watched = ProbeSpec {
+        kind: ProbeKind::UDP,
+        port: free_udp(),
+    };
+    let mut req = request(&r, "127.0.0.1", SECRET, vec![watched], &[]);
+    req.watch = [watched].into_iter().collect();
+    let out = run_check(&req).unwrap();
+    let Answer::Results(results) = out.answer else {
+        panic!("{:?}", out.answer)
+    };
+    // Silent, not refused: the watcher holds the port and never answers.
+    assert_eq!(results[0].verdict, Verdict::SILENT);
+    assert!(out.heard.contains(&watched));
 }

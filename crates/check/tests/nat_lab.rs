@@ -11,11 +11,11 @@
 )]
 
 use std::collections::BTreeMap;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use pbxguard_testlab::{Netns, root_or_skip, tools_or_skip};
+use pbxguard_testlab::{Daemon, NatLab, Netns, root_or_skip, tools_or_skip, wait_until};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_pbxguard-natprobe");
 
@@ -24,86 +24,11 @@ const PROBE: &str = env!("CARGO_BIN_EXE_pbxguard-natprobe");
 /// retransmission timers are not stretched by load.
 static LAB: Mutex<()> = Mutex::new(());
 
-struct Lab {
-    lan: Netns,
-    rtr: Netns,
-    wan: Netns,
-    wan_if: String,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let lan = Netns::new("stl").unwrap();
-        let rtr = Netns::new("str").unwrap();
-        let wan = Netns::new("stw").unwrap();
-        lan.link(&rtr, "192.0.2.10/24", "192.0.2.1/24").unwrap();
-        let (rtr_wan, wan_if) = rtr
-            .link(&wan, "198.51.100.1/24", "198.51.100.10/24")
-            .unwrap();
-        wan.exec("ip", ["addr", "add", "198.51.100.11/24", "dev", &wan_if])
-            .unwrap();
-        lan.exec("ip", ["route", "add", "default", "via", "192.0.2.1"])
-            .unwrap();
-        rtr.exec("sysctl", ["-qw", "net.ipv4.ip_forward=1"])
-            .unwrap();
-        let lab = Lab {
-            lan,
-            rtr,
-            wan,
-            wan_if: rtr_wan,
-        };
-        // Let both veth pairs finish coming up (carrier), before any NAT exists: each side pings
-        // the router.
-        wait_for(|| {
-            lab.lan
-                .exec("ping", ["-c", "1", "-W", "1", "192.0.2.1"])
-                .is_ok()
-                && lab
-                    .wan
-                    .exec("ping", ["-c", "1", "-W", "1", "198.51.100.1"])
-                    .is_ok()
-        });
-        lab
-    }
-
-    /// Loads an nftables NAT table whose postrouting chain ends with `statement` on the wan side.
-    fn nat(&self, statement: &str) {
-        self.rules(&format!(
-            "table ip nat {{\n  chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"WAN\" {statement}\n  }}\n}}\n"
-        ));
-    }
-
-    /// Loads an nftables ruleset, with `WAN` standing for the router's wan interface.
-    fn rules(&self, template: &str) {
-        let rules = template.replace("WAN", &self.wan_if);
-        let path = std::env::temp_dir().join(format!("{}.nft", self.rtr.name()));
-        std::fs::write(&path, rules).unwrap();
-        self.rtr.exec("nft", ["flush", "ruleset"]).unwrap();
-        self.rtr
-            .exec("nft", ["-f", path.to_str().unwrap()])
-            .unwrap();
-        let _ = std::fs::remove_file(path);
-        // Forget mappings made under the previous rules.
-        let _ = self.rtr.exec("conntrack", ["-F"]);
-    }
-}
-
-fn wait_for(mut ok: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while !ok() {
-        assert!(Instant::now() < end, "lab did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A server process inside a namespace, killed (by its own PID) on drop.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn wait_for(ok: impl FnMut() -> bool) {
+    assert!(
+        wait_until(Duration::from_secs(10), ok),
+        "lab did not come up"
+    );
 }
 
 fn coturn(ns: &Netns) -> Daemon {
@@ -327,12 +252,12 @@ fn lab_nats_are_classified_like_coturn_classifies_them() {
         return;
     }
     let _serial = LAB.lock().unwrap_or_else(|p| p.into_inner());
-    let lab = Lab::new();
+    let lab = NatLab::new("st").unwrap();
     for e in LAB_NATS {
         if e.nat.contains('\n') {
-            lab.rules(e.nat);
+            lab.rules(e.nat).unwrap();
         } else {
-            lab.nat(e.nat);
+            lab.nat(e.nat).unwrap();
         }
 
         // Both clients against coturn.
@@ -394,8 +319,8 @@ fn lab_binding_lifetimes_follow_the_routers_udp_timeouts() {
         return;
     }
     let _serial = LAB.lock().unwrap_or_else(|p| p.into_inner());
-    let lab = Lab::new();
-    lab.nat("masquerade");
+    let lab = NatLab::new("st").unwrap();
+    lab.nat("masquerade").unwrap();
     // One-shot bindings live 4 s, streams 10 s (Linux defaults: 30 s and 120 s).
     lab.rtr
         .exec(

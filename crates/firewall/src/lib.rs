@@ -13,12 +13,14 @@
 //! ```
 
 pub mod catalog;
+pub mod exposure;
 pub mod net;
 pub mod plan;
 pub mod render;
 pub mod site;
 
 pub use catalog::{Catalog, CatalogError, Product};
+pub use exposure::{ExposedPorts, Exposure, exposure};
 pub use plan::{Access, Plan, PlanError, PortRule, Warning, WarningCode};
 pub use render::{Format, render};
 pub use site::{Site, SiteError, SiteErrors};

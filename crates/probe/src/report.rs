@@ -108,6 +108,15 @@ pub fn evaluate(
                          own firewall"
                     )),
                 ),
+                (Expect::Closed, Verdict::SILENT | Verdict::REFUSED) if was_heard => (
+                    false,
+                    "forwarded to this host (the probe arrived; nothing answers there now)"
+                        .to_owned(),
+                    Some(format!(
+                        "remove the router's forward of {p} port {port}: it exposes this host even \
+                         though nothing listens there now"
+                    )),
+                ),
                 (Expect::Closed, Verdict::SILENT) => (true, "no answer".to_owned(), None),
                 (Expect::Closed, Verdict::REFUSED) => (
                     false,
@@ -193,6 +202,23 @@ mod tests {
             assert_eq!(f[0].pass, pass, "{expect:?} {verdict:?}");
             assert_eq!(f[0].fix.is_some(), !pass, "{expect:?} {verdict:?}");
         }
+    }
+
+    #[test]
+    fn a_closed_port_whose_probe_reached_the_agent_fails_even_without_an_answer() {
+        let s = spec(ProbeKind::UDP, 5070);
+        let heard: BTreeSet<ProbeSpec> = [s].into_iter().collect();
+        for verdict in [Verdict::SILENT, Verdict::REFUSED] {
+            let f = evaluate(&[(s, Expect::Closed)], &[res(s, verdict, b"")], &heard);
+            assert!(!f[0].pass, "{verdict:?}");
+            assert!(f[0].observed.starts_with("forwarded to this host"), "{f:?}");
+        }
+        let f = evaluate(
+            &[(s, Expect::Closed)],
+            &[res(s, Verdict::SILENT, b"")],
+            &BTreeSet::new(),
+        );
+        assert!(f[0].pass);
     }
 
     #[test]
@@ -297,6 +323,33 @@ pub fn sample_range(lo: u16, hi: u16, interior: u16) -> Vec<u16> {
     ports
 }
 
+/// Up to `n` distinct ports of `lo..=hi` that are not in `taken`, drawn at random from `seed` (a
+/// different seed per run covers different ports of a range over repeated checks). A range with no
+/// more than `n` free ports gives all of them, in order.
+pub fn random_ports(lo: u16, hi: u16, n: u16, taken: &[u16], seed: u64) -> Vec<u16> {
+    let free: Vec<u16> = (lo..=hi).filter(|p| !taken.contains(p)).collect();
+    if free.len() <= usize::from(n) {
+        return free;
+    }
+    // xorshift64*: plenty for spreading probes; nothing here needs to be unpredictable.
+    let mut x = seed | 1;
+    let mut out: Vec<u16> = Vec::with_capacity(usize::from(n));
+    let len = u64::try_from(free.len()).unwrap_or(u64::MAX);
+    while out.len() < usize::from(n) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let pick = usize::try_from(r % len).unwrap_or(0);
+        if let Some(&p) = free.get(pick)
+            && !out.contains(&p)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod port_tests {
     use super::*;
@@ -311,6 +364,27 @@ mod port_tests {
         assert!(parse_ports("20-10").is_err());
         assert!(parse_ports("0").is_err());
         assert!(parse_ports("70000").is_err());
+    }
+
+    #[test]
+    fn random_ports_are_distinct_in_range_and_avoid_the_spread() {
+        let spread = sample_range(10000, 20000, 6);
+        for seed in 0..50 {
+            let r = random_ports(10000, 20000, 3, &spread, seed);
+            assert_eq!(r.len(), 3);
+            for p in &r {
+                assert!((10000..=20000).contains(p), "{p}");
+                assert!(!spread.contains(p), "{p}");
+                assert_eq!(r.iter().filter(|q| *q == p).count(), 1, "{r:?}");
+            }
+        }
+        assert_ne!(
+            random_ports(10000, 20000, 3, &spread, 1),
+            random_ports(10000, 20000, 3, &spread, 2)
+        );
+        // A small range gives what is left of it.
+        assert_eq!(random_ports(10, 13, 5, &[10, 13], 7), vec![11, 12]);
+        assert_eq!(random_ports(10, 12, 2, &[10, 11, 12], 7), Vec::<u16>::new());
     }
 
     #[test]

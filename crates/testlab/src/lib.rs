@@ -6,11 +6,15 @@
 //!
 //! [`Netns`] creates a uniquely named network namespace and deletes it on drop, so a failing test leaves
 //! nothing behind. Only addresses inside namespaces created here (or loopback) may receive test traffic.
+//!
+//! [`NatLab`] is the three-namespace NAT lab of the exposure check (lan — router — wan), and [`Daemon`]
+//! a peer process inside it that is stopped on drop.
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// Whether the current process runs with effective UID 0.
 pub fn is_root() -> bool {
@@ -281,6 +285,202 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
+    }
+}
+
+/// Polls `ok` every 100 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if ok() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A process the test started (usually inside a namespace), killed by its own PID and reaped on drop.
+#[derive(Debug)]
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The three-namespace NAT lab: a PBX-side host (`lan`), a router doing NAT (`rtr`) and an outside
+/// host with two addresses (`wan`), as RFC 5780 tests need.
+///
+/// ```text
+/// lan 192.0.2.10/24 ── 192.0.2.1 rtr 198.51.100.1 ── 198.51.100.10 + .11 wan
+/// ```
+///
+/// The router forwards IPv4 but has no ruleset until [`NatLab::rules`] loads one; the namespaces go
+/// when the lab is dropped (drop peers running inside them first).
+#[derive(Debug)]
+pub struct NatLab {
+    /// The inside host (the PBX side); its default route is the router.
+    pub lan: Netns,
+    /// The router.
+    pub rtr: Netns,
+    /// The outside host.
+    pub wan: Netns,
+    /// The inside host's interface.
+    pub lan_if: String,
+    /// The router's interface towards the inside host.
+    pub rtr_lan: String,
+    /// The router's interface towards the outside host (`WAN` in [`NatLab::rules`] templates).
+    pub rtr_wan: String,
+    /// The outside host's interface (holding both of its addresses).
+    pub wan_if: String,
+}
+
+impl NatLab {
+    /// The inside host's address.
+    pub const LAN_HOST: &'static str = "192.0.2.10";
+    /// The router's inside address.
+    pub const ROUTER_LAN: &'static str = "192.0.2.1";
+    /// The router's outside address: the site's public address.
+    pub const ROUTER_WAN: &'static str = "198.51.100.1";
+    /// The outside host's first address.
+    pub const WAN_HOST: &'static str = "198.51.100.10";
+    /// The outside host's second address.
+    pub const WAN_ALT: &'static str = "198.51.100.11";
+    /// The inside host's IPv6 address (after [`NatLab::add_ipv6`]).
+    pub const LAN_HOST6: &'static str = "2001:db8:a::10";
+    /// The router's inside IPv6 address.
+    pub const ROUTER_LAN6: &'static str = "2001:db8:a::1";
+    /// The router's outside IPv6 address.
+    pub const ROUTER_WAN6: &'static str = "2001:db8:b::1";
+    /// The outside host's first IPv6 address.
+    pub const WAN_HOST6: &'static str = "2001:db8:b::10";
+    /// The outside host's second IPv6 address.
+    pub const WAN_ALT6: &'static str = "2001:db8:b::11";
+
+    /// Builds the lab with namespaces named `<prefix>l`, `<prefix>r`, `<prefix>w` (plus the unique
+    /// suffix [`Netns::new`] adds), and waits until both links carry traffic.
+    ///
+    /// # Errors
+    ///
+    /// [`LabError`] when a command fails or the links do not come up within 10 s.
+    pub fn new(prefix: &str) -> Result<NatLab, LabError> {
+        let lan = Netns::new(&format!("{prefix}l"))?;
+        let rtr = Netns::new(&format!("{prefix}r"))?;
+        let wan = Netns::new(&format!("{prefix}w"))?;
+        let (lan_if, rtr_lan) = lan.link(&rtr, "192.0.2.10/24", "192.0.2.1/24")?;
+        let (rtr_wan, wan_if) = rtr.link(&wan, "198.51.100.1/24", "198.51.100.10/24")?;
+        wan.exec("ip", ["addr", "add", "198.51.100.11/24", "dev", &wan_if])?;
+        lan.exec("ip", ["route", "add", "default", "via", Self::ROUTER_LAN])?;
+        rtr.exec("sysctl", ["-qw", "net.ipv4.ip_forward=1"])?;
+        // Let both veth pairs finish coming up (carrier) before any NAT exists.
+        let up = wait_until(Duration::from_secs(10), || {
+            lan.exec("ping", ["-c", "1", "-W", "1", Self::ROUTER_LAN])
+                .is_ok()
+                && wan
+                    .exec("ping", ["-c", "1", "-W", "1", Self::ROUTER_WAN])
+                    .is_ok()
+        });
+        if !up {
+            return Err(LabError {
+                command: format!("ping across {}", rtr.name()),
+                detail: "the lab's links did not come up within 10 s".into(),
+            });
+        }
+        Ok(NatLab {
+            lan,
+            rtr,
+            wan,
+            lan_if,
+            rtr_lan,
+            rtr_wan,
+            wan_if,
+        })
+    }
+
+    /// Adds routed IPv6 without NAT: the inside host in 2001:db8:a::/64, the outside host (two
+    /// addresses) in 2001:db8:b::/64, the router forwarding between them. Addresses skip duplicate
+    /// address detection, so they are usable at once.
+    ///
+    /// # Errors
+    ///
+    /// [`LabError`] when a command fails or the inside host cannot reach the outside host in 10 s.
+    pub fn add_ipv6(&self) -> Result<(), LabError> {
+        let add = |ns: &Netns, addr: &str, dev: &str| {
+            ns.exec("ip", ["-6", "addr", "add", addr, "dev", dev, "nodad"])
+        };
+        add(&self.lan, "2001:db8:a::10/64", &self.lan_if)?;
+        add(&self.rtr, "2001:db8:a::1/64", &self.rtr_lan)?;
+        add(&self.rtr, "2001:db8:b::1/64", &self.rtr_wan)?;
+        add(&self.wan, "2001:db8:b::10/64", &self.wan_if)?;
+        add(&self.wan, "2001:db8:b::11/64", &self.wan_if)?;
+        self.rtr
+            .exec("sysctl", ["-qw", "net.ipv6.conf.all.forwarding=1"])?;
+        self.lan.exec(
+            "ip",
+            ["-6", "route", "add", "default", "via", Self::ROUTER_LAN6],
+        )?;
+        self.wan.exec(
+            "ip",
+            [
+                "-6",
+                "route",
+                "add",
+                "2001:db8:a::/64",
+                "via",
+                Self::ROUTER_WAN6,
+            ],
+        )?;
+        let up = wait_until(Duration::from_secs(10), || {
+            self.lan
+                .exec("ping", ["-6", "-c", "1", "-W", "1", Self::WAN_HOST6])
+                .is_ok()
+        });
+        if up {
+            Ok(())
+        } else {
+            Err(LabError {
+                command: format!("ping -6 {}", Self::WAN_HOST6),
+                detail: "IPv6 across the lab router did not come up within 10 s".into(),
+            })
+        }
+    }
+
+    /// Replaces the router's nftables ruleset with `template`, where `WAN` stands for the router's
+    /// outside interface, and forgets the connections (NAT mappings) made under the old rules.
+    ///
+    /// # Errors
+    ///
+    /// [`LabError`] when the file cannot be written or `nft` rejects the rules.
+    pub fn rules(&self, template: &str) -> Result<(), LabError> {
+        let rules = template.replace("WAN", &self.rtr_wan);
+        let path = std::env::temp_dir().join(format!("{}.nft", self.rtr.name()));
+        std::fs::write(&path, rules).map_err(|e| LabError {
+            command: format!("write {}", path.display()),
+            detail: e.to_string(),
+        })?;
+        self.rtr.exec("nft", ["flush", "ruleset"])?;
+        let loaded = self.rtr.exec("nft", [OsStr::new("-f"), path.as_os_str()]);
+        let _ = std::fs::remove_file(&path);
+        loaded?;
+        let _ = self.rtr.exec("conntrack", ["-F"]);
+        Ok(())
+    }
+
+    /// Loads a router that masquerades with `statement` (e.g. `masquerade`, `masquerade random`) on
+    /// the way out, with no forwards and nothing else.
+    ///
+    /// # Errors
+    ///
+    /// As [`NatLab::rules`].
+    pub fn nat(&self, statement: &str) -> Result<(), LabError> {
+        self.rules(&format!(
+            "table ip nat {{\n  chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"WAN\" {statement}\n  }}\n}}\n"
+        ))
     }
 }
 

@@ -1,18 +1,23 @@
 //! `pbxguard check`: prove from outside that the ports are right and diagnose the NAT, with the help
 //! of a `pbxguard reflector` on a host outside the NAT.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
 use pbxguard_check::agent::{CheckRequest, run_check};
 use pbxguard_check::udp::{ClientSockets, local_ip_towards, random_seed, run_probe};
+use pbxguard_firewall::catalog::Role;
+use pbxguard_firewall::net::Protocol;
+use pbxguard_firewall::{Catalog, ExposedPorts, Exposure, Plan, Site, exposure};
 use pbxguard_probe::agent::{Answer, Credentials};
-use pbxguard_probe::report::{Expect, Finding, describe, evaluate, parse_ports, sample_range};
-use pbxguard_probe::wire::{ProbeKind, ProbeSpec, RefusalCode};
+use pbxguard_probe::report::{
+    Expect, Finding, describe, evaluate, parse_ports, random_ports, sample_range,
+};
+use pbxguard_probe::wire::{ProbeKind, ProbeSpec, RefusalCode, Verdict};
 use pbxguard_stun::RetransmitConfig;
 use pbxguard_stun::discovery::{
     DiscoveryConfig, FilteringBehavior, MAPPING_SOCKET, MappingBehavior, NatDiscovery, NatReport,
@@ -26,6 +31,11 @@ use crate::context::{self, Context, Exit, Failure, Outcome};
 /// `pbxguard check …`
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Site description (TOML, as for `pbxguard plan`): every port its plan opens to the internet
+    /// must be reachable (ranges by sample), every port it closes must not be, on top of the ports
+    /// the flags below name.
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
     /// The reflector's IP address (a host outside the NAT running `pbxguard reflector`).
     #[arg(long, value_name = "IP")]
     pub reflector: IpAddr,
@@ -56,13 +66,20 @@ pub struct CheckArgs {
     /// The RTP port range that must be open, e.g. 10000-20000: probed by sample.
     #[arg(long, value_name = "LOW-HIGH")]
     pub rtp: Option<String>,
-    /// RTP ports probed between the two ends of the range.
+    /// Ports probed between the two ends of the RTP range (and of every other range a site file
+    /// names).
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub rtp_samples: u16,
-    /// TCP ports that must not be reachable from the internet.
+    /// Random ports of the RTP range probed on top of the spread (different on every run, so
+    /// repeated checks cover more of the range).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub rtp_random: u16,
+    /// TCP ports that must not be reachable from the internet (with --site, also every port its plan
+    /// closes).
     #[arg(long, value_name = "PORTS", default_value = "21,22,23,80,8021")]
     pub closed_tcp: String,
-    /// UDP ports that must not be reachable from the internet.
+    /// UDP ports that must not be reachable from the internet (with --site, also every port its plan
+    /// closes).
     #[arg(long, value_name = "PORTS", default_value = "69")]
     pub closed_udp: String,
     /// Also classify the NAT (RFC 5780 mapping, filtering, hairpinning).
@@ -94,50 +111,214 @@ fn ports(flag: &str, list: &str) -> Result<Vec<u16>, Failure> {
     Ok(ranges.into_iter().flat_map(|(lo, hi)| lo..=hi).collect())
 }
 
-/// The probes to run and what each must show.
-fn plan(args: &CheckArgs) -> Result<Vec<(ProbeSpec, Expect)>, Failure> {
-    let mut out: Vec<(ProbeSpec, Expect)> = Vec::new();
-    let mut add = |kind: ProbeKind, ports: Vec<u16>, expect: Expect| {
-        for port in ports {
+/// Reads and plans a site description; every mistake in it is reported with its line.
+fn load_site(path: &Path) -> Result<Exposure, Failure> {
+    let catalog = Catalog::builtin()
+        .map_err(|e| Failure::Other(anyhow!("the built-in port catalog is broken: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read site file {}: {e}", path.display())))?;
+    let site = Site::parse(&text, &catalog).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .0
+            .iter()
+            .map(|e| format!("{}:{}: {}", path.display(), e.line(), e.message()))
+            .collect();
+        Failure::Usage(format!(
+            "{}\nthe site description has {} mistake(s)",
+            lines.join("\n"),
+            lines.len()
+        ))
+    })?;
+    let plan = Plan::build(&site, &catalog).map_err(|e| Failure::Other(e.into()))?;
+    Ok(exposure(&plan))
+}
+
+/// Whether a probe goes over TCP (else UDP): two probes of one transport and port are one port.
+fn is_tcp(kind: ProbeKind) -> bool {
+    matches!(kind, ProbeKind::TCP | ProbeKind::SIP_TCP)
+}
+
+/// The probes to run, what each must show, and where the expectation comes from.
+#[derive(Debug, Default)]
+struct Expected {
+    probes: Vec<(ProbeSpec, Expect)>,
+    /// The site's services on a probed port (empty for ports given by flags).
+    services: BTreeMap<ProbeSpec, String>,
+    /// Ports open to the admin networks only: not probed, listed in the report.
+    restricted: Vec<String>,
+    /// Probes of ports the site opens to its trusted sources only.
+    trusted_only: BTreeSet<ProbeSpec>,
+}
+
+impl Expected {
+    /// Adds `ports` probed with `kind` unless its transport and port are already decided: the first
+    /// decision wins, and reachable ports are added before closed ones.
+    fn add(
+        &mut self,
+        kind: ProbeKind,
+        ports: &[u16],
+        expect: Expect,
+        services: &str,
+    ) -> Vec<ProbeSpec> {
+        let mut added = Vec::new();
+        for &port in ports {
+            let taken = self
+                .probes
+                .iter()
+                .find(|(s, _)| s.port == port && is_tcp(s.kind) == is_tcp(kind))
+                .copied();
+            if let Some((spec, had)) = taken {
+                // The same decision from the site names the services behind a flag's port.
+                if had == expect && !services.is_empty() {
+                    self.services
+                        .entry(spec)
+                        .or_insert_with(|| services.to_owned());
+                }
+                continue;
+            }
             let spec = ProbeSpec { kind, port };
-            if !out.iter().any(|(s, _)| *s == spec) {
-                out.push((spec, expect));
+            self.probes.push((spec, expect));
+            added.push(spec);
+            if !services.is_empty() {
+                self.services.insert(spec, services.to_owned());
             }
         }
+        added
+    }
+}
+
+/// The sample of an RTP range: both ends, `spread` ports evenly between them, and `random` ports
+/// drawn from `seed`.
+fn rtp_sample(lo: u16, hi: u16, spread: u16, random: u16, seed: u64) -> Vec<u16> {
+    let mut ports = sample_range(lo, hi, spread);
+    let extra = random_ports(lo, hi, random, &ports, seed ^ u64::from(lo));
+    ports.extend(extra);
+    ports
+}
+
+/// How a range of the site is probed: SIP over UDP with OPTIONS (only a SIP answer proves a UDP
+/// service port), everything over TCP with a connection (TLS and WebSocket ports do not speak plain
+/// SIP), other UDP with a token the agent echoes; ranges by sample, RTP ranges with random ports too.
+fn site_probes(e: &ExposedPorts, args: &CheckArgs, seed: u64) -> (ProbeKind, Vec<u16>) {
+    let kind = match (e.protocol, e.role) {
+        (Protocol::Tcp, _) => ProbeKind::TCP,
+        (Protocol::Udp, Role::Sip) => ProbeKind::SIP_UDP,
+        (Protocol::Udp, _) => ProbeKind::UDP,
     };
-    add(
+    let (lo, hi) = (e.ports.first(), e.ports.last());
+    let ports = if e.role == Role::Rtp {
+        rtp_sample(lo, hi, args.rtp_samples, args.rtp_random, seed)
+    } else {
+        sample_range(lo, hi, args.rtp_samples)
+    };
+    (kind, ports)
+}
+
+/// The probes to run and what each must show: the flags' ports, then the site's.
+fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
+    let site = args.site.as_deref().map(load_site).transpose()?;
+    let seed = random_seed()
+        .iter()
+        .take(8)
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let mut x = Expected::default();
+    x.add(
         ProbeKind::SIP_UDP,
-        ports("sip-udp", &args.sip_udp)?,
+        &ports("sip-udp", &args.sip_udp)?,
         Expect::Reachable,
+        "",
     );
-    add(
+    x.add(
         ProbeKind::SIP_TCP,
-        ports("sip-tcp", &args.sip_tcp)?,
+        &ports("sip-tcp", &args.sip_tcp)?,
         Expect::Reachable,
+        "",
     );
-    add(ProbeKind::UDP, ports("udp", &args.udp)?, Expect::Reachable);
-    add(ProbeKind::TCP, ports("tcp", &args.tcp)?, Expect::Reachable);
+    x.add(
+        ProbeKind::UDP,
+        &ports("udp", &args.udp)?,
+        Expect::Reachable,
+        "",
+    );
+    x.add(
+        ProbeKind::TCP,
+        &ports("tcp", &args.tcp)?,
+        Expect::Reachable,
+        "",
+    );
     if let Some(rtp) = &args.rtp {
         let ranges = parse_ports(rtp).map_err(|e| Failure::Usage(format!("--rtp: {e}")))?;
         for (lo, hi) in ranges {
-            add(
+            x.add(
                 ProbeKind::UDP,
-                sample_range(lo, hi, args.rtp_samples),
+                &rtp_sample(lo, hi, args.rtp_samples, args.rtp_random, seed),
                 Expect::Reachable,
+                "",
             );
         }
     }
-    add(
-        ProbeKind::TCP,
-        ports("closed-tcp", &args.closed_tcp)?,
-        Expect::Closed,
-    );
-    add(
-        ProbeKind::UDP,
-        ports("closed-udp", &args.closed_udp)?,
-        Expect::Closed,
-    );
-    Ok(out)
+    if let Some(site) = &site {
+        for e in &site.reachable {
+            let (kind, ports) = site_probes(e, args, seed);
+            let added = x.add(kind, &ports, Expect::Reachable, &e.services.join(", "));
+            if e.trusted_only {
+                x.trusted_only.extend(added);
+            }
+        }
+        // Ports the admin networks may reach are neither required nor forbidden: markers keep the
+        // default closed list off them, and go once it is in.
+        let marked = x.probes.len();
+        for e in &site.restricted {
+            let (kind, ports) = site_probes(e, args, seed);
+            x.add(kind, &ports, Expect::Closed, "");
+            x.restricted.push(format!(
+                "{} {} ({})",
+                e.protocol,
+                e.ports,
+                e.services.join(", ")
+            ));
+        }
+        let markers = marked..x.probes.len();
+        x.add(
+            ProbeKind::TCP,
+            &ports("closed-tcp", &args.closed_tcp)?,
+            Expect::Closed,
+            "",
+        );
+        x.add(
+            ProbeKind::UDP,
+            &ports("closed-udp", &args.closed_udp)?,
+            Expect::Closed,
+            "",
+        );
+        for (spec, _) in x.probes.drain(markers) {
+            x.services.remove(&spec);
+        }
+        for e in &site.closed {
+            let (kind, ports) = site_probes(e, args, seed);
+            // A closed port is probed the plain way: whatever answers is a finding.
+            let kind = if is_tcp(kind) {
+                ProbeKind::TCP
+            } else {
+                ProbeKind::UDP
+            };
+            x.add(kind, &ports, Expect::Closed, &e.services.join(", "));
+        }
+    } else {
+        x.add(
+            ProbeKind::TCP,
+            &ports("closed-tcp", &args.closed_tcp)?,
+            Expect::Closed,
+            "",
+        );
+        x.add(
+            ProbeKind::UDP,
+            &ports("closed-udp", &args.closed_udp)?,
+            Expect::Closed,
+            "",
+        );
+    }
+    Ok(x)
 }
 
 /// What the inbound SIP ALG probe found.
@@ -254,9 +435,10 @@ fn lifetime(
     )??)
 }
 
-fn finding_json(f: &Finding) -> serde_json::Value {
+fn finding_json(f: &Finding, services: &BTreeMap<ProbeSpec, String>) -> serde_json::Value {
     json!({
         "probe": describe(f.spec),
+        "services": services.get(&f.spec),
         "port": f.spec.port,
         "expect": match f.expect { Expect::Reachable => "open", Expect::Closed => "closed" },
         "pass": f.pass,
@@ -274,7 +456,8 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         key_id: args.key_id.clone(),
         secret,
     };
-    let expected = plan(&args)?;
+    let planned = plan(&args)?;
+    let expected = &planned.probes;
     let stun = SocketAddr::new(args.reflector, args.stun_port);
     let ip = match args.listen_ip {
         Some(ip) => ip,
@@ -316,6 +499,11 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
             target: public,
             probes,
             listen_on,
+            watch: expected
+                .iter()
+                .filter(|(s, e)| *e == Expect::Closed && s.kind == ProbeKind::UDP)
+                .map(|(s, _)| *s)
+                .collect(),
             listen_ip: ip,
             timeout: Duration::from_millis(600) * n + Duration::from_secs(5),
         })
@@ -335,7 +523,20 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
                         _ => Inbound::NotArrived,
                     });
                 }
-                evaluate(&expected, &results, &outcome.heard)
+                let mut findings = evaluate(expected, &results, &outcome.heard);
+                for f in &mut findings {
+                    if f.verdict == Verdict::SILENT
+                        && planned.trusted_only.contains(&f.spec)
+                        && let Some(fix) = &mut f.fix
+                    {
+                        fix.push_str(
+                            "; the site opens this port to its trusted sources only: if the \
+                             PBX's firewall enforces that, list the reflector's address among \
+                             them while checking",
+                        );
+                    }
+                }
+                findings
             }
             Answer::Refused { code, observed } => {
                 let why = match code {
@@ -406,7 +607,10 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         context::print_json(&json!({
             "reflector": args.reflector.to_string(),
             "nat": nat_json,
-            "ports": findings.iter().map(finding_json).collect::<Vec<_>>(),
+            "ports": findings.iter().map(|f| finding_json(f, &planned.services)).collect::<Vec<_>>(),
+            "not_checked": planned.restricted.iter().map(|r| json!({
+                "ports": r, "why": "open to the admin networks only",
+            })).collect::<Vec<_>>(),
             "binding_lifetime": life_json,
             "sip_alg": alg.as_ref().map(|r| json!({
                 "detected": alg_found,
@@ -443,7 +647,22 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
             ));
         }
         for f in &findings {
-            out.push_str(&format!("{f}\n"));
+            let text = f.to_string();
+            match planned.services.get(&f.spec) {
+                Some(services) => {
+                    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+                    out.push_str(&format!("{first} [{services}]\n"));
+                    if !rest.is_empty() {
+                        out.push_str(&format!("{rest}\n"));
+                    }
+                }
+                None => out.push_str(&format!("{text}\n")),
+            }
+        }
+        for r in &planned.restricted {
+            out.push_str(&format!(
+                "---- {r}: not checked, open to the admin networks only\n"
+            ));
         }
         if args.nat {
             match nat.mapping {
@@ -534,4 +753,122 @@ pub fn run(args: CheckArgs, ctx: &Context) -> Outcome {
         context::print(&out)?;
     }
     Ok(if failed > 0 { Exit::Findings } else { Exit::Ok })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        check: CheckArgs,
+    }
+
+    fn expected(extra: &[&str], site: Option<&str>) -> Expected {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut argv = vec![
+            "check",
+            "--reflector",
+            "198.51.100.10",
+            "--key-id",
+            "k",
+            "--secret-file",
+            "/nonexistent",
+        ];
+        if let Some(text) = site {
+            std::fs::write(file.path(), text).unwrap();
+            argv.extend(["--site", file.path().to_str().unwrap()]);
+        }
+        argv.extend(extra);
+        plan(&Cli::parse_from(argv).check).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn names(x: &Expected, expect: Expect) -> Vec<String> {
+        x.probes
+            .iter()
+            .filter(|(_, e)| *e == expect)
+            .map(|(s, _)| describe(*s))
+            .collect()
+    }
+
+    const ASTERISK: &str = "[pbx]\nproduct = \"asterisk\"\nfeatures = [\"remote-phones\"]\n\
+                            lan_address = \"10.0.0.5/24\"\nrtp_range = \"10000-10010\"\n\
+                            [admin]\nssh_port = 22\nnetworks = [\"203.0.113.7/32\"]\n";
+
+    #[test]
+    fn without_a_site_only_the_flags_and_the_default_closed_list_are_probed() {
+        let x = expected(&["--sip-udp", "5060", "--tcp", "80"], None);
+        assert_eq!(names(&x, Expect::Reachable), ["sip udp/5060", "tcp/80"]);
+        // tcp/80 was asked to be open: the default closed list does not contradict it.
+        assert_eq!(
+            names(&x, Expect::Closed),
+            ["tcp/21", "tcp/22", "tcp/23", "tcp/8021", "udp/69"]
+        );
+        assert!(x.services.is_empty());
+    }
+
+    #[test]
+    fn a_site_adds_its_forwards_and_closed_ports_to_the_flags() {
+        let x = expected(&["--rtp-samples", "1", "--udp", "4000"], Some(ASTERISK));
+        let open = names(&x, Expect::Reachable);
+        assert_eq!(open.first().map(String::as_str), Some("udp/4000"));
+        for want in ["sip udp/5060", "udp/10000", "udp/10005", "udp/10010"] {
+            assert!(open.contains(&want.to_owned()), "{want} missing: {open:?}");
+        }
+        let closed = names(&x, Expect::Closed);
+        for want in ["tcp/5038", "udp/69", "tcp/80"] {
+            assert!(
+                closed.contains(&want.to_owned()),
+                "{want} missing: {closed:?}"
+            );
+        }
+        // SSH on 22 for an outside admin network: the default closed list leaves it alone.
+        assert!(!closed.contains(&"tcp/22".to_owned()), "{closed:?}");
+        assert_eq!(x.restricted, ["tcp 22 (ssh)"]);
+        let ami = ProbeSpec {
+            kind: ProbeKind::TCP,
+            port: 5038,
+        };
+        assert_eq!(x.services.get(&ami).map(String::as_str), Some("ami"));
+        // SIP is for the trusted sources only, RTP for everyone; the flag's port is neither.
+        let sip = ProbeSpec {
+            kind: ProbeKind::SIP_UDP,
+            port: 5060,
+        };
+        assert!(x.trusted_only.contains(&sip));
+        assert!(
+            !x.trusted_only
+                .iter()
+                .any(|s| s.port == 10_000 || s.port == 4000)
+        );
+        // No transport and port is probed twice.
+        let mut seen = BTreeSet::new();
+        for (s, _) in &x.probes {
+            assert!(seen.insert((is_tcp(s.kind), s.port)), "{s:?} twice");
+        }
+    }
+
+    #[test]
+    fn a_broken_site_file_is_a_usage_error_with_the_line() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "[pbx]\nproduct = \"nosuchpbx\"\n").unwrap();
+        let args = Cli::parse_from([
+            "check",
+            "--reflector",
+            "198.51.100.10",
+            "--key-id",
+            "k",
+            "--secret-file",
+            "/nonexistent",
+            "--site",
+            file.path().to_str().unwrap(),
+        ]);
+        match plan(&args.check) {
+            Err(Failure::Usage(m)) => assert!(m.contains(":2:"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

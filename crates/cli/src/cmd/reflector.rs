@@ -45,6 +45,13 @@ pub struct ReflectorArgs {
     /// How long one probe waits for an answer, in milliseconds.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub probe_timeout: u64,
+    /// Least time between the starts of two probes of one check, in milliseconds: the reflector's
+    /// probe rate towards any site is at most 1000/MS per second.
+    #[arg(long, default_value_t = 10, value_name = "MS")]
+    pub probe_spacing: u64,
+    /// Most probes of one check waiting for their answers at once.
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub probes_in_flight: u16,
 }
 
 /// Reads `ID:FILE` key specifications into a keyring.
@@ -95,7 +102,8 @@ pub fn run(args: ReflectorArgs, _ctx: &Context) -> Outcome {
         keys,
         policy: Policy::default(),
         probe_timeout: Duration::from_millis(args.probe_timeout),
-        probe_spacing: Duration::from_millis(10),
+        probe_spacing: Duration::from_millis(args.probe_spacing),
+        probes_in_flight: usize::from(args.probes_in_flight),
     })
     .context("starting the control service")?;
     for a in stun.addresses() {
