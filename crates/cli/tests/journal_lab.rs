@@ -10,7 +10,7 @@
 )]
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pbxguard_testlab::{JOURNAL_REMOTE, Netns, journal_append, root_or_skip, tools_or_skip};
 use serde_json::Value;
@@ -28,12 +28,11 @@ fn bans(config: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_until(limit: Duration, what: &str, f: impl FnMut() -> bool) {
+    assert!(
+        pbxguard_testlab::wait_until(limit, f),
+        "timed out waiting until {what}"
+    );
 }
 
 struct Guard(Child);

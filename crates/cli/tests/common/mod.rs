@@ -148,9 +148,13 @@ impl Lab {
             socket.exists() && self.cli(&["status"]).status.success()
         });
         if self.inline {
-            wait_until(Duration::from_secs(5), "the queue is bound", || {
-                self.queue_bound()
-            });
+            // The queue is bound first, the steering rules installed after it: wait for both, or the first
+            // request may pass unjudged.
+            wait_until(
+                Duration::from_secs(5),
+                "the queue is bound and steered",
+                || self.queue_bound() && self.mangle_rules().contains("-j PBXGUARD_INLINE"),
+            );
         }
     }
 
@@ -271,15 +275,11 @@ impl Drop for Lab {
     }
 }
 
-pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out after {limit:?} waiting until {what}");
+pub fn wait_until(limit: Duration, what: &str, f: impl FnMut() -> bool) {
+    assert!(
+        pbxguard_testlab::wait_until(limit, f),
+        "timed out after {limit:?} waiting until {what}"
+    );
 }
 
 /// Whether an OPTIONS from `ns` to `pbx` gets a 200 (sipsak exits 0 on success).
