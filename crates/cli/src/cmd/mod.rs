@@ -44,6 +44,10 @@ pub enum Command {
     /// feeds every message to the detection engine, and bans offenders in the nftables table
     /// `inet pbxguard`, which drops them before conntrack. Bans are stored in [guard] state_dir and
     /// restored at start. Without the privileges to change nftables it runs observe-only and says so.
+    /// [logs] files and journal add what the PBX logs (failed logins over TLS or WebSocket), resuming
+    /// where the guard stopped; [guard] mode = "inline" judges each SIP/UDP request before the PBX sees it
+    /// (NFQUEUE, fail-open); --policy also refuses forbidden calls. The control API is on [guard] socket
+    /// (and on [guard] api_listen, loopback TCP with a token, for a scraper).
     /// SIGHUP reloads the configuration; SIGTERM stops (bans stay in the kernel until they expire;
     /// `nft delete table inet pbxguard` removes every trace).
     Run(run::RunArgs),
