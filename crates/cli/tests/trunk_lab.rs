@@ -1,0 +1,344 @@
+//! Root tier: a trunk's concurrent-call cap enforced inline by `pbxguard run`.
+//!
+//! A carrier (SIPp UAC in the attacker-side namespace, listed as trunk `carrier` capped at 2 calls) calls
+//! through Kamailio, which relays every call to a phone (SIPp UAS in the phone namespace). Two calls are
+//! answered and stay up; the third is answered 503 by the guard and never reaches Kamailio; once one call
+//! ends with BYE, the next call is answered again.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use pbxguard_testlab::{root_or_skip, tools_or_skip};
+
+mod common;
+
+use common::{ATK, GOOD, Lab, PBX_ATK, PBX_GOOD, wait_until};
+
+/// A PBX that relays every call from the carrier to the phone, and in-dialog requests after it (no
+/// Record-Route: SIPp's built-in UAC sends ACK and BYE straight to Kamailio). It logs each new INVITE's
+/// Call-ID, retransmissions excluded.
+const KAMAILIO: &str = r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=2
+listen=udp:PBX_ATK:5060
+listen=udp:PBX_GOOD:5060
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "kex.so"
+loadmodule "corex.so"
+request_route {
+    if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+    if (is_method("OPTIONS") && !has_totag()) { sl_send_reply("200", "OK"); exit; }
+    if (is_method("CANCEL") || is_method("INVITE")) {
+        if (t_check_trans()) { exit; }
+    }
+    if (is_method("INVITE") && !has_totag()) {
+        xlog("L_NOTICE", "trunk INVITE <$ci> from $si:$sp\n");
+    }
+    $du = "sip:PHONE:5060";
+    $fs = "udp:PBX_GOOD:5060";
+    t_relay();
+}
+"#;
+
+/// A call the guard refuses: INVITE, 503, ACK.
+const REFUSED: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="A call offered on a full trunk">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: carrier <sip:+442079460000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:carrier@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=carrier 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="503"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"#;
+
+/// The phone: SIPp's built-in UAS (180, 200, waits for ACK and BYE), killed on drop.
+struct Phone(Child);
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One carrier call: a SIPp UAC, killed on drop if still running.
+struct Call {
+    child: Child,
+    trace: PathBuf,
+    label: String,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Call {
+    /// Starts call `label` from the carrier: the built-in UAC holding the call `hold` after the answer
+    /// (then BYE), or `scenario` when given.
+    fn start(lab: &Lab, label: &str, port: u16, hold: Duration, scenario: Option<&Path>) -> Call {
+        let trace = lab.path(&format!("sipp-{label}.log"));
+        let mut cmd = lab.atk.command("sipp");
+        match scenario {
+            Some(s) => cmd.args(["-sf", s.to_str().unwrap()]),
+            None => cmd.args(["-sn", "uac"]),
+        };
+        let child = cmd
+            .args(["-s", "1001", "-i", ATK, "-p", &port.to_string()])
+            .args(["-m", "1", "-l", "1", "-d", &hold.as_millis().to_string()])
+            .args(["-cid_str", &format!("trunk-{label}-%u-%p@%s")])
+            .args(["-timeout", "40s", "-timeout_error", "-nostdin"])
+            .args(["-trace_msg", "-message_file", trace.to_str().unwrap()])
+            .arg(format!("{PBX_ATK}:5060"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Call {
+            child,
+            trace,
+            label: label.to_owned(),
+        }
+    }
+
+    fn messages(&self) -> String {
+        fs::read_to_string(&self.trace).unwrap_or_default()
+    }
+
+    /// Whether the call is up: the answer arrived and SIPp acknowledged it.
+    fn established(&self) -> bool {
+        let m = self.messages();
+        m.contains("SIP/2.0 200 OK") && m.contains("ACK sip:")
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for SIPp to finish and asserts that the scenario completed.
+    fn succeeds_within(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "call {} failed ({status}); SIPp saw:\n{}",
+                    self.label,
+                    self.messages()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "call {} still running after {limit:?}",
+                self.label
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The Call-IDs of the INVITEs Kamailio received.
+fn invites_at_kamailio(lab: &Lab) -> BTreeSet<String> {
+    fs::read_to_string(lab.path("kamailio.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("trunk INVITE <").nth(1)?;
+            rest.split('>').next().map(str::to_owned)
+        })
+        .collect()
+}
+
+fn labels(call_ids: &BTreeSet<String>) -> Vec<String> {
+    call_ids
+        .iter()
+        .filter_map(|id| id.split('-').nth(1).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn inline_the_third_concurrent_call_on_a_trunk_capped_at_two_is_refused_until_one_ends() {
+    let name =
+        "inline_the_third_concurrent_call_on_a_trunk_capped_at_two_is_refused_until_one_ends";
+    if !(root_or_skip(name)
+        && tools_or_skip(name, &["kamailio", "sipp", "sipsak", "ss", "iptables"]))
+    {
+        return;
+    }
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("policy.toml");
+    fs::write(
+        &policy,
+        format!("country = \"GB\"\n\n[trunks.carrier]\naddresses = [\"{ATK}\"]\ncap = 2\n"),
+    )
+    .unwrap();
+    let mut lab = Lab::with_run_args(
+        "inline",
+        &format!("[lists]\ntrunks = [\"{ATK}\"]\n"),
+        vec!["--policy".into(), policy.to_str().unwrap().into()],
+    );
+    lab.restart_kamailio_with(
+        &KAMAILIO
+            .replace("PBX_ATK", PBX_ATK)
+            .replace("PBX_GOOD", PBX_GOOD)
+            .replace("PHONE", GOOD),
+    );
+    let refused_xml = lab.path("refused.xml");
+    fs::write(&refused_xml, REFUSED).unwrap();
+    let _phone = Phone(
+        lab.good
+            .command("sipp")
+            .args(["-sn", "uas", "-i", GOOD, "-p", "5060", "-nostdin"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(Duration::from_secs(10), "the phone listens", || {
+        lab.good
+            .exec("ss", ["-Hlun", "sport = :5060"])
+            .is_ok_and(|o| !o.stdout.is_empty())
+    });
+
+    // Two calls, answered and held (a for 20 s, b for 6 s after the answer).
+    let mut a = Call::start(&lab, "a", 5071, Duration::from_secs(20), None);
+    let mut b = Call::start(&lab, "b", 5072, Duration::from_secs(6), None);
+    wait_until(Duration::from_secs(10), "calls a and b are up", || {
+        a.established() && b.established()
+    });
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["a", "b"]);
+
+    // The third call, while both are up: 503 from the guard, nothing at Kamailio.
+    let mut c = Call::start(&lab, "c", 5073, Duration::ZERO, Some(&refused_xml));
+    c.succeeds_within(Duration::from_secs(10));
+    assert!(
+        c.messages().contains("SIP/2.0 503 Service Unavailable"),
+        "{}",
+        c.messages()
+    );
+    assert!(
+        a.running() && b.running(),
+        "a call ended before the third was tried: the test proves nothing"
+    );
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["a", "b"]);
+    assert!(
+        lab.guard_log()
+            .contains("trunk carrier has 2 calls in progress (cap 2)"),
+        "no alert for the refused call:\n{}",
+        lab.guard_log()
+    );
+
+    // b hangs up (BYE through Kamailio); the next call is answered while a is still up.
+    b.succeeds_within(Duration::from_secs(20));
+    assert!(b.messages().contains("BYE sip:"), "{}", b.messages());
+    let mut d = Call::start(&lab, "d", 5074, Duration::from_secs(1), None);
+    d.succeeds_within(Duration::from_secs(15));
+    assert!(a.running(), "call a ended early: {}", a.messages());
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["a", "b", "d"]);
+    a.succeeds_within(Duration::from_secs(30));
+}
+
+/// `pbxguard run --check` with `dir/pbxguard.toml` holding `config` and the policy `policy`.
+fn run_check(config: &str, policy: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, p) = (
+        dir.path().join("pbxguard.toml"),
+        dir.path().join("policy.toml"),
+    );
+    fs::write(&c, config).unwrap();
+    fs::write(&p, policy).unwrap();
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("pbxguard"))
+        .env_remove("PBXGUARD_CONFIG")
+        .env_remove("PBXGUARD_LOG")
+        .arg("--config")
+        .arg(&c)
+        .args(["run", "--check", "--policy"])
+        .arg(&p)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn run_check_wants_a_policy_trunk_among_the_trunks_and_off_the_allow_list() {
+    let policy = "country = \"GB\"\n[trunks.carrier]\naddresses = [\"203.0.113.8/29\"]\ncap = 2\n";
+    let ok = run_check("[lists]\ntrunks = [\"203.0.113.0/24\"]\n", policy);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = run_check(
+        "[lists]\ntrunks = [\"203.0.113.8/30\"]\nallow = [\"203.0.113.9\"]\n",
+        policy,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`trunks.carrier.addresses`: 203.0.113.8/29 is not within [lists] trunks"),
+        "{err}"
+    );
+    assert!(
+        err.contains("203.0.113.8/29 overlaps [lists] allow 203.0.113.9/32"),
+        "{err}"
+    );
+}
