@@ -565,7 +565,7 @@ impl CallPolicy {
             return Verdict::Deny(v);
         }
         let Some(dest) = &c.destination else {
-            return Verdict::Allow;
+            return self.check_short_code(c);
         };
         if dest.international
             && let Some(allowed) = self.config.allowed_countries_of(attempt.extension)
@@ -608,6 +608,31 @@ impl CallPolicy {
             );
         }
         Verdict::Allow
+    }
+
+    /// A short code the risk table lists: one listed high is billed at premium rates, so a
+    /// policy that refuses premium-rate numbers refuses it too; any level above `max_risk` is
+    /// refused.
+    fn check_short_code(&self, c: &Classification) -> Verdict {
+        let (Some((level, reason)), Dialled::ShortCode { number }) =
+            (&c.short_code_risk, &c.dialled)
+        else {
+            return Verdict::Allow;
+        };
+        if *level == RiskLevel::High && self.config.denied_types.contains(&NumberType::PremiumRate)
+        {
+            return deny(
+                Rule::NumberType,
+                format!("short code {number} is billed at premium rates ({reason})"),
+            );
+        }
+        match self.config.max_risk {
+            Some(max) if *level > max => deny(
+                Rule::Risk,
+                format!("short code {number} is {level} risk ({reason}), above {max}"),
+            ),
+            _ => Verdict::Allow,
+        }
     }
 
     fn denied_prefix(&self, c: &Classification) -> Option<Violation> {
