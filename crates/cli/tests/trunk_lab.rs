@@ -3,7 +3,8 @@
 //! A carrier (SIPp UAC in the attacker-side namespace, listed as trunk `carrier` capped at 2 calls) calls
 //! through Kamailio, which relays every call to a phone (SIPp UAS in the phone namespace). Two calls are
 //! answered and stay up; the third is answered 503 by the guard and never reaches Kamailio; once one call
-//! ends with BYE, the next call is answered again.
+//! ends with BYE, the next call is answered again. A call the PBX itself hangs up frees the trunk too: the
+//! guard sees the PBX's BYE leave.
 
 #![allow(
     clippy::unwrap_used,
@@ -25,8 +26,10 @@ mod common;
 use common::{ATK, GOOD, Lab, PBX_ATK, PBX_GOOD, wait_until};
 
 /// A PBX that relays every call from the carrier to the phone, and in-dialog requests after it (no
-/// Record-Route: SIPp's built-in UAC sends ACK and BYE straight to Kamailio). It logs each new INVITE's
-/// Call-ID, retransmissions excluded.
+/// loose routing: SIPp's built-in UAC ignores Record-Route and sends ACK and BYE straight to Kamailio).
+/// A call to extension 2002 is hung up by the PBX itself 3 s after the answer (Kamailio's dialog module
+/// sends BYE to both sides), as a PBX does when its own timer or an operator ends a call. It logs each
+/// new INVITE's Call-ID, retransmissions excluded.
 const KAMAILIO: &str = r#"#!KAMAILIO
 debug=2
 log_stderror=yes
@@ -36,6 +39,7 @@ listen=udp:PBX_ATK:5060
 listen=udp:PBX_GOOD:5060
 loadmodule "tm.so"
 loadmodule "sl.so"
+loadmodule "rr.so"
 loadmodule "pv.so"
 loadmodule "maxfwd.so"
 loadmodule "textops.so"
@@ -43,6 +47,9 @@ loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "kex.so"
 loadmodule "corex.so"
+loadmodule "dialog.so"
+modparam("dialog", "dlg_match_mode", 1)
+modparam("dialog", "send_bye", 1)
 request_route {
     if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
     if (is_method("OPTIONS") && !has_totag()) { sl_send_reply("200", "OK"); exit; }
@@ -51,11 +58,79 @@ request_route {
     }
     if (is_method("INVITE") && !has_totag()) {
         xlog("L_NOTICE", "trunk INVITE <$ci> from $si:$sp\n");
+        if ($tU == "2002") {
+            dlg_manage();
+            dlg_set_timeout("3");
+        }
+    } else if ($tU == "2002") {
+        # The ACK confirms the dialog, which must be confirmed for its timeout to send BYE.
+        dlg_manage();
     }
     $du = "sip:PHONE:5060";
     $fs = "udp:PBX_GOOD:5060";
     t_relay();
 }
+"#;
+
+/// A call the PBX hangs up: INVITE, 200, ACK, then BYE from the PBX, answered 200.
+const HUNG_UP: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="A call the PBX hangs up">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: carrier <sip:+442079460000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:carrier@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=carrier 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_From:]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
 "#;
 
 /// A call the guard refuses: INVITE, 503, ACK.
@@ -134,6 +209,18 @@ impl Call {
     /// Starts call `label` from the carrier: the built-in UAC holding the call `hold` after the answer
     /// (then BYE), or `scenario` when given.
     fn start(lab: &Lab, label: &str, port: u16, hold: Duration, scenario: Option<&Path>) -> Call {
+        Self::start_to(lab, label, "1001", port, hold, scenario)
+    }
+
+    /// As [`Call::start`], calling extension `to`.
+    fn start_to(
+        lab: &Lab,
+        label: &str,
+        to: &str,
+        port: u16,
+        hold: Duration,
+        scenario: Option<&Path>,
+    ) -> Call {
         let trace = lab.path(&format!("sipp-{label}.log"));
         let mut cmd = lab.atk.command("sipp");
         match scenario {
@@ -141,7 +228,7 @@ impl Call {
             None => cmd.args(["-sn", "uac"]),
         };
         let child = cmd
-            .args(["-s", "1001", "-i", ATK, "-p", &port.to_string()])
+            .args(["-s", to, "-i", ATK, "-p", &port.to_string()])
             .args(["-m", "1", "-l", "1", "-d", &hold.as_millis().to_string()])
             .args(["-cid_str", &format!("trunk-{label}-%u-%p@%s")])
             .args(["-timeout", "40s", "-timeout_error", "-nostdin"])
@@ -196,6 +283,55 @@ impl Call {
     }
 }
 
+fn ready(name: &str) -> bool {
+    root_or_skip(name) && tools_or_skip(name, &["kamailio", "sipp", "sipsak", "ss", "iptables"])
+}
+
+/// The lab with the carrier at `ATK` as trunk `carrier` capped at `cap` calls, the guard inline, and
+/// Kamailio relaying calls to the phones. The policy's directory must outlive the lab.
+fn trunk_lab(cap: u32) -> (Lab, tempfile::TempDir) {
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("policy.toml");
+    fs::write(
+        &policy,
+        format!("country = \"GB\"\n\n[trunks.carrier]\naddresses = [\"{ATK}\"]\ncap = {cap}\n"),
+    )
+    .unwrap();
+    let mut lab = Lab::with_run_args(
+        "inline",
+        &format!("[lists]\ntrunks = [\"{ATK}\"]\n"),
+        vec!["--policy".into(), policy.to_str().unwrap().into()],
+    );
+    lab.restart_kamailio_with(
+        &KAMAILIO
+            .replace("PBX_ATK", PBX_ATK)
+            .replace("PBX_GOOD", PBX_GOOD)
+            .replace("PHONE", GOOD),
+    );
+    (lab, policy_dir)
+}
+
+/// Starts a phone (SIPp UAS with `scenario` arguments) at `GOOD:port` and waits until it listens.
+fn phone(lab: &Lab, port: &str, scenario: &[&str]) -> Phone {
+    let p = Phone(
+        lab.good
+            .command("sipp")
+            .args(scenario)
+            .args(["-i", GOOD, "-p", port, "-nostdin"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(Duration::from_secs(10), "the phone listens", || {
+        lab.good
+            .exec("ss", ["-Hlun", &format!("sport = :{port}")])
+            .is_ok_and(|o| !o.stdout.is_empty())
+    });
+    p
+}
+
 /// The Call-IDs of the INVITEs Kamailio received.
 fn invites_at_kamailio(lab: &Lab) -> BTreeSet<String> {
     fs::read_to_string(lab.path("kamailio.log"))
@@ -219,46 +355,13 @@ fn labels(call_ids: &BTreeSet<String>) -> Vec<String> {
 fn inline_the_third_concurrent_call_on_a_trunk_capped_at_two_is_refused_until_one_ends() {
     let name =
         "inline_the_third_concurrent_call_on_a_trunk_capped_at_two_is_refused_until_one_ends";
-    if !(root_or_skip(name)
-        && tools_or_skip(name, &["kamailio", "sipp", "sipsak", "ss", "iptables"]))
-    {
+    if !ready(name) {
         return;
     }
-    let policy_dir = tempfile::tempdir().unwrap();
-    let policy = policy_dir.path().join("policy.toml");
-    fs::write(
-        &policy,
-        format!("country = \"GB\"\n\n[trunks.carrier]\naddresses = [\"{ATK}\"]\ncap = 2\n"),
-    )
-    .unwrap();
-    let mut lab = Lab::with_run_args(
-        "inline",
-        &format!("[lists]\ntrunks = [\"{ATK}\"]\n"),
-        vec!["--policy".into(), policy.to_str().unwrap().into()],
-    );
-    lab.restart_kamailio_with(
-        &KAMAILIO
-            .replace("PBX_ATK", PBX_ATK)
-            .replace("PBX_GOOD", PBX_GOOD)
-            .replace("PHONE", GOOD),
-    );
+    let (lab, _policy_dir) = trunk_lab(2);
     let refused_xml = lab.path("refused.xml");
     fs::write(&refused_xml, REFUSED).unwrap();
-    let _phone = Phone(
-        lab.good
-            .command("sipp")
-            .args(["-sn", "uas", "-i", GOOD, "-p", "5060", "-nostdin"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until(Duration::from_secs(10), "the phone listens", || {
-        lab.good
-            .exec("ss", ["-Hlun", "sport = :5060"])
-            .is_ok_and(|o| !o.stdout.is_empty())
-    });
+    let _phone = phone(&lab, "5060", &["-sn", "uas"]);
 
     // Two calls, answered and held (a for 20 s, b for 6 s after the answer).
     let mut a = Call::start(&lab, "a", 5071, Duration::from_secs(20), None);
@@ -296,6 +399,34 @@ fn inline_the_third_concurrent_call_on_a_trunk_capped_at_two_is_refused_until_on
     assert!(a.running(), "call a ended early: {}", a.messages());
     assert_eq!(labels(&invites_at_kamailio(&lab)), ["a", "b", "d"]);
     a.succeeds_within(Duration::from_secs(30));
+}
+
+#[test]
+fn inline_a_call_the_pbx_hangs_up_frees_its_trunk() {
+    let name = "inline_a_call_the_pbx_hangs_up_frees_its_trunk";
+    if !ready(name) {
+        return;
+    }
+    let (lab, _policy_dir) = trunk_lab(1);
+    let (refused_xml, hung_up_xml) = (lab.path("refused.xml"), lab.path("hung-up.xml"));
+    fs::write(&refused_xml, REFUSED).unwrap();
+    fs::write(&hung_up_xml, HUNG_UP).unwrap();
+    let _phone = phone(&lab, "5060", &["-sn", "uas"]);
+
+    // The carrier's call to 2002 takes the trunk's one channel; the PBX hangs up after 3 s.
+    let mut e = Call::start_to(&lab, "e", "2002", 5075, Duration::ZERO, Some(&hung_up_xml));
+    wait_until(Duration::from_secs(10), "call e is up", || e.established());
+    let mut f = Call::start(&lab, "f", 5076, Duration::ZERO, Some(&refused_xml));
+    f.succeeds_within(Duration::from_secs(10));
+    assert!(
+        e.running(),
+        "call e ended before f was tried: the test proves nothing"
+    );
+    // Only the PBX's BYE, seen leaving (no BYE reaches the PBX), tells the guard the call is over.
+    e.succeeds_within(Duration::from_secs(20));
+    let mut g = Call::start(&lab, "g", 5077, Duration::from_secs(1), None);
+    g.succeeds_within(Duration::from_secs(15));
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["e", "g"]);
 }
 
 /// `pbxguard run --check` with `dir/pbxguard.toml` holding `config` and the policy `policy`.
