@@ -4,7 +4,8 @@
 //! through Kamailio, which relays every call to a phone (SIPp UAS in the phone namespace). Two calls are
 //! answered and stay up; the third is answered 503 by the guard and never reaches Kamailio; once one call
 //! ends with BYE, the next call is answered again. A call the PBX itself hangs up frees the trunk too: the
-//! guard sees the PBX's BYE leave.
+//! guard sees the PBX's BYE leave. A call the PBX places on the trunk (a phone calling out) takes a channel
+//! as well, so the carrier's offer that would exceed the cap is refused.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use pbxguard_testlab::{root_or_skip, tools_or_skip};
+use pbxguard_testlab::{Netns, root_or_skip, tools_or_skip};
 
 mod common;
 
@@ -66,8 +67,14 @@ request_route {
         # The ACK confirms the dialog, which must be confirmed for its timeout to send BYE.
         dlg_manage();
     }
-    $du = "sip:PHONE:5060";
-    $fs = "udp:PBX_GOOD:5060";
+    if ($si == "PHONE") {
+        # The phone calls out through the carrier, whose gateway listens at port 5090.
+        $du = "sip:CARRIER:5090";
+        $fs = "udp:PBX_ATK:5060";
+    } else {
+        $du = "sip:PHONE:5060";
+        $fs = "udp:PBX_GOOD:5060";
+    }
     t_relay();
 }
 "#;
@@ -221,19 +228,41 @@ impl Call {
         hold: Duration,
         scenario: Option<&Path>,
     ) -> Call {
+        Self::start_from(
+            lab,
+            (&lab.atk, ATK, PBX_ATK),
+            label,
+            to,
+            port,
+            hold,
+            scenario,
+        )
+    }
+
+    /// As [`Call::start_to`], from `ns` at `local` to the PBX at `pbx`.
+    #[allow(clippy::too_many_arguments)]
+    fn start_from(
+        lab: &Lab,
+        (ns, local, pbx): (&Netns, &str, &str),
+        label: &str,
+        to: &str,
+        port: u16,
+        hold: Duration,
+        scenario: Option<&Path>,
+    ) -> Call {
         let trace = lab.path(&format!("sipp-{label}.log"));
-        let mut cmd = lab.atk.command("sipp");
+        let mut cmd = ns.command("sipp");
         match scenario {
             Some(s) => cmd.args(["-sf", s.to_str().unwrap()]),
             None => cmd.args(["-sn", "uac"]),
         };
         let child = cmd
-            .args(["-s", to, "-i", ATK, "-p", &port.to_string()])
+            .args(["-s", to, "-i", local, "-p", &port.to_string()])
             .args(["-m", "1", "-l", "1", "-d", &hold.as_millis().to_string()])
             .args(["-cid_str", &format!("trunk-{label}-%u-%p@%s")])
             .args(["-timeout", "40s", "-timeout_error", "-nostdin"])
             .args(["-trace_msg", "-message_file", trace.to_str().unwrap()])
-            .arg(format!("{PBX_ATK}:5060"))
+            .arg(format!("{pbx}:5060"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -306,7 +335,8 @@ fn trunk_lab(cap: u32) -> (Lab, tempfile::TempDir) {
         &KAMAILIO
             .replace("PBX_ATK", PBX_ATK)
             .replace("PBX_GOOD", PBX_GOOD)
-            .replace("PHONE", GOOD),
+            .replace("PHONE", GOOD)
+            .replace("CARRIER", ATK),
     );
     (lab, policy_dir)
 }
@@ -427,6 +457,63 @@ fn inline_a_call_the_pbx_hangs_up_frees_its_trunk() {
     let mut g = Call::start(&lab, "g", 5077, Duration::from_secs(1), None);
     g.succeeds_within(Duration::from_secs(15));
     assert_eq!(labels(&invites_at_kamailio(&lab)), ["e", "g"]);
+}
+
+#[test]
+fn inline_a_call_the_pbx_places_on_the_trunk_counts_against_its_cap() {
+    let name = "inline_a_call_the_pbx_places_on_the_trunk_counts_against_its_cap";
+    if !ready(name) {
+        return;
+    }
+    let (lab, _policy_dir) = trunk_lab(1);
+    let refused_xml = lab.path("refused.xml");
+    fs::write(&refused_xml, REFUSED).unwrap();
+    let _phone = phone(&lab, "5060", &["-sn", "uas"]);
+    // The carrier's gateway, where the PBX sends its outbound calls.
+    let _gateway = Phone(
+        lab.atk
+            .command("sipp")
+            .args(["-sn", "uas", "-i", ATK, "-p", "5090", "-nostdin"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(Duration::from_secs(10), "the gateway listens", || {
+        lab.atk
+            .exec("ss", ["-Hlun", "sport = :5090"])
+            .is_ok_and(|o| !o.stdout.is_empty())
+    });
+
+    // The phone calls a London number; the PBX places the call on the trunk, its one channel.
+    let mut out = Call::start_from(
+        &lab,
+        (&lab.good, GOOD, PBX_GOOD),
+        "out",
+        "02079460000",
+        5081,
+        Duration::from_secs(6),
+        None,
+    );
+    wait_until(Duration::from_secs(10), "the outbound call is up", || {
+        out.established()
+    });
+    // A call the carrier offers meanwhile is refused: the trunk is full.
+    let mut h = Call::start(&lab, "h", 5078, Duration::ZERO, Some(&refused_xml));
+    h.succeeds_within(Duration::from_secs(10));
+    assert!(out.running(), "the outbound call ended before h was tried");
+    assert!(
+        lab.guard_log()
+            .contains("trunk carrier has 1 calls in progress (cap 1)"),
+        "{}",
+        lab.guard_log()
+    );
+    // The phone hangs up; the next offer is answered.
+    out.succeeds_within(Duration::from_secs(20));
+    let mut i = Call::start(&lab, "i", 5079, Duration::from_secs(1), None);
+    i.succeeds_within(Duration::from_secs(15));
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["i", "out"]);
 }
 
 /// `pbxguard run --check` with `dir/pbxguard.toml` holding `config` and the policy `policy`.
