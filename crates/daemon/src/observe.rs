@@ -26,6 +26,7 @@ pub fn event<'b>(msg: &Message<'_, 'b>, direction: Direction) -> Option<Event<'b
         (false, Direction::Inbound) => Some(Event::PeerResponse {
             status: msg.status().map_or(0, |s| s.as_u16()),
             call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
+            cseq: msg.cseq().map_or(0, |c| c.seq),
         }),
         (true, Direction::Outbound) => Some(Event::PbxRequest(request(msg))),
     }

@@ -390,8 +390,15 @@ impl Engine {
             }
             // A carrier's answer to a call the PBX placed on its trunk; phones' answers to the PBX's own
             // requests do not end calls (a forking PBX hears several).
-            (Event::PeerResponse { status, call_id }, _) if calls.trunk_at(obs.peer).is_some() => {
-                self.final_response(obs.time, call_id, None, *status);
+            (
+                Event::PeerResponse {
+                    status,
+                    call_id,
+                    cseq,
+                },
+                _,
+            ) if calls.trunk_at(obs.peer).is_some() => {
+                self.final_response(obs.time, call_id, Some(*cseq), *status);
                 Verdict::Accept
             }
             _ => Verdict::Accept,

@@ -75,6 +75,8 @@ pub enum Event<'a> {
         status: u16,
         /// The Call-ID header (empty when missing).
         call_id: &'a [u8],
+        /// The CSeq number (0 when missing).
+        cseq: u32,
     },
     /// A SIP request from the PBX to the peer (its call to a carrier, its BYE, a qualify OPTIONS). It says
     /// nothing about the peer's behaviour; the call policy uses it to count calls the PBX places on a

@@ -96,11 +96,12 @@ fn pbx_sends(e: &mut Engine, secs: u64, peer: &str, req: Request<'_>) -> Verdict
     observe(e, secs, peer, Event::PbxRequest(req))
 }
 
-/// `peer` answers the PBX.
-fn peer_answers(e: &mut Engine, secs: u64, peer: &str, call_id: &str, status: u16) {
+/// `peer` answers the PBX's request `cseq` (the INVITEs of these tests have CSeq 1).
+fn peer_answers(e: &mut Engine, secs: u64, peer: &str, call_id: &str, cseq: u32, status: u16) {
     let event = Event::PeerResponse {
         status,
         call_id: call_id.as_bytes(),
+        cseq,
     };
     observe(e, secs, peer, event);
 }
@@ -246,7 +247,9 @@ fn calls_the_pbx_places_on_the_trunk_count_and_a_full_trunk_is_reported() {
         pbx_sends(&mut e, 0, CARRIER, invite("out-1")),
         Verdict::Accept
     );
-    peer_answers(&mut e, 1, CARRIER, "out-1", 200);
+    peer_answers(&mut e, 1, CARRIER, "out-1", 1, 200);
+    // The carrier refuses a re-INVITE of the PBX (CSeq 2): the call goes on.
+    peer_answers(&mut e, 1, CARRIER, "out-1", 2, 488);
     assert_eq!(from_carrier(&mut e, 2, invite("in-1")), Verdict::Accept);
     assert!(alerts(&mut e).is_empty());
     // The trunk is full: the PBX's next call is counted and reported.
@@ -259,7 +262,7 @@ fn calls_the_pbx_places_on_the_trunk_count_and_a_full_trunk_is_reported() {
     assert_eq!(a[0].kind, AlertKind::TrunkOverCap);
     assert_eq!(a[0].source, "203.0.113.10/32".parse().unwrap());
     // The carrier rejects out-2 and the PBX hangs up out-1: two channels free, one call left.
-    peer_answers(&mut e, 4, CARRIER, "out-2", 503);
+    peer_answers(&mut e, 4, CARRIER, "out-2", 1, 503);
     assert_eq!(
         from_carrier(&mut e, 5, invite("in-2")),
         Verdict::Reject(503)
@@ -275,7 +278,7 @@ fn a_phone_failing_a_branch_of_the_pbx_does_not_end_a_trunk_call() {
     assert_eq!(from_carrier(&mut e, 0, invite("in-2")), Verdict::Accept);
     // The PBX rings two phones for in-1; one is busy. The call goes on.
     assert_eq!(pbx_sends(&mut e, 1, PHONE, invite("in-1")), Verdict::Accept);
-    peer_answers(&mut e, 1, PHONE, "in-1", 486);
+    peer_answers(&mut e, 1, PHONE, "in-1", 1, 486);
     assert_eq!(
         from_carrier(&mut e, 2, invite("in-3")),
         Verdict::Reject(503)
