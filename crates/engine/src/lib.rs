@@ -435,8 +435,8 @@ impl Engine {
             return Verdict::Accept;
         };
         let evidence = Evidence {
-            count: 1,
-            threshold: 1,
+            count: calls.policy().active_on_trunk(&trunk),
+            threshold: calls.policy().trunk_cap(&trunk).unwrap_or(0),
             sample_user: req
                 .from_user
                 .map(|u| String::from_utf8_lossy(u).into_owned()),
@@ -474,8 +474,8 @@ impl Engine {
             return;
         };
         let evidence = Evidence {
-            count: 1,
-            threshold: 1,
+            count: calls.policy().active_on_trunk(&trunk),
+            threshold: calls.policy().trunk_cap(&trunk).unwrap_or(0),
             sample_user: req
                 .from_user
                 .map(|u| String::from_utf8_lossy(u).into_owned()),

@@ -136,6 +136,8 @@ fn the_third_call_a_carrier_offers_on_a_trunk_capped_at_two_is_refused_with_503(
         detail.contains("trunk carrier has 2 calls in progress (cap 2)"),
         "{detail}"
     );
+    let evidence = &alerts[0].evidence;
+    assert_eq!((evidence.count, evidence.threshold), (2, 2));
     assert_eq!(e.stats().rejected, 1);
     // The carrier's BYE ends a call: the next offer fits.
     assert_eq!(
@@ -260,6 +262,8 @@ fn calls_the_pbx_places_on_the_trunk_count_and_a_full_trunk_is_reported() {
     let a = alerts(&mut e);
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(a[0].kind, AlertKind::TrunkOverCap);
+    // Counted, so the evidence shows the trunk past its cap.
+    assert_eq!((a[0].evidence.count, a[0].evidence.threshold), (3, 2));
     assert_eq!(a[0].source, "203.0.113.10/32".parse().unwrap());
     // The carrier rejects out-2 and the PBX hangs up out-1: two channels free, one call left.
     peer_answers(&mut e, 4, CARRIER, "out-2", 1, 503);
