@@ -226,7 +226,9 @@ impl Engine {
     ///
     /// - Every initial INVITE from a source that is neither a trunk of the `[lists]` nor at the address of
     ///   one of the policy's named trunks is a call placed by an extension: the number policy decides, and
-    ///   a refused call gets [`Verdict::Reject`]`(403)` and an alert.
+    ///   a refused call gets [`Verdict::Reject`]`(403)` and an alert. When the policy names the
+    ///   `outbound_trunk`, an outside call counts against it from this INVITE on, and a full trunk gets
+    ///   [`Verdict::Reject`]`(503)`.
     /// - An initial INVITE from a named trunk's address is a call the carrier offers: only the trunk's
     ///   concurrent-call cap applies; past it the call gets [`Verdict::Reject`]`(503)` and an alert.
     /// - An initial INVITE the PBX sends to a named trunk's address ([`Event::PbxRequest`]) counts against
@@ -526,16 +528,24 @@ impl Engine {
             .or(req.from_user)
             .map(|e| String::from_utf8_lossy(e).into_owned());
         let dialled = String::from_utf8_lossy(req.uri_user.unwrap_or_default()).into_owned();
+        // Outside calls count against the trunk the PBX sends them to, when the policy names it.
+        let trunk = calls.policy().config().outbound_trunk.clone();
         let (_, verdict) = calls.handle_invite(
             numbers_time(at),
             &call_id,
             extension.as_deref(),
-            None,
+            trunk.as_deref(),
             &dialled,
         );
         let Some(violation) = verdict.violation() else {
             calls.note_invite_cseq(&call_id, req.cseq);
             return Verdict::Accept;
+        };
+        // A full trunk is busy now (RFC 3261 §21.5.4); every other rule forbids the call.
+        let status = if violation.rule == pbxguard_numbers::policy::Rule::TrunkConcurrency {
+            503
+        } else {
+            403
         };
         let evidence = Evidence {
             count: 1,
@@ -555,7 +565,7 @@ impl Engine {
             evidence,
         );
         self.stats.rejected += 1;
-        Verdict::Reject(403)
+        Verdict::Reject(status)
     }
 
     fn drop_if_inbound(&mut self, obs: &Observation<'_>) -> Verdict {

@@ -27,6 +27,11 @@ const T0: u64 = 1_775_037_600;
 
 /// A site whose trunk `carrier` (203.0.113.0/28, a trunk of the `[lists]` too) is capped at 2 calls.
 fn engine() -> Engine {
+    engine_with(|_| {})
+}
+
+/// As [`engine`], with `edit` applied to the policy.
+fn engine_with(edit: impl FnOnce(&mut PolicyConfig)) -> Engine {
     let mut config = Config::default();
     config.lists.trunks = vec!["203.0.113.0/28".parse().unwrap()];
     let mut e = Engine::new(config, Timestamp::from_secs(T0));
@@ -36,6 +41,7 @@ fn engine() -> Engine {
         name: "carrier".into(),
         networks: vec!["203.0.113.0/28".parse().unwrap()],
     });
+    edit(&mut policy);
     let plan = DialPlan::new(Country::new("GB").unwrap()).with_outside_line("9");
     e.set_call_guard(Some(CallGuard::new(plan, Classifier::default(), policy)));
     e
@@ -328,4 +334,39 @@ fn requests_the_pbx_sends_never_count_against_the_peer() {
     }
     assert!(e.poll_decision().is_none());
     assert_eq!(e.tracked_sources(), 0);
+}
+
+#[test]
+fn with_an_outbound_trunk_a_phones_call_on_a_full_trunk_gets_503_before_the_pbx_sees_it() {
+    let mut e = engine_with(|p| p.outbound_trunk = Some("carrier".into()));
+    let phone_calls = |e: &mut Engine, secs: u64, id: &'static str| {
+        let req = Request {
+            credentials: Some(b"201"),
+            uri_user: Some(b"902079460001"),
+            ..invite(id)
+        };
+        observe(e, secs, PHONE, Event::Request(req))
+    };
+    assert_eq!(phone_calls(&mut e, 0, "x1"), Verdict::Accept);
+    // A back-to-back PBX places its own call to the carrier: the same channel.
+    assert_eq!(
+        pbx_sends(&mut e, 1, CARRIER, invite("b2b-1")),
+        Verdict::Accept
+    );
+    assert_eq!(from_carrier(&mut e, 2, invite("in-1")), Verdict::Accept);
+    assert!(alerts(&mut e).is_empty());
+    assert_eq!(phone_calls(&mut e, 3, "x2"), Verdict::Reject(503));
+    let a = alerts(&mut e);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(
+        a[0].evidence
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("trunk carrier has 2 calls in progress (cap 2)"),
+        "{a:?}"
+    );
+    // The carrier hangs up the PBX's leg: the phone's call is over, its channel free.
+    from_carrier(&mut e, 30, in_dialog("BYE", "b2b-1"));
+    assert_eq!(phone_calls(&mut e, 31, "x3"), Verdict::Accept);
 }

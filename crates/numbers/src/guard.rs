@@ -303,6 +303,76 @@ mod tests {
         assert_eq!(g.policy().active_on_trunk("carrier"), 0);
     }
 
+    fn outbound_guard() -> CallGuard {
+        let g = carrier_guard(Some(1));
+        let mut cfg = g.policy().config().clone();
+        cfg.outbound_trunk = Some("carrier".into());
+        CallGuard::new(g.plan().clone(), Classifier::default(), cfg)
+    }
+
+    #[test]
+    fn with_an_outbound_trunk_a_full_trunk_refuses_the_extensions_invite() {
+        let mut g = outbound_guard();
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        let call = |g: &mut CallGuard, id: &str, ext: &str| {
+            g.handle_invite(t, id, Some(ext), Some("carrier"), "9 0121 234 5678")
+                .1
+        };
+        assert!(call(&mut g, "x1", "201").is_allowed());
+        assert_eq!(
+            call(&mut g, "x2", "202").violation().map(|v| v.rule),
+            Some(Rule::TrunkConcurrency)
+        );
+        // An internal call does not use the trunk.
+        assert!(
+            g.handle_invite(t, "i1", Some("202"), Some("carrier"), "203")
+                .1
+                .is_allowed()
+        );
+        // A proxy relays x1 with its Call-ID: the same call.
+        assert_eq!(g.handle_trunk_leg(t, "x1", "carrier"), None);
+        assert_eq!(g.policy().active_on_trunk("carrier"), 1);
+        g.handle_bye(t, "x1");
+        assert_eq!(g.policy().active_on_trunk("carrier"), 0);
+    }
+
+    #[test]
+    fn a_back_to_back_pbxs_own_leg_is_the_extensions_call_not_another() {
+        let mut g = outbound_guard();
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        assert!(
+            g.handle_invite(t, "x1", Some("201"), Some("carrier"), "9 0121 234 5678")
+                .1
+                .is_allowed()
+        );
+        g.note_invite_cseq("x1", 1);
+        // The PBX's own INVITE to the carrier, a second later, with its own Call-ID and CSeq.
+        let t1 = t.plus_millis(1000);
+        assert_eq!(g.handle_trunk_leg(t1, "b2b-1", "carrier"), None);
+        g.note_invite_cseq("b2b-1", 101);
+        assert_eq!(g.policy().active_on_trunk("carrier"), 1);
+        // The carrier's 200 on the leg keeps the call alive; its failure alone ends nothing.
+        g.handle_response(t1, "b2b-1", 101, 200);
+        g.handle_response(t1, "b2b-1", 101, 486);
+        assert_eq!(g.policy().active_on_trunk("carrier"), 1);
+        // The carrier hangs up the leg: the call is over, both Call-IDs forgotten.
+        g.handle_bye(t1, "b2b-1");
+        assert_eq!(g.policy().active_on_trunk("carrier"), 0);
+        assert_eq!(g.policy().active_from_extension("201"), 0);
+        assert_eq!(g.poll_timeout(), None);
+        // A leg long after any extension's call is a call of the PBX's own, counted as such.
+        let later = t.plus_millis(60_000);
+        assert!(
+            g.handle_invite(later, "x2", Some("201"), Some("carrier"), "9 0121 234 5678")
+                .1
+                .is_allowed()
+        );
+        let much_later = later.plus_millis(crate::policy::LEG_WINDOW_MS);
+        let v = g.handle_trunk_leg(much_later, "b2b-2", "carrier").unwrap();
+        assert_eq!(v.rule, Rule::TrunkConcurrency);
+        assert_eq!(g.policy().active_on_trunk("carrier"), 2);
+    }
+
     #[test]
     fn a_trunk_without_a_cap_is_not_tracked() {
         let mut g = carrier_guard(None);

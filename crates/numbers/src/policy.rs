@@ -228,6 +228,10 @@ pub struct PolicyConfig {
     /// Carrier trunks recognised by their signalling addresses: a call offered from one of a
     /// trunk's networks, or placed by the PBX to one, counts against that trunk's cap.
     pub trunks: Vec<Trunk>,
+    /// The trunk the PBX sends extensions' outside calls to. Such a call then counts against
+    /// the trunk from the extension's INVITE on, so a full trunk refuses it before the PBX sees
+    /// it; the PBX's own INVITE to the carrier is the same call, not another one.
+    pub outbound_trunk: Option<String>,
     /// Cap for trunks not in `trunk_caps`.
     pub default_trunk_cap: Option<u32>,
     /// Concurrent external calls per extension.
@@ -259,6 +263,7 @@ impl Default for PolicyConfig {
             routes: Vec::new(),
             trunk_caps: HashMap::new(),
             trunks: Vec::new(),
+            outbound_trunk: None,
             default_trunk_cap: None,
             extension_cap: None,
             call_timeout_secs: 4 * 3600,
@@ -446,7 +451,18 @@ struct ActiveCall {
     /// The INVITE's CSeq number, when the caller told it: responses with another number answer
     /// other requests (PRACK, UPDATE, re-INVITE).
     invite_cseq: Option<u32>,
+    /// When the call was counted.
+    started: Timestamp,
+    /// An extension's call counted against the outbound trunk whose INVITE to the carrier has not
+    /// been seen yet.
+    awaiting_leg: Option<String>,
+    /// The Call-ID of the PBX's INVITE to the carrier, when a back-to-back PBX gave it its own.
+    leg: Option<String>,
 }
+
+/// How long after an extension's INVITE the PBX's INVITE to the carrier with a Call-ID of its own
+/// is taken for the same call: SIP's Timer B, 64*T1 (RFC 3261 §17.1.1.2).
+pub(crate) const LEG_WINDOW_MS: i64 = 32_000;
 
 /// Event times within a rolling window.
 #[derive(Debug, Clone, Default)]
@@ -516,6 +532,8 @@ pub struct CallPolicy {
     /// Recently refused calls: a retransmitted INVITE gets the same answer and is not counted
     /// again (kept for SIP's Timer B, 64*T1 = 32 s, RFC 3261 §17.1.1.2).
     refused: HashMap<String, (Timestamp, Violation)>,
+    /// Call-IDs of the PBX's own legs to the carrier, to the extension's call they belong to.
+    aliases: HashMap<String, String>,
 }
 
 /// How long a refused Call-ID is remembered, ms.
@@ -537,6 +555,7 @@ impl CallPolicy {
             distinct_by_extension: HashMap::new(),
             by_number: HashMap::new(),
             refused: HashMap::new(),
+            aliases: HashMap::new(),
         }
     }
 
@@ -812,6 +831,13 @@ impl CallPolicy {
 
     fn start_call(&mut self, now: Timestamp, attempt: &CallAttempt<'_>) {
         self.start(now, attempt.call_id, attempt.extension, attempt.trunk);
+        let outbound = self.config.outbound_trunk.as_deref();
+        if attempt.trunk.is_some()
+            && attempt.trunk == outbound
+            && let Some(call) = self.active.get_mut(attempt.call_id)
+        {
+            call.awaiting_leg = attempt.trunk.map(str::to_owned);
+        }
     }
 
     fn start(
@@ -827,6 +853,9 @@ impl CallPolicy {
             expires: now.plus_millis(i64::from(self.config.call_timeout_secs) * 1000),
             answered: false,
             invite_cseq: None,
+            started: now,
+            awaiting_leg: None,
+            leg: None,
         };
         for t in &call.trunks {
             *self.per_trunk.entry(t.clone()).or_insert(0) += 1;
@@ -884,8 +913,10 @@ impl CallPolicy {
     /// own requests cannot be held back, so the call is always counted (the count stays true);
     /// the return value says whether the trunk was already at its cap, for an alert. The same
     /// Call-ID as a call already counted (a proxy relays the extension's INVITE unchanged) adds
-    /// the trunk to that call; a retransmission changes nothing. A trunk without a cap is not
-    /// tracked.
+    /// the trunk to that call; a retransmission changes nothing. A new Call-ID on the outbound
+    /// trunk while an extension's call counted against it awaits its leg (a back-to-back PBX
+    /// places its own call) is that call's leg, the oldest first: counted once, ended by the end
+    /// of either. A trunk without a cap is not tracked.
     pub fn handle_trunk_leg(
         &mut self,
         now: Timestamp,
@@ -893,14 +924,36 @@ impl CallPolicy {
         trunk: &str,
     ) -> Option<Violation> {
         self.trunk_cap(trunk)?;
-        if self
+        let call_id = self.canonical(call_id);
+        if let Some(call) = self
             .active
-            .get(call_id)
-            .is_some_and(|c| c.trunks.iter().any(|t| t == trunk))
+            .get_mut(&call_id)
+            .filter(|c| c.trunks.iter().any(|t| t == trunk))
         {
-            self.handle_call_refresh(now, call_id);
+            call.awaiting_leg = None;
+            self.handle_call_refresh(now, &call_id);
             return None;
         }
+        if !self.active.contains_key(&call_id)
+            && let Some(owner) = self
+                .active
+                .iter()
+                .filter(|(_, c)| {
+                    c.awaiting_leg.as_deref() == Some(trunk)
+                        && now.millis_since(c.started) < LEG_WINDOW_MS
+                })
+                .min_by_key(|(id, c)| (c.started, id.as_str()))
+                .map(|(id, _)| id.clone())
+        {
+            if let Some(call) = self.active.get_mut(&owner) {
+                call.awaiting_leg = None;
+                call.leg = Some(call_id.clone());
+            }
+            self.aliases.insert(call_id, owner.clone());
+            self.handle_call_refresh(now, &owner);
+            return None;
+        }
+        let call_id = call_id.as_str();
         self.handle_timeout(now);
         let over = self.trunk_full(trunk);
         let timeout = i64::from(self.config.call_timeout_secs) * 1000;
@@ -918,15 +971,28 @@ impl CallPolicy {
     /// A call ended (BYE, CANCEL, or a final non-2xx response to its INVITE). Unknown ids are
     /// ignored.
     pub fn handle_call_end(&mut self, _now: Timestamp, call_id: &str) {
-        if let Some(call) = self.active.remove(call_id) {
+        let call_id = self.canonical(call_id);
+        if let Some(call) = self.active.remove(&call_id) {
             self.release(&call);
         }
+    }
+
+    /// The call a Call-ID belongs to: itself, or the extension's call whose leg it is.
+    fn canonical(&self, call_id: &str) -> String {
+        self.aliases
+            .get(call_id)
+            .cloned()
+            .unwrap_or_else(|| call_id.to_owned())
     }
 
     /// Tells the CSeq number of the INVITE of call `call_id` (the first one told is kept), so
     /// that [`CallPolicy::handle_final_response`] can tell the INVITE's answer from answers to
     /// other requests in the call.
     pub fn note_invite_cseq(&mut self, call_id: &str, cseq: u32) {
+        if self.aliases.contains_key(call_id) {
+            // A leg numbers its own requests; the call keeps the extension's INVITE.
+            return;
+        }
         if let Some(call) = self.active.get_mut(call_id) {
             call.invite_cseq.get_or_insert(cseq);
         }
@@ -946,18 +1012,22 @@ impl CallPolicy {
         status: u16,
     ) {
         let timeout = i64::from(self.config.call_timeout_secs) * 1000;
-        let Some(call) = self.active.get_mut(call_id) else {
+        let leg = self.aliases.contains_key(call_id);
+        let call_id = self.canonical(call_id);
+        let Some(call) = self.active.get_mut(&call_id) else {
             return;
         };
-        let to_invite = match (cseq, call.invite_cseq) {
-            (Some(n), Some(invite)) => n == invite,
-            _ => true,
-        };
+        // A leg's failure ends nothing by itself: the PBX relays it to the extension.
+        let to_invite = !leg
+            && match (cseq, call.invite_cseq) {
+                (Some(n), Some(invite)) => n == invite,
+                _ => true,
+            };
         if (200..300).contains(&status) {
             call.expires = now.plus_millis(timeout);
             call.answered |= to_invite;
         } else if status >= 300 && to_invite && !call.answered {
-            self.handle_call_end(now, call_id);
+            self.handle_call_end(now, &call_id);
         }
     }
 
@@ -965,7 +1035,8 @@ impl CallPolicy {
     /// lost-BYE timeout starts again.
     pub fn handle_call_refresh(&mut self, now: Timestamp, call_id: &str) {
         let timeout = i64::from(self.config.call_timeout_secs) * 1000;
-        if let Some(call) = self.active.get_mut(call_id) {
+        let call_id = self.canonical(call_id);
+        if let Some(call) = self.active.get_mut(&call_id) {
             call.expires = now.plus_millis(timeout);
         }
     }
@@ -1001,6 +1072,9 @@ impl CallPolicy {
     }
 
     fn release(&mut self, call: &ActiveCall) {
+        if let Some(leg) = &call.leg {
+            self.aliases.remove(leg);
+        }
         for k in &call.trunks {
             decrement(&mut self.per_trunk, k);
         }
