@@ -201,6 +201,8 @@ struct Call {
     child: Child,
     trace: PathBuf,
     label: String,
+    /// The lab's directory, for the guard's and Kamailio's logs when the call fails.
+    dir: PathBuf,
 }
 
 impl Drop for Call {
@@ -272,7 +274,22 @@ impl Call {
             child,
             trace,
             label: label.to_owned(),
+            dir: lab.path(""),
         }
+    }
+
+    /// The last lines of the guard's and Kamailio's logs.
+    fn logs(&self) -> String {
+        let tail = |name: &str| {
+            let text = fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        };
+        format!(
+            "--- guard.log ---\n{}\n--- kamailio.log ---\n{}",
+            tail("guard.log"),
+            tail("kamailio.log")
+        )
     }
 
     fn messages(&self) -> String {
@@ -296,16 +313,19 @@ impl Call {
             if let Some(status) = self.child.try_wait().unwrap() {
                 assert!(
                     status.success(),
-                    "call {} failed ({status}); SIPp saw:\n{}",
+                    "call {} failed ({status}); SIPp saw:\n{}\n{}",
                     self.label,
-                    self.messages()
+                    self.messages(),
+                    self.logs()
                 );
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "call {} still running after {limit:?}",
-                self.label
+                "call {} still running after {limit:?}; SIPp saw:\n{}\n{}",
+                self.label,
+                self.messages(),
+                self.logs()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -319,11 +339,18 @@ fn ready(name: &str) -> bool {
 /// The lab with the carrier at `ATK` as trunk `carrier` capped at `cap` calls, the guard inline, and
 /// Kamailio relaying calls to the phones. The policy's directory must outlive the lab.
 fn trunk_lab(cap: u32) -> (Lab, tempfile::TempDir) {
+    trunk_lab_with(cap, "")
+}
+
+/// As [`trunk_lab`], with `top` added at the top of the policy file.
+fn trunk_lab_with(cap: u32, top: &str) -> (Lab, tempfile::TempDir) {
     let policy_dir = tempfile::tempdir().unwrap();
     let policy = policy_dir.path().join("policy.toml");
     fs::write(
         &policy,
-        format!("country = \"GB\"\n\n[trunks.carrier]\naddresses = [\"{ATK}\"]\ncap = {cap}\n"),
+        format!(
+            "country = \"GB\"\n{top}\n[trunks.carrier]\naddresses = [\"{ATK}\"]\ncap = {cap}\n"
+        ),
     )
     .unwrap();
     let mut lab = Lab::with_run_args(
@@ -360,6 +387,26 @@ fn phone(lab: &Lab, port: &str, scenario: &[&str]) -> Phone {
             .is_ok_and(|o| !o.stdout.is_empty())
     });
     p
+}
+
+/// The carrier's gateway, where the PBX sends its outbound calls (SIPp UAS at `ATK:5090`).
+fn gateway(lab: &Lab) -> Phone {
+    let g = Phone(
+        lab.atk
+            .command("sipp")
+            .args(["-sn", "uas", "-i", ATK, "-p", "5090", "-nostdin"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(Duration::from_secs(10), "the gateway listens", || {
+        lab.atk
+            .exec("ss", ["-Hlun", "sport = :5090"])
+            .is_ok_and(|o| !o.stdout.is_empty())
+    });
+    g
 }
 
 /// The Call-IDs of the INVITEs Kamailio received.
@@ -469,22 +516,7 @@ fn inline_a_call_the_pbx_places_on_the_trunk_counts_against_its_cap() {
     let refused_xml = lab.path("refused.xml");
     fs::write(&refused_xml, REFUSED).unwrap();
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
-    // The carrier's gateway, where the PBX sends its outbound calls.
-    let _gateway = Phone(
-        lab.atk
-            .command("sipp")
-            .args(["-sn", "uas", "-i", ATK, "-p", "5090", "-nostdin"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until(Duration::from_secs(10), "the gateway listens", || {
-        lab.atk
-            .exec("ss", ["-Hlun", "sport = :5090"])
-            .is_ok_and(|o| !o.stdout.is_empty())
-    });
+    let _gateway = gateway(&lab);
 
     // The phone calls a London number; the PBX places the call on the trunk, its one channel.
     let mut out = Call::start_from(
@@ -514,6 +546,44 @@ fn inline_a_call_the_pbx_places_on_the_trunk_counts_against_its_cap() {
     let mut i = Call::start(&lab, "i", 5079, Duration::from_secs(1), None);
     i.succeeds_within(Duration::from_secs(15));
     assert_eq!(labels(&invites_at_kamailio(&lab)), ["i", "out"]);
+}
+
+#[test]
+fn inline_with_an_outbound_trunk_a_phones_call_on_a_full_trunk_never_reaches_kamailio() {
+    let name = "inline_with_an_outbound_trunk_a_phones_call_on_a_full_trunk_never_reaches_kamailio";
+    if !ready(name) {
+        return;
+    }
+    let (lab, _policy_dir) = trunk_lab_with(1, "outbound_trunk = \"carrier\"\n");
+    let refused_xml = lab.path("refused.xml");
+    fs::write(&refused_xml, REFUSED).unwrap();
+    let _phone = phone(&lab, "5060", &["-sn", "uas"]);
+    let _gateway = gateway(&lab);
+
+    // The carrier's call takes the trunk's one channel.
+    let mut j = Call::start(&lab, "j", 5082, Duration::from_secs(6), None);
+    wait_until(Duration::from_secs(10), "call j is up", || j.established());
+    // The phone's outside call: 503 from the guard, nothing at Kamailio.
+    let phone_call = |label: &str, port: u16, hold: Duration, scenario: Option<&Path>| {
+        Call::start_from(
+            &lab,
+            (&lab.good, GOOD, PBX_GOOD),
+            label,
+            "02079460000",
+            port,
+            hold,
+            scenario,
+        )
+    };
+    let mut k = phone_call("k", 5083, Duration::ZERO, Some(&refused_xml));
+    k.succeeds_within(Duration::from_secs(10));
+    assert!(j.running(), "call j ended before k was tried");
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["j"]);
+    // Once the carrier's call is over, the phone's call goes out.
+    j.succeeds_within(Duration::from_secs(20));
+    let mut l = phone_call("l", 5084, Duration::from_secs(1), None);
+    l.succeeds_within(Duration::from_secs(15));
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["j", "l"]);
 }
 
 /// `pbxguard run --check` with `dir/pbxguard.toml` holding `config` and the policy `policy`.

@@ -33,6 +33,9 @@
 //! addresses = ["203.0.113.10", "203.0.113.64/28"]
 //! cap = 2                        # same as trunk_caps.carrier
 //!
+//! # outbound_trunk = "carrier"   # (top level) extensions' outside calls leave by it: counted
+//! #                              # from the extension's INVITE, refused 503 when it is full
+//!
 //! [velocity]
 //! intl_per_minute = 5
 //! site_intl_per_minute = 20
@@ -302,6 +305,7 @@ pub fn parse(text_in: &str, country_override: Option<Country>) -> Result<PolicyF
                 }
             }
             "default_trunk_cap" => policy.default_trunk_cap = count(v, k, &mut e),
+            "outbound_trunk" => policy.outbound_trunk = text(v, k, &mut e).map(str::to_owned),
             "extension_cap" => policy.extension_cap = count(v, k, &mut e),
             "call_timeout_secs" => {
                 if let Some(n) = count(v, k, &mut e) {
@@ -475,6 +479,14 @@ pub fn parse(text_in: &str, country_override: Option<Country>) -> Result<PolicyF
             _ => e.push(k, "unknown key"),
         }
     }
+    if let Some(t) = &policy.outbound_trunk
+        && !policy.trunks.iter().any(|n| &n.name == t)
+    {
+        e.push(
+            "outbound_trunk",
+            format!("{t:?} is not a trunk named in a [trunks.NAME] table"),
+        );
+    }
     // Routes without their own zone use the site's, which may be set after them in the file.
     if let Some(Value::Array(items)) = root.get("routes") {
         for (route, item) in policy.routes.iter_mut().zip(items) {
@@ -600,6 +612,13 @@ mod tests {
             Some("b")
         );
         assert_eq!(p.policy.trunk_at("192.0.2.2".parse().unwrap()), None);
+        let p = parse(&format!("outbound_trunk = \"a\"\n{text}"), None).unwrap();
+        assert_eq!(p.policy.outbound_trunk.as_deref(), Some("a"));
+        let errors = parse(&format!("outbound_trunk = \"c\"\n{text}"), None).unwrap_err();
+        assert_eq!(
+            errors,
+            ["`outbound_trunk`: \"c\" is not a trunk named in a [trunks.NAME] table"]
+        );
         let bad = "country = \"GB\"\n[trunks.a]\naddresses = [\"192.0.2.1/24\", \"carrier\"]\ncap = -1\nport = 5060\n[trunks.b]\ncap = 1\n";
         let errors = parse(bad, None).unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:#?}");
