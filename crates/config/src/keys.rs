@@ -641,7 +641,8 @@ pub static KEYS: &[Key] = &[
         Kind::Networks,
         lists.trunks,
         "Carriers' signalling addresses: never banned, because UDP sources can be spoofed; what they send \
-         raises alerts only."
+         raises alerts only. To cap a carrier's concurrent calls, name it with its addresses in the call \
+         policy file (`[trunks.NAME]`, see docs/call-policy.md); those addresses must be listed here too."
     ),
     key!(
         "limits",

@@ -12,8 +12,9 @@ pub enum Direction {
     Outbound,
 }
 
-/// The engine event for `msg`, or `None` for messages the engine does not look at (the PBX's own requests
-/// to peers, such as qualify OPTIONS). A message without a valid start line is [`Event::Unparseable`].
+/// The engine event for `msg`, or `None` for an outbound message without a valid start line. An inbound
+/// message without one is [`Event::Unparseable`]; the PBX's own requests are [`Event::PbxRequest`] (the
+/// call policy counts the calls it places on trunks and sees it hang up).
 pub fn event<'b>(msg: &Message<'_, 'b>, direction: Direction) -> Option<Event<'b>> {
     if !msg.is_request() && !msg.is_response() {
         // No start line worth the name: garbage, counted as malformed traffic from the peer.
@@ -24,8 +25,10 @@ pub fn event<'b>(msg: &Message<'_, 'b>, direction: Direction) -> Option<Event<'b
         (false, Direction::Outbound) => Some(Event::Response(response(msg))),
         (false, Direction::Inbound) => Some(Event::PeerResponse {
             status: msg.status().map_or(0, |s| s.as_u16()),
+            call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
+            cseq: msg.cseq().map_or(0, |c| c.seq),
         }),
-        (true, Direction::Outbound) => None,
+        (true, Direction::Outbound) => Some(Event::PbxRequest(request(msg))),
     }
 }
 

@@ -169,8 +169,13 @@ pub enum AlertKind {
     UserFailing,
     /// A detector fired for a trunk, which is never banned.
     TrunkMisbehaving,
-    /// The call policy refused a call (inline mode answered it with 403).
+    /// The call policy refused a call (inline mode answered it with 403, or 503 when a carrier offered it
+    /// on a trunk at its concurrent-call cap).
     CallRefused,
+    /// The PBX placed a call on a trunk already at its concurrent-call cap. The guard cannot hold back
+    /// the PBX's own requests, so it reports; the call is counted, and calls offered on the trunk are
+    /// refused until it is below its cap again.
+    TrunkOverCap,
 }
 
 /// A decision for the enforcers, pulled with [`crate::Engine::poll_decision`].

@@ -238,9 +238,20 @@ impl Engine {
             .ok()
     }
 
-    /// Puts a call policy in front of the PBX (toll-fraud defence): every initial INVITE from a source that
-    /// is not a trunk is checked; a refused call gets [`Verdict::Reject`]`(403)` and an alert. `None`
-    /// removes it.
+    /// Puts a call policy in front of the PBX (toll-fraud defence). `None` removes it.
+    ///
+    /// - Every initial INVITE from a source that is neither a trunk of the `[lists]` nor at the address of
+    ///   one of the policy's named trunks is a call placed by an extension: the number policy decides, and
+    ///   a refused call gets [`Verdict::Reject`]`(403)` and an alert. When the policy names the
+    ///   `outbound_trunk`, an outside call counts against it from this INVITE on, and a full trunk gets
+    ///   [`Verdict::Reject`]`(503)`.
+    /// - An initial INVITE from a named trunk's address is a call the carrier offers: only the trunk's
+    ///   concurrent-call cap applies; past it the call gets [`Verdict::Reject`]`(503)` and an alert.
+    /// - An initial INVITE the PBX sends to a named trunk's address ([`Event::PbxRequest`]) counts against
+    ///   the trunk; past its cap an [`AlertKind::TrunkOverCap`] alert is raised.
+    ///
+    /// Calls end on BYE or CANCEL from either side, on a final failure response (the PBX's to the caller,
+    /// or a carrier's to the PBX), or after the policy's call timeout when the BYE was lost.
     pub fn set_call_guard(&mut self, guard: Option<CallGuard>) {
         self.calls = guard;
     }
@@ -345,25 +356,12 @@ impl Engine {
                 None
             }
             Event::PeerResponse { .. } => self.on_packet(key, now, obs.time, 0),
+            Event::PbxRequest(_) => None,
             Event::Unparseable => self.on_packet(key, now, obs.time, 1),
             Event::Log(ev) => self.on_log(key, now, obs.time, ev),
         };
         let Some((detector, evidence)) = fired else {
-            return match (&obs.event, standing) {
-                (Event::Request(req), Standing::Ordinary) => self.police_call(key, obs.time, req),
-                (Event::Request(req), Standing::Trunk) => {
-                    self.track_call(obs.time, req);
-                    Verdict::Accept
-                }
-                (Event::Response(resp), _) => {
-                    if let Some(calls) = &mut self.calls {
-                        let call_id = String::from_utf8_lossy(resp.call_id);
-                        calls.handle_final_response(numbers_time(obs.time), &call_id, resp.status);
-                    }
-                    Verdict::Accept
-                }
-                _ => Verdict::Accept,
-            };
+            return self.on_call_event(key, obs, standing);
         };
         if standing == Standing::Trunk {
             self.alert(
@@ -379,16 +377,150 @@ impl Engine {
         self.drop_if_inbound(obs)
     }
 
+    /// The call policy's share of an observation that no detector acted on.
+    ///
+    /// A call counts against a trunk when its initial INVITE comes from the trunk's address (a carrier
+    /// offers a call: only the trunk's cap applies, and inline mode refuses it with 503 when the trunk is
+    /// full) or when the PBX sends it to the trunk's address (the PBX places a call: always counted, an
+    /// alert when the trunk was full, since the PBX's own packets are not held). Calls placed by other
+    /// sources (extensions) get the number policy. A call ends on BYE or CANCEL from either side, on a
+    /// final failure from whichever side answers, or after the policy's call timeout.
+    fn on_call_event(&mut self, key: Key, obs: &Observation<'_>, standing: Standing) -> Verdict {
+        let Some(calls) = &self.calls else {
+            return Verdict::Accept;
+        };
+        match (&obs.event, standing) {
+            (Event::Request(req), _) if calls.trunk_at(obs.peer).is_some() => {
+                self.offer_from_trunk(key, obs, req)
+            }
+            (Event::Request(req), Standing::Ordinary) => self.police_call(key, obs.time, req),
+            (Event::Request(req), _) => {
+                self.track_call(obs.time, req);
+                Verdict::Accept
+            }
+            (Event::PbxRequest(req), _) => {
+                self.pbx_request(key, obs, req);
+                Verdict::Accept
+            }
+            (Event::Response(resp), _) => {
+                self.final_response(obs.time, resp.call_id, Some(resp.cseq), resp.status);
+                Verdict::Accept
+            }
+            // A carrier's answer to a call the PBX placed on its trunk; phones' answers to the PBX's own
+            // requests do not end calls (a forking PBX hears several).
+            (
+                Event::PeerResponse {
+                    status,
+                    call_id,
+                    cseq,
+                },
+                _,
+            ) if calls.trunk_at(obs.peer).is_some() => {
+                self.final_response(obs.time, call_id, Some(*cseq), *status);
+                Verdict::Accept
+            }
+            _ => Verdict::Accept,
+        }
+    }
+
+    fn final_response(&mut self, at: Timestamp, call_id: &[u8], cseq: Option<u32>, status: u16) {
+        if let Some(calls) = &mut self.calls {
+            let call_id = String::from_utf8_lossy(call_id);
+            match cseq {
+                Some(n) => calls.handle_response(numbers_time(at), &call_id, n, status),
+                None => calls.handle_final_response(numbers_time(at), &call_id, status),
+            }
+        }
+    }
+
+    /// A request from a trunk's address: an initial INVITE is an offered call, checked against the trunk's
+    /// cap only; the rest is call bookkeeping.
+    fn offer_from_trunk(&mut self, key: Key, obs: &Observation<'_>, req: &Request<'_>) -> Verdict {
+        if !req.method.eq_ignore_ascii_case(b"INVITE") || req.to_tag {
+            self.track_call(obs.time, req);
+            return Verdict::Accept;
+        }
+        let Some(calls) = &mut self.calls else {
+            return Verdict::Accept;
+        };
+        let Some(trunk) = calls.trunk_at(obs.peer).map(str::to_owned) else {
+            return Verdict::Accept;
+        };
+        let call_id = String::from_utf8_lossy(req.call_id);
+        let verdict = calls.handle_trunk_offer(numbers_time(obs.time), &call_id, &trunk);
+        let Some(violation) = verdict.violation() else {
+            calls.note_invite_cseq(&call_id, req.cseq);
+            return Verdict::Accept;
+        };
+        let evidence = Evidence {
+            count: calls.policy().active_on_trunk(&trunk),
+            threshold: calls.policy().trunk_cap(&trunk).unwrap_or(0),
+            sample_user: req
+                .from_user
+                .map(|u| String::from_utf8_lossy(u).into_owned()),
+            detail: Some(format!("call offered by trunk {trunk}: {violation}")),
+            ..Evidence::default()
+        };
+        self.alert(
+            key,
+            obs.time,
+            Detector::CallPolicy,
+            AlertKind::CallRefused,
+            evidence,
+        );
+        self.stats.rejected += 1;
+        // 503 (RFC 3261 §21.5.4): the trunk is busy now, the call is not forbidden; without Retry-After
+        // the carrier may try another route for this call and keeps sending us the next ones.
+        Verdict::Reject(503)
+    }
+
+    /// A request the PBX sent: its initial INVITE to a trunk's address counts against the trunk; BYE,
+    /// CANCEL and in-dialog requests are call bookkeeping.
+    fn pbx_request(&mut self, key: Key, obs: &Observation<'_>, req: &Request<'_>) {
+        if !req.method.eq_ignore_ascii_case(b"INVITE") || req.to_tag {
+            self.track_call(obs.time, req);
+            return;
+        }
+        let Some(calls) = &mut self.calls else { return };
+        let Some(trunk) = calls.trunk_at(obs.peer).map(str::to_owned) else {
+            return;
+        };
+        let call_id = String::from_utf8_lossy(req.call_id);
+        let over = calls.handle_trunk_leg(numbers_time(obs.time), &call_id, &trunk);
+        calls.note_invite_cseq(&call_id, req.cseq);
+        let Some(violation) = over else {
+            return;
+        };
+        let evidence = Evidence {
+            count: calls.policy().active_on_trunk(&trunk),
+            threshold: calls.policy().trunk_cap(&trunk).unwrap_or(0),
+            sample_user: req
+                .from_user
+                .map(|u| String::from_utf8_lossy(u).into_owned()),
+            detail: Some(format!(
+                "call placed by the PBX on trunk {trunk}: {violation}"
+            )),
+            ..Evidence::default()
+        };
+        self.alert(
+            key,
+            obs.time,
+            Detector::CallPolicy,
+            AlertKind::TrunkOverCap,
+            evidence,
+        );
+    }
+
     /// Call bookkeeping for BYE, CANCEL and in-dialog requests (concurrent-call caps).
     fn track_call(&mut self, at: Timestamp, req: &Request<'_>) {
         let Some(calls) = &mut self.calls else { return };
         let call_id = String::from_utf8_lossy(req.call_id);
         let now = numbers_time(at);
+        let invite = req.method.eq_ignore_ascii_case(b"INVITE");
         if req.method.eq_ignore_ascii_case(b"BYE") || req.method.eq_ignore_ascii_case(b"CANCEL") {
             calls.handle_bye(now, &call_id);
-        } else if !req.method.eq_ignore_ascii_case(b"INVITE")
-            && !req.method.eq_ignore_ascii_case(b"ACK")
-        {
+        } else if (!invite || req.to_tag) && !req.method.eq_ignore_ascii_case(b"ACK") {
+            // In-dialog traffic, a re-INVITE included: the call is alive.
             calls.handle_in_dialog(now, &call_id);
         }
     }
@@ -412,15 +544,24 @@ impl Engine {
             .or(req.from_user)
             .map(|e| String::from_utf8_lossy(e).into_owned());
         let dialled = String::from_utf8_lossy(req.uri_user.unwrap_or_default()).into_owned();
+        // Outside calls count against the trunk the PBX sends them to, when the policy names it.
+        let trunk = calls.policy().config().outbound_trunk.clone();
         let (_, verdict) = calls.handle_invite(
             numbers_time(at),
             &call_id,
             extension.as_deref(),
-            None,
+            trunk.as_deref(),
             &dialled,
         );
         let Some(violation) = verdict.violation() else {
+            calls.note_invite_cseq(&call_id, req.cseq);
             return Verdict::Accept;
+        };
+        // A full trunk is busy now (RFC 3261 §21.5.4); every other rule forbids the call.
+        let status = if violation.rule == pbxguard_numbers::policy::Rule::TrunkConcurrency {
+            503
+        } else {
+            403
         };
         let evidence = Evidence {
             count: 1,
@@ -440,7 +581,7 @@ impl Engine {
             evidence,
         );
         self.stats.rejected += 1;
-        Verdict::Reject(403)
+        Verdict::Reject(status)
     }
 
     fn drop_if_inbound(&mut self, obs: &Observation<'_>) -> Verdict {
@@ -449,8 +590,8 @@ impl Engine {
                 self.stats.dropped += 1;
                 Verdict::Drop
             }
-            // The PBX's own responses and log lines are not packets from the peer.
-            Event::Response(_) | Event::Log(_) => Verdict::Accept,
+            // The PBX's own messages and log lines are not packets from the peer.
+            Event::Response(_) | Event::PbxRequest(_) | Event::Log(_) => Verdict::Accept,
         }
     }
 

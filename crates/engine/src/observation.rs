@@ -68,11 +68,20 @@ pub enum Event<'a> {
     Request(Request<'a>),
     /// A SIP response from the PBX to the peer.
     Response(Response<'a>),
-    /// A SIP response from the peer to the PBX (e.g. to the PBX's OPTIONS qualify): counted for rate only.
+    /// A SIP response from the peer to the PBX (to the PBX's OPTIONS qualify, or a carrier's answer to a
+    /// call the PBX placed): counted for rate, and matched to a call on a trunk by its Call-ID.
     PeerResponse {
         /// Status code.
         status: u16,
+        /// The Call-ID header (empty when missing).
+        call_id: &'a [u8],
+        /// The CSeq number (0 when missing).
+        cseq: u32,
     },
+    /// A SIP request from the PBX to the peer (its call to a carrier, its BYE, a qualify OPTIONS). It says
+    /// nothing about the peer's behaviour; the call policy uses it to count calls the PBX places on a
+    /// trunk and to see calls end when the PBX hangs up.
+    PbxRequest(Request<'a>),
     /// A packet from the peer that is not SIP at all or could not be parsed.
     Unparseable,
     /// A PBX log line about the peer.

@@ -140,6 +140,15 @@ pub enum RiskReason {
         /// The entry's note.
         note: String,
     },
+    /// A short-code entry of the risk table.
+    ShortCode {
+        /// The country of the dial plan.
+        country: Country,
+        /// The entry's leading digits.
+        prefix: String,
+        /// The entry's note.
+        note: String,
+    },
     /// The number type alone.
     NumberType(NumberType),
     /// The number is not valid in any known range of its country.
@@ -151,6 +160,11 @@ impl fmt::Display for RiskReason {
         match self {
             Self::Ordinary => f.write_str("ordinary destination"),
             Self::Table { prefix, note } => write!(f, "risk table +{prefix}: {note}"),
+            Self::ShortCode {
+                country,
+                prefix,
+                note,
+            } => write!(f, "risk table {country}:{prefix}: {note}"),
             Self::NumberType(t) => write!(f, "number type {t}"),
             Self::InvalidNumber => f.write_str("not a valid number of its country"),
         }
@@ -183,6 +197,9 @@ pub struct Classification {
     pub dialled: Dialled,
     /// For external numbers, what is known about the destination.
     pub destination: Option<Destination>,
+    /// For a national short code the risk table lists (directory enquiries and other codes
+    /// billed at premium rates), its level and why.
+    pub short_code_risk: Option<(RiskLevel, RiskReason)>,
 }
 
 impl Classification {
@@ -198,12 +215,17 @@ impl Classification {
         self.destination.as_ref().is_some_and(|d| d.international)
     }
 
-    /// The fraud risk: the destination's, `Low` for emergency, extensions and short codes,
-    /// `Medium` for digit strings no plan explains.
+    /// The fraud risk: the destination's; for a short code, the risk table's level (`Low` when
+    /// it is not listed); `Low` for emergency numbers and extensions; `Medium` for digit strings
+    /// no plan explains.
     #[must_use]
     pub fn risk(&self) -> RiskLevel {
         match (&self.destination, &self.dialled) {
             (Some(d), _) => d.risk,
+            (None, _) if self.short_code_risk.is_some() => self
+                .short_code_risk
+                .as_ref()
+                .map_or(RiskLevel::Low, |(level, _)| *level),
             // A SIP user name such as "alice" stays inside the PBX; digits no plan explains do not.
             (
                 None,
@@ -249,9 +271,25 @@ impl Classifier {
         let destination = dialled
             .e164()
             .map(|n| self.destination(n, Some(plan.country)));
+        let short_code_risk = match &dialled {
+            Dialled::ShortCode { number } => {
+                self.risk.lookup_short_code(plan.country, number).map(|e| {
+                    (
+                        e.level,
+                        RiskReason::ShortCode {
+                            country: plan.country,
+                            prefix: e.prefix.clone(),
+                            note: e.note.clone(),
+                        },
+                    )
+                })
+            }
+            _ => None,
+        };
         Classification {
             dialled,
             destination,
+            short_code_risk,
         }
     }
 
@@ -309,6 +347,7 @@ impl Classifier {
             prefix,
             level,
             note,
+            ..
         }) = table
         {
             best = (

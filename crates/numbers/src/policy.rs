@@ -15,9 +15,11 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
+use std::net::IpAddr;
 
 use chrono::{Datelike, Timelike, Weekday};
 use chrono_tz::Tz;
+use ipnet::IpNet;
 
 use crate::classify::{Classification, NumberType};
 use crate::dial::{Dialled, Unrecognised};
@@ -223,6 +225,13 @@ pub struct PolicyConfig {
     pub routes: Vec<Route>,
     /// Concurrent-call caps per trunk name.
     pub trunk_caps: HashMap<String, u32>,
+    /// Carrier trunks recognised by their signalling addresses: a call offered from one of a
+    /// trunk's networks, or placed by the PBX to one, counts against that trunk's cap.
+    pub trunks: Vec<Trunk>,
+    /// The trunk the PBX sends extensions' outside calls to. Such a call then counts against
+    /// the trunk from the extension's INVITE on, so a full trunk refuses it before the PBX sees
+    /// it; the PBX's own INVITE to the carrier is the same call, not another one.
+    pub outbound_trunk: Option<String>,
     /// Cap for trunks not in `trunk_caps`.
     pub default_trunk_cap: Option<u32>,
     /// Concurrent external calls per extension.
@@ -253,6 +262,8 @@ impl Default for PolicyConfig {
             max_risk: None,
             routes: Vec::new(),
             trunk_caps: HashMap::new(),
+            trunks: Vec::new(),
+            outbound_trunk: None,
             default_trunk_cap: None,
             extension_cap: None,
             call_timeout_secs: 4 * 3600,
@@ -261,7 +272,31 @@ impl Default for PolicyConfig {
     }
 }
 
+/// A carrier trunk, named as in [`PolicyConfig::trunk_caps`], with the networks its signalling
+/// comes from and goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trunk {
+    /// The name the caps, alerts and CDRs use.
+    pub name: String,
+    /// The carrier's signalling addresses (its SIP proxies or SBCs).
+    pub networks: Vec<IpNet>,
+}
+
 impl PolicyConfig {
+    /// The trunk whose networks hold `addr` (the first in configuration order when several do).
+    /// An IPv4-mapped IPv6 address matches as IPv4.
+    #[must_use]
+    pub fn trunk_at(&self, addr: IpAddr) -> Option<&str> {
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+            IpAddr::V4(_) => addr,
+        };
+        self.trunks
+            .iter()
+            .find(|t| t.networks.iter().any(|n| n.contains(&addr)))
+            .map(|t| t.name.as_str())
+    }
+
     /// The role of `extension` (explicit, then group, then default).
     #[must_use]
     pub fn role_of(&self, extension: Option<&str>) -> Role {
@@ -407,9 +442,27 @@ pub struct CallAttempt<'a> {
 #[derive(Debug, Clone)]
 struct ActiveCall {
     extension: Option<String>,
-    trunk: Option<String>,
+    /// Usually one; two when the PBX relays a call from one trunk to another (call forwarding
+    /// to an outside number), which occupies a channel on each.
+    trunks: Vec<String>,
     expires: Timestamp,
+    /// A 2xx answered the INVITE: later failure responses belong to in-dialog requests.
+    answered: bool,
+    /// The INVITE's CSeq number, when the caller told it: responses with another number answer
+    /// other requests (PRACK, UPDATE, re-INVITE).
+    invite_cseq: Option<u32>,
+    /// When the call was counted.
+    started: Timestamp,
+    /// An extension's call counted against the outbound trunk whose INVITE to the carrier has not
+    /// been seen yet.
+    awaiting_leg: Option<String>,
+    /// The Call-ID of the PBX's INVITE to the carrier, when a back-to-back PBX gave it its own.
+    leg: Option<String>,
 }
+
+/// How long after an extension's INVITE the PBX's INVITE to the carrier with a Call-ID of its own
+/// is taken for the same call: SIP's Timer B, 64*T1 (RFC 3261 §17.1.1.2).
+pub(crate) const LEG_WINDOW_MS: i64 = 32_000;
 
 /// Event times within a rolling window.
 #[derive(Debug, Clone, Default)]
@@ -479,6 +532,8 @@ pub struct CallPolicy {
     /// Recently refused calls: a retransmitted INVITE gets the same answer and is not counted
     /// again (kept for SIP's Timer B, 64*T1 = 32 s, RFC 3261 §17.1.1.2).
     refused: HashMap<String, (Timestamp, Violation)>,
+    /// Call-IDs of the PBX's own legs to the carrier, to the extension's call they belong to.
+    aliases: HashMap<String, String>,
 }
 
 /// How long a refused Call-ID is remembered, ms.
@@ -500,6 +555,7 @@ impl CallPolicy {
             distinct_by_extension: HashMap::new(),
             by_number: HashMap::new(),
             refused: HashMap::new(),
+            aliases: HashMap::new(),
         }
     }
 
@@ -528,7 +584,7 @@ impl CallPolicy {
             return Verdict::Deny(v);
         }
         let Some(dest) = &c.destination else {
-            return Verdict::Allow;
+            return self.check_short_code(c);
         };
         if dest.international
             && let Some(allowed) = self.config.allowed_countries_of(attempt.extension)
@@ -571,6 +627,31 @@ impl CallPolicy {
             );
         }
         Verdict::Allow
+    }
+
+    /// A short code the risk table lists: one listed high is billed at premium rates, so a
+    /// policy that refuses premium-rate numbers refuses it too; any level above `max_risk` is
+    /// refused.
+    fn check_short_code(&self, c: &Classification) -> Verdict {
+        let (Some((level, reason)), Dialled::ShortCode { number }) =
+            (&c.short_code_risk, &c.dialled)
+        else {
+            return Verdict::Allow;
+        };
+        if *level == RiskLevel::High && self.config.denied_types.contains(&NumberType::PremiumRate)
+        {
+            return deny(
+                Rule::NumberType,
+                format!("short code {number} is billed at premium rates ({reason})"),
+            );
+        }
+        match self.config.max_risk {
+            Some(max) if *level > max => deny(
+                Rule::Risk,
+                format!("short code {number} is {level} risk ({reason}), above {max}"),
+            ),
+            _ => Verdict::Allow,
+        }
     }
 
     fn denied_prefix(&self, c: &Classification) -> Option<Violation> {
@@ -733,20 +814,8 @@ impl CallPolicy {
 
     fn concurrency(&mut self, now: Timestamp, attempt: &CallAttempt<'_>) -> Option<Violation> {
         self.handle_timeout(now);
-        if let Some(trunk) = attempt.trunk {
-            let cap = self
-                .config
-                .trunk_caps
-                .get(trunk)
-                .copied()
-                .or(self.config.default_trunk_cap);
-            let active = self.per_trunk.get(trunk).copied().unwrap_or(0);
-            if let Some(cap) = cap.filter(|c| active >= *c) {
-                return Some(Violation {
-                    rule: Rule::TrunkConcurrency,
-                    detail: format!("trunk {trunk} has {active} calls in progress (cap {cap})"),
-                });
-            }
+        if let Some(v) = attempt.trunk.and_then(|t| self.trunk_full(t)) {
+            return Some(v);
         }
         if let (Some(ext), Some(cap)) = (attempt.extension, self.config.extension_cap) {
             let active = self.per_extension.get(ext).copied().unwrap_or(0);
@@ -761,25 +830,204 @@ impl CallPolicy {
     }
 
     fn start_call(&mut self, now: Timestamp, attempt: &CallAttempt<'_>) {
+        self.start(now, attempt.call_id, attempt.extension, attempt.trunk);
+        let outbound = self.config.outbound_trunk.as_deref();
+        if attempt.trunk.is_some()
+            && attempt.trunk == outbound
+            && let Some(call) = self.active.get_mut(attempt.call_id)
+        {
+            call.awaiting_leg = attempt.trunk.map(str::to_owned);
+        }
+    }
+
+    fn start(
+        &mut self,
+        now: Timestamp,
+        call_id: &str,
+        extension: Option<&str>,
+        trunk: Option<&str>,
+    ) {
         let call = ActiveCall {
-            extension: attempt.extension.map(str::to_owned),
-            trunk: attempt.trunk.map(str::to_owned),
+            extension: extension.map(str::to_owned),
+            trunks: trunk.map(str::to_owned).into_iter().collect(),
             expires: now.plus_millis(i64::from(self.config.call_timeout_secs) * 1000),
+            answered: false,
+            invite_cseq: None,
+            started: now,
+            awaiting_leg: None,
+            leg: None,
         };
-        if let Some(t) = &call.trunk {
+        for t in &call.trunks {
             *self.per_trunk.entry(t.clone()).or_insert(0) += 1;
         }
         if let Some(e) = &call.extension {
             *self.per_extension.entry(e.clone()).or_insert(0) += 1;
         }
-        self.active.insert(attempt.call_id.to_owned(), call);
+        self.active.insert(call_id.to_owned(), call);
+    }
+
+    /// The concurrent-call cap of `trunk`, if it has one.
+    #[must_use]
+    pub fn trunk_cap(&self, trunk: &str) -> Option<u32> {
+        self.config
+            .trunk_caps
+            .get(trunk)
+            .copied()
+            .or(self.config.default_trunk_cap)
+    }
+
+    /// The violation when `trunk`'s cap is reached (the caller forgets timed-out calls first).
+    fn trunk_full(&self, trunk: &str) -> Option<Violation> {
+        let cap = self.trunk_cap(trunk)?;
+        let active = self.per_trunk.get(trunk).copied().unwrap_or(0);
+        (active >= cap).then(|| Violation {
+            rule: Rule::TrunkConcurrency,
+            detail: format!("trunk {trunk} has {active} calls in progress (cap {cap})"),
+        })
+    }
+
+    /// A call a carrier offers to the site on `trunk` (an initial INVITE from the trunk's
+    /// address). Only the trunk's concurrent-call cap applies: the number rules are for calls
+    /// placed by extensions. An admitted call counts against the trunk until
+    /// [`CallPolicy::handle_call_end`] or its timeout; a retransmission of an admitted INVITE is
+    /// admitted again without being counted twice. A refused offer is not counted, so its
+    /// retransmission is decided afresh (a call may have ended since). A trunk without a cap is
+    /// not tracked at all, so spoofed offers in its name cannot fill memory.
+    pub fn handle_trunk_offer(&mut self, now: Timestamp, call_id: &str, trunk: &str) -> Verdict {
+        if self.active.contains_key(call_id) {
+            self.handle_call_refresh(now, call_id);
+            return Verdict::Allow;
+        }
+        if self.trunk_cap(trunk).is_none() {
+            return Verdict::Allow;
+        }
+        self.handle_timeout(now);
+        if let Some(v) = self.trunk_full(trunk) {
+            return Verdict::Deny(v);
+        }
+        self.start(now, call_id, None, Some(trunk));
+        Verdict::Allow
+    }
+
+    /// A call the PBX places on `trunk` (its initial INVITE to the trunk's address). The PBX's
+    /// own requests cannot be held back, so the call is always counted (the count stays true);
+    /// the return value says whether the trunk was already at its cap, for an alert. The same
+    /// Call-ID as a call already counted (a proxy relays the extension's INVITE unchanged) adds
+    /// the trunk to that call; a retransmission changes nothing. A new Call-ID on the outbound
+    /// trunk while an extension's call counted against it awaits its leg (a back-to-back PBX
+    /// places its own call) is that call's leg, the oldest first: counted once, ended by the end
+    /// of either. A trunk without a cap is not tracked.
+    pub fn handle_trunk_leg(
+        &mut self,
+        now: Timestamp,
+        call_id: &str,
+        trunk: &str,
+    ) -> Option<Violation> {
+        self.trunk_cap(trunk)?;
+        let call_id = self.canonical(call_id);
+        if let Some(call) = self
+            .active
+            .get_mut(&call_id)
+            .filter(|c| c.trunks.iter().any(|t| t == trunk))
+        {
+            call.awaiting_leg = None;
+            self.handle_call_refresh(now, &call_id);
+            return None;
+        }
+        if !self.active.contains_key(&call_id)
+            && let Some(owner) = self
+                .active
+                .iter()
+                .filter(|(_, c)| {
+                    c.awaiting_leg.as_deref() == Some(trunk)
+                        && now.millis_since(c.started) < LEG_WINDOW_MS
+                })
+                .min_by_key(|(id, c)| (c.started, id.as_str()))
+                .map(|(id, _)| id.clone())
+        {
+            if let Some(call) = self.active.get_mut(&owner) {
+                call.awaiting_leg = None;
+                call.leg = Some(call_id.clone());
+            }
+            self.aliases.insert(call_id, owner.clone());
+            self.handle_call_refresh(now, &owner);
+            return None;
+        }
+        let call_id = call_id.as_str();
+        self.handle_timeout(now);
+        let over = self.trunk_full(trunk);
+        let timeout = i64::from(self.config.call_timeout_secs) * 1000;
+        match self.active.get_mut(call_id) {
+            Some(call) => {
+                call.trunks.push(trunk.to_owned());
+                call.expires = now.plus_millis(timeout);
+                *self.per_trunk.entry(trunk.to_owned()).or_insert(0) += 1;
+            }
+            None => self.start(now, call_id, None, Some(trunk)),
+        }
+        over
     }
 
     /// A call ended (BYE, CANCEL, or a final non-2xx response to its INVITE). Unknown ids are
     /// ignored.
     pub fn handle_call_end(&mut self, _now: Timestamp, call_id: &str) {
-        if let Some(call) = self.active.remove(call_id) {
+        let call_id = self.canonical(call_id);
+        if let Some(call) = self.active.remove(&call_id) {
             self.release(&call);
+        }
+    }
+
+    /// The call a Call-ID belongs to: itself, or the extension's call whose leg it is.
+    fn canonical(&self, call_id: &str) -> String {
+        self.aliases
+            .get(call_id)
+            .cloned()
+            .unwrap_or_else(|| call_id.to_owned())
+    }
+
+    /// Tells the CSeq number of the INVITE of call `call_id` (the first one told is kept), so
+    /// that [`CallPolicy::handle_final_response`] can tell the INVITE's answer from answers to
+    /// other requests in the call.
+    pub fn note_invite_cseq(&mut self, call_id: &str, cseq: u32) {
+        if self.aliases.contains_key(call_id) {
+            // A leg numbers its own requests; the call keeps the extension's INVITE.
+            return;
+        }
+        if let Some(call) = self.active.get_mut(call_id) {
+            call.invite_cseq.get_or_insert(cseq);
+        }
+    }
+
+    /// A final response in call `call_id`, with its CSeq number if known. The INVITE's 2xx means
+    /// the call is up; its 3xx-6xx before that, that the call never started. A 2xx to any request
+    /// shows the call alive (its lost-BYE timeout restarts). A failure answering another request
+    /// (PRACK, UPDATE, a re-INVITE refused with 491), or arriving after the call was answered,
+    /// leaves the call as it is. Without a CSeq number (or before [`CallPolicy::note_invite_cseq`])
+    /// every response counts as the INVITE's.
+    pub fn handle_final_response(
+        &mut self,
+        now: Timestamp,
+        call_id: &str,
+        cseq: Option<u32>,
+        status: u16,
+    ) {
+        let timeout = i64::from(self.config.call_timeout_secs) * 1000;
+        let leg = self.aliases.contains_key(call_id);
+        let call_id = self.canonical(call_id);
+        let Some(call) = self.active.get_mut(&call_id) else {
+            return;
+        };
+        // A leg's failure ends nothing by itself: the PBX relays it to the extension.
+        let to_invite = !leg
+            && match (cseq, call.invite_cseq) {
+                (Some(n), Some(invite)) => n == invite,
+                _ => true,
+            };
+        if (200..300).contains(&status) {
+            call.expires = now.plus_millis(timeout);
+            call.answered |= to_invite;
+        } else if status >= 300 && to_invite && !call.answered {
+            self.handle_call_end(now, &call_id);
         }
     }
 
@@ -787,7 +1035,8 @@ impl CallPolicy {
     /// lost-BYE timeout starts again.
     pub fn handle_call_refresh(&mut self, now: Timestamp, call_id: &str) {
         let timeout = i64::from(self.config.call_timeout_secs) * 1000;
-        if let Some(call) = self.active.get_mut(call_id) {
+        let call_id = self.canonical(call_id);
+        if let Some(call) = self.active.get_mut(&call_id) {
             call.expires = now.plus_millis(timeout);
         }
     }
@@ -823,18 +1072,14 @@ impl CallPolicy {
     }
 
     fn release(&mut self, call: &ActiveCall) {
-        for (map, key) in [
-            (&mut self.per_trunk, &call.trunk),
-            (&mut self.per_extension, &call.extension),
-        ] {
-            if let Some(k) = key
-                && let Some(n) = map.get_mut(k)
-            {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    map.remove(k);
-                }
-            }
+        if let Some(leg) = &call.leg {
+            self.aliases.remove(leg);
+        }
+        for k in &call.trunks {
+            decrement(&mut self.per_trunk, k);
+        }
+        if let Some(e) = &call.extension {
+            decrement(&mut self.per_extension, e);
         }
     }
 
@@ -848,6 +1093,15 @@ impl CallPolicy {
     #[must_use]
     pub fn active_from_extension(&self, extension: &str) -> u32 {
         self.per_extension.get(extension).copied().unwrap_or(0)
+    }
+}
+
+fn decrement(map: &mut HashMap<String, u32>, key: &str) {
+    if let Some(n) = map.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(key);
+        }
     }
 }
 

@@ -1,11 +1,16 @@
-//! The destination risk table: E.164 prefixes with a fraud risk level and a note.
+//! The destination risk table: E.164 prefixes with a fraud risk level and a note, and national
+//! short codes per country (`GB:118`: directory enquiries at premium rates).
 //!
 //! Number types alone miss most International Revenue Share Fraud: IRSF terminates on ordinary
-//! fixed and mobile ranges of high-cost destinations. The table ships as
-//! `data/destination-risk.txt` (with its sources) and a site can load its own copy.
+//! fixed and mobile ranges of high-cost destinations. Short codes have no E.164 form and no type
+//! in the number metadata, yet some are billed at premium rates (directory enquiries above all),
+//! which makes them a way to earn from a hijacked PBX without leaving the country. The table
+//! ships as `data/destination-risk.txt` (with its sources) and a site can load its own copy.
 
 use std::collections::HashMap;
 use std::fmt;
+
+use crate::Country;
 
 /// How likely a destination is to be used for toll fraud. Ordered: `Low < Medium < High`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,7 +55,10 @@ impl fmt::Display for RiskLevel {
 /// One line of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RiskEntry {
-    /// The E.164 prefix, digits only (no `+`).
+    /// For a short-code entry, the country whose dial plan it belongs to; `None` for an E.164
+    /// prefix.
+    pub country: Option<Country>,
+    /// The E.164 prefix, or the short code's leading digits; digits only (no `+`).
     pub prefix: String,
     /// Its risk level.
     pub level: RiskLevel,
@@ -74,6 +82,13 @@ pub enum RiskTableError {
         /// The text found.
         prefix: String,
     },
+    /// A short-code entry is not `CC:DIGITS` (a two-letter country, then 1 to 6 digits).
+    ShortCodeMalformed {
+        /// Line number.
+        line: usize,
+        /// The text found.
+        text: String,
+    },
     /// The level is not `low`, `medium` or `high`.
     LevelUnknown {
         /// Line number.
@@ -87,7 +102,7 @@ pub enum RiskTableError {
         line: usize,
         /// Line number of the first entry.
         first_line: usize,
-        /// The prefix (digits).
+        /// The prefix as written (`+44`, `GB:118`).
         prefix: String,
     },
 }
@@ -102,6 +117,10 @@ impl fmt::Display for RiskTableError {
                     "line {line}: {prefix:?} is not '+' followed by 1-15 digits"
                 )
             }
+            Self::ShortCodeMalformed { line, text } => write!(
+                f,
+                "line {line}: {text:?} is not a short code COUNTRY:DIGITS such as GB:118"
+            ),
             Self::LevelUnknown { line, level } => {
                 write!(
                     f,
@@ -115,7 +134,7 @@ impl fmt::Display for RiskTableError {
             } => {
                 write!(
                     f,
-                    "line {line}: prefix +{prefix} already listed on line {first_line}"
+                    "line {line}: prefix {prefix} already listed on line {first_line}"
                 )
             }
         }
@@ -133,7 +152,12 @@ pub struct RiskTable {
     entries: Vec<RiskEntry>,
     by_prefix: HashMap<String, usize>,
     max_len: usize,
+    short_codes: HashMap<(Country, String), usize>,
+    short_max_len: usize,
 }
+
+/// The longest short code the table accepts, as the dial plan's short codes.
+const SHORT_CODE_DIGITS_MAX: usize = 6;
 
 impl RiskTable {
     /// The table shipped with pbxguard (`data/destination-risk.txt`).
@@ -151,7 +175,8 @@ impl RiskTable {
     }
 
     /// Parses a table in the format of `data/destination-risk.txt`: `#` starts a comment line,
-    /// blank lines are skipped, other lines are `+PREFIX LEVEL NOTE...`.
+    /// blank lines are skipped, other lines are `+PREFIX LEVEL NOTE...` (an E.164 prefix) or
+    /// `CC:DIGITS LEVEL NOTE...` (a national short code of country `CC` and the codes it starts).
     ///
     /// # Errors
     /// Every mistake found, each with its line number.
@@ -168,8 +193,28 @@ impl RiskTable {
             let (prefix_text, rest) = split_word(trimmed);
             let (level_text, note) = split_word(rest);
             let note = note.to_owned();
-            let digits = prefix_text.strip_prefix('+').unwrap_or("");
-            if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit())
+            let (country, digits) = match prefix_text.split_once(':') {
+                Some((cc, digits)) => match Country::new(cc) {
+                    Ok(c)
+                        if (1..=SHORT_CODE_DIGITS_MAX).contains(&digits.len())
+                            && digits.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        (Some(c), digits)
+                    }
+                    _ => {
+                        errors.push(RiskTableError::ShortCodeMalformed {
+                            line,
+                            text: prefix_text.to_owned(),
+                        });
+                        continue;
+                    }
+                },
+                None => (None, prefix_text.strip_prefix('+').unwrap_or("")),
+            };
+            if country.is_none()
+                && (digits.is_empty()
+                    || digits.len() > 15
+                    || !digits.bytes().all(|b| b.is_ascii_digit()))
             {
                 errors.push(RiskTableError::PrefixNotE164 {
                     line,
@@ -188,16 +233,21 @@ impl RiskTable {
                 });
                 continue;
             };
-            if let Some(&first) = first_line.get(digits) {
+            let written = match country {
+                Some(c) => format!("{c}:{digits}"),
+                None => format!("+{digits}"),
+            };
+            if let Some(&first) = first_line.get(&written) {
                 errors.push(RiskTableError::PrefixDuplicated {
                     line,
                     first_line: first,
-                    prefix: digits.to_owned(),
+                    prefix: written,
                 });
                 continue;
             }
-            first_line.insert(digits.to_owned(), line);
+            first_line.insert(written, line);
             table.insert(RiskEntry {
+                country,
                 prefix: digits.to_owned(),
                 level,
                 note,
@@ -212,16 +262,41 @@ impl RiskTable {
 
     /// Adds or replaces an entry.
     pub fn insert(&mut self, entry: RiskEntry) {
-        self.max_len = self.max_len.max(entry.prefix.len());
-        if let Some(&i) = self.by_prefix.get(&entry.prefix) {
+        let existing = match entry.country {
+            Some(c) => {
+                self.short_max_len = self.short_max_len.max(entry.prefix.len());
+                self.short_codes.get(&(c, entry.prefix.clone())).copied()
+            }
+            None => {
+                self.max_len = self.max_len.max(entry.prefix.len());
+                self.by_prefix.get(&entry.prefix).copied()
+            }
+        };
+        if let Some(i) = existing {
             if let Some(slot) = self.entries.get_mut(i) {
                 *slot = entry;
             }
             return;
         }
-        self.by_prefix
-            .insert(entry.prefix.clone(), self.entries.len());
+        let index = self.entries.len();
+        match entry.country {
+            Some(c) => self.short_codes.insert((c, entry.prefix.clone()), index),
+            None => self.by_prefix.insert(entry.prefix.clone(), index),
+        };
         self.entries.push(entry);
+    }
+
+    /// The short-code entry of `country` with the longest prefix of `digits` (a short code as
+    /// dialled, outside-line prefix removed).
+    #[must_use]
+    pub fn lookup_short_code(&self, country: Country, digits: &str) -> Option<&RiskEntry> {
+        let longest = digits.len().min(self.short_max_len);
+        (1..=longest).rev().find_map(|len| {
+            let prefix = digits.get(..len)?;
+            self.short_codes
+                .get(&(country, prefix.to_owned()))
+                .and_then(|&i| self.entries.get(i))
+        })
     }
 
     /// The entry with the longest prefix of `e164_digits` (an E.164 number without `+`).
@@ -280,6 +355,82 @@ mod tests {
     }
 
     #[test]
+    fn short_codes_are_per_country_and_longest_prefix_wins() {
+        let table = RiskTable::parse(
+            "+44 low UK\nGB:118 high directory\nGB:118500 low a free one\nDE:118 high Auskunft\n",
+        )
+        .unwrap();
+        let gb = Country::new("GB").unwrap();
+        let de = Country::new("DE").unwrap();
+        let fr = Country::new("FR").unwrap();
+        assert_eq!(
+            table.lookup_short_code(gb, "118118").unwrap().level,
+            RiskLevel::High
+        );
+        assert_eq!(
+            table.lookup_short_code(gb, "118500").unwrap().level,
+            RiskLevel::Low
+        );
+        assert_eq!(
+            table.lookup_short_code(de, "11880").unwrap().note,
+            "Auskunft"
+        );
+        assert!(table.lookup_short_code(fr, "118218").is_none());
+        assert!(table.lookup_short_code(gb, "11").is_none());
+        // Short codes are not E.164 prefixes, nor the other way round.
+        assert!(table.lookup("118118").is_none());
+        assert!(table.lookup_short_code(gb, "44").is_none());
+    }
+
+    #[test]
+    fn shipped_short_codes_cover_directory_enquiries_across_europe_and_north_america() {
+        let table = RiskTable::builtin();
+        for (cc, code) in [
+            ("GB", "118118"),
+            ("DE", "11880"),
+            ("FR", "118712"),
+            ("IE", "11811"),
+            ("ES", "11822"),
+            ("AT", "118877"),
+            ("IT", "1254"),
+            ("NL", "1888"),
+        ] {
+            let e = table
+                .lookup_short_code(Country::new(cc).unwrap(), code)
+                .unwrap_or_else(|| panic!("{cc} {code}"));
+            assert_eq!(e.level, RiskLevel::High, "{cc} {code}");
+        }
+        assert_eq!(
+            table
+                .lookup_short_code(Country::new("US").unwrap(), "411")
+                .unwrap()
+                .level,
+            RiskLevel::Medium
+        );
+    }
+
+    #[test]
+    fn malformed_short_codes_are_reported() {
+        let errs = RiskTable::parse(
+            "GBR:118 high x\nGB:11a high x\nGB:1181181 high x\nGB:118 high x\nGB:118 low again\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(matches!(
+            errs[0],
+            RiskTableError::ShortCodeMalformed { line: 1, .. }
+        ));
+        assert!(matches!(
+            errs[2],
+            RiskTableError::ShortCodeMalformed { line: 3, .. }
+        ));
+        assert_eq!(
+            errs[3].to_string(),
+            "line 5: prefix GB:118 already listed on line 4"
+        );
+    }
+
+    #[test]
     fn every_mistake_is_reported_with_its_line() {
         let errs =
             RiskTable::parse("# c\n+44 low ok\n44 low x\n+33\n+49 extreme x\n+44 high again\n")
@@ -299,7 +450,7 @@ mod tests {
                 RiskTableError::PrefixDuplicated {
                     line: 6,
                     first_line: 2,
-                    prefix: "44".into()
+                    prefix: "+44".into()
                 },
             ]
         );

@@ -538,3 +538,98 @@ fn retransmitted_refused_invite_is_not_counted_again() {
         Verdict::Allow
     );
 }
+
+/// Short codes billed at premium rates, dialled through an outside line `9` in their country.
+const PREMIUM_SHORT_CODES: &[(&str, &str)] = &[
+    ("GB", "9 118 118"),
+    ("DE", "9 11880"),
+    ("FR", "9 118 712"),
+    ("IE", "9 11811"),
+    ("ES", "9 11822"),
+    ("AT", "9 118 877"),
+    ("IT", "9 1254"),
+    ("NL", "9 1888"),
+    ("BE", "9 1207"),
+    ("CH", "9 1811"),
+    ("SE", "9 118 118"),
+    ("NO", "9 1881"),
+    ("DK", "9 118"),
+    ("FI", "9 118"),
+    ("PL", "9 118 913"),
+];
+
+fn plan_of(cc: &str) -> DialPlan {
+    DialPlan::new(Country::new(cc).unwrap()).with_outside_line("9")
+}
+
+#[test]
+fn premium_short_codes_are_high_risk_and_refused_by_the_default_policy() {
+    let classifier = Classifier::default();
+    let p = CallPolicy::new(PolicyConfig::default());
+    for (cc, dialled) in PREMIUM_SHORT_CODES {
+        let c = classifier.classify(&plan_of(cc), dialled);
+        assert_eq!(c.dialled.kind(), "short-code", "{cc} {dialled}");
+        assert_eq!(c.risk(), RiskLevel::High, "{cc} {dialled}");
+        let v = p.check_static(tuesday(), &attempt("s", "100", &c));
+        let violation = v.violation().unwrap_or_else(|| panic!("{cc} {dialled}"));
+        assert_eq!(violation.rule, Rule::NumberType, "{cc} {dialled}");
+        assert!(
+            violation.detail.contains(&format!("risk table {cc}:")),
+            "{}",
+            violation.detail
+        );
+    }
+}
+
+#[test]
+fn short_codes_are_read_in_the_dial_plans_country_only() {
+    let classifier = Classifier::default();
+    // 1888 is directory enquiries in the Netherlands, nothing listed in France.
+    let c = classifier.classify(&plan_of("FR"), "9 1888");
+    assert_eq!(c.dialled.kind(), "short-code");
+    assert_eq!(c.risk(), RiskLevel::Low);
+    assert!(
+        CallPolicy::new(PolicyConfig::default())
+            .check_static(tuesday(), &attempt("s", "100", &c))
+            .is_allowed()
+    );
+}
+
+#[test]
+fn a_medium_short_code_is_refused_only_above_max_risk() {
+    let classifier = Classifier::default();
+    let c = classifier.classify(&plan_of("US"), "9 411");
+    assert_eq!(c.risk(), RiskLevel::Medium);
+    let mut cfg = PolicyConfig::default();
+    assert!(
+        CallPolicy::new(cfg.clone())
+            .check_static(tuesday(), &attempt("s", "100", &c))
+            .is_allowed()
+    );
+    cfg.max_risk = Some(RiskLevel::Low);
+    let v = CallPolicy::new(cfg).check_static(tuesday(), &attempt("s", "100", &c));
+    assert_eq!(v.violation().map(|v| v.rule), Some(Rule::Risk));
+}
+
+#[test]
+fn emergency_numbers_that_look_like_listed_short_codes_are_still_emergency_calls() {
+    let classifier = Classifier::default();
+    let mut cfg = PolicyConfig::default();
+    cfg.max_risk = Some(RiskLevel::Low);
+    cfg.default_role = Role::InternalOnly;
+    let p = CallPolicy::new(cfg);
+    // Italy's 118 (medical) and Switzerland's 118 (fire) sit beside the 12xy and 18xx directories.
+    for (cc, dialled) in [
+        ("IT", "9 118"),
+        ("CH", "118"),
+        ("FR", "9 18"),
+        ("NL", "112"),
+    ] {
+        let c = classifier.classify(&plan_of(cc), dialled);
+        assert_eq!(
+            p.check_static(tuesday(), &attempt("e", "100", &c)),
+            Verdict::AllowEmergency,
+            "{cc} {dialled}"
+        );
+    }
+}

@@ -26,8 +26,15 @@
 //! members = ["201", "202"]
 //! allowed_countries = ["US", "CA"]
 //!
-//! [trunk_caps]
+//! [trunk_caps]                   # caps by trunk name (also the trunk names of CDRs)
 //! carrier = 2
+//!
+//! [trunks.carrier]               # pbxguard run: which calls use the trunk
+//! addresses = ["203.0.113.10", "203.0.113.64/28"]
+//! cap = 2                        # same as trunk_caps.carrier
+//!
+//! # outbound_trunk = "carrier"   # (top level) extensions' outside calls leave by it: counted
+//! #                              # from the extension's INVITE, refused 503 when it is full
 //!
 //! [velocity]
 //! intl_per_minute = 5
@@ -60,7 +67,7 @@ use chrono_tz::Tz;
 use pbxguard_cdr::AuditConfig;
 use pbxguard_numbers::classify::NumberType;
 use pbxguard_numbers::policy::{
-    Group, HoursWindow, PolicyConfig, Role, Route, RouteScope, VelocityLimits,
+    Group, HoursWindow, PolicyConfig, Role, Route, RouteScope, Trunk, VelocityLimits,
 };
 use pbxguard_numbers::{Country, DialPlan, RiskLevel};
 use toml::{Table, Value};
@@ -298,6 +305,7 @@ pub fn parse(text_in: &str, country_override: Option<Country>) -> Result<PolicyF
                 }
             }
             "default_trunk_cap" => policy.default_trunk_cap = count(v, k, &mut e),
+            "outbound_trunk" => policy.outbound_trunk = text(v, k, &mut e).map(str::to_owned),
             "extension_cap" => policy.extension_cap = count(v, k, &mut e),
             "call_timeout_secs" => {
                 if let Some(n) = count(v, k, &mut e) {
@@ -355,6 +363,43 @@ pub fn parse(text_in: &str, country_override: Option<Country>) -> Result<PolicyF
                     if let Some(n) = count(cap, &format!("trunk_caps.{trunk}"), &mut e) {
                         policy.trunk_caps.insert(trunk.clone(), n);
                     }
+                }
+            }
+            "trunks" => {
+                for (name, t) in table(v, k, &mut e).into_iter().flatten() {
+                    let base = format!("trunks.{name}");
+                    let Some(t) = table(t, &base, &mut e) else {
+                        continue;
+                    };
+                    let mut trunk = Trunk {
+                        name: name.clone(),
+                        networks: Vec::new(),
+                    };
+                    for (tk, tv) in t {
+                        let path = format!("{base}.{tk}");
+                        match tk.as_str() {
+                            "addresses" => {
+                                trunk.networks = texts(tv, &path, &mut e)
+                                    .into_iter()
+                                    .filter_map(|a| {
+                                        pbxguard_config::value::parse_network(a)
+                                            .map_err(|m| e.push(&path, m))
+                                            .ok()
+                                    })
+                                    .collect();
+                            }
+                            "cap" => {
+                                if let Some(n) = count(tv, &path, &mut e) {
+                                    policy.trunk_caps.insert(name.clone(), n);
+                                }
+                            }
+                            _ => e.push(&path, "unknown key (addresses, cap)"),
+                        }
+                    }
+                    if trunk.networks.is_empty() && !t.contains_key("addresses") {
+                        e.push(&base, "missing `addresses`");
+                    }
+                    policy.trunks.push(trunk);
                 }
             }
             "velocity" => {
@@ -433,6 +478,14 @@ pub fn parse(text_in: &str, country_override: Option<Country>) -> Result<PolicyF
             "audit" => audit_table = table(v, k, &mut e),
             _ => e.push(k, "unknown key"),
         }
+    }
+    if let Some(t) = &policy.outbound_trunk
+        && !policy.trunks.iter().any(|n| &n.name == t)
+    {
+        e.push(
+            "outbound_trunk",
+            format!("{t:?} is not a trunk named in a [trunks.NAME] table"),
+        );
     }
     // Routes without their own zone use the site's, which may be set after them in the file.
     if let Some(Value::Array(items)) = root.get("routes") {
@@ -538,6 +591,49 @@ mod tests {
         assert_eq!(p.policy.role_of(Some("201")), Role::International);
         assert_eq!(p.policy.velocity.same_number, Some(10));
         assert_eq!(p.audit.after_hours_burst, 5);
+        assert_eq!(p.policy.trunks.len(), 1);
+        assert_eq!(
+            p.policy.trunk_at("203.0.113.70".parse().unwrap()),
+            Some("carrier")
+        );
+    }
+
+    #[test]
+    fn trunk_addresses_and_caps() {
+        let text = "country = \"GB\"\n[trunks.a]\naddresses = [\"192.0.2.1\", \"2001:db8::/64\"]\ncap = 1\n\
+                    [trunks.b]\naddresses = [\"198.51.100.0/24\"]\n";
+        let p = parse(text, None).unwrap();
+        assert_eq!(p.policy.trunk_caps.get("a"), Some(&1));
+        assert_eq!(p.policy.trunk_caps.get("b"), None);
+        assert_eq!(p.policy.trunk_at("192.0.2.1".parse().unwrap()), Some("a"));
+        assert_eq!(p.policy.trunk_at("2001:db8::9".parse().unwrap()), Some("a"));
+        assert_eq!(
+            p.policy.trunk_at("198.51.100.9".parse().unwrap()),
+            Some("b")
+        );
+        assert_eq!(p.policy.trunk_at("192.0.2.2".parse().unwrap()), None);
+        let p = parse(&format!("outbound_trunk = \"a\"\n{text}"), None).unwrap();
+        assert_eq!(p.policy.outbound_trunk.as_deref(), Some("a"));
+        let errors = parse(&format!("outbound_trunk = \"c\"\n{text}"), None).unwrap_err();
+        assert_eq!(
+            errors,
+            ["`outbound_trunk`: \"c\" is not a trunk named in a [trunks.NAME] table"]
+        );
+        let bad = "country = \"GB\"\n[trunks.a]\naddresses = [\"192.0.2.1/24\", \"carrier\"]\ncap = -1\nport = 5060\n[trunks.b]\ncap = 1\n";
+        let errors = parse(bad, None).unwrap_err();
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        assert!(
+            errors
+                .iter()
+                .any(|m| m.starts_with("`trunks.a.addresses`: `192.0.2.1/24` has host bits"))
+        );
+        assert!(errors.iter().any(|m| m.starts_with("`trunks.a.cap`")));
+        assert!(errors.iter().any(|m| m.starts_with("`trunks.a.port`")));
+        assert!(
+            errors
+                .iter()
+                .any(|m| m.starts_with("`trunks.b`: missing `addresses`"))
+        );
     }
 
     #[test]

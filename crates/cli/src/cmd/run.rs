@@ -31,6 +31,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Outcome {
     let call_guard = match &args.site.policy {
         Some(_) => {
             let site = args.site.load()?;
+            check_trunks(&site.policy, &config)?;
             Some(pbxguard_numbers::guard::CallGuard::new(
                 site.plan,
                 pbxguard_numbers::Classifier::default(),
@@ -59,4 +60,42 @@ pub fn run(args: RunArgs, ctx: &Context) -> Outcome {
     };
     daemon::run(opts, &stop, &reload).map_err(|e| Failure::Other(e.into()))?;
     Ok(Exit::Ok)
+}
+
+/// The policy's named trunks must be trunks of the configuration too: their addresses are never banned
+/// (UDP sources can be spoofed), and none may be allow-listed, since the allow list exempts an address from
+/// every check, the trunk's cap included.
+fn check_trunks(
+    policy: &pbxguard_numbers::policy::PolicyConfig,
+    config: &pbxguard_config::Config,
+) -> Result<(), Failure> {
+    let mut problems = Vec::new();
+    for trunk in &policy.trunks {
+        for net in &trunk.networks {
+            if !config.lists.trunks.iter().any(|t| t.contains(net)) {
+                problems.push(format!(
+                    "policy `trunks.{}.addresses`: {net} is not within [lists] trunks of the configuration \
+                     (add it there: a trunk's addresses are never banned)",
+                    trunk.name
+                ));
+            }
+            if let Some(a) = config
+                .lists
+                .allow
+                .iter()
+                .find(|a| a.contains(net) || net.contains(*a))
+            {
+                problems.push(format!(
+                    "policy `trunks.{}.addresses`: {net} overlaps [lists] allow {a}, which exempts it from \
+                     every check, the trunk's cap included",
+                    trunk.name
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Usage(problems.join("\n")))
+    }
 }

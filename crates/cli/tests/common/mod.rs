@@ -122,6 +122,24 @@ impl Lab {
         });
     }
 
+    /// Stops Kamailio, replaces its configuration with `cfg` (`listen` lines included) and starts it again.
+    pub fn restart_kamailio_with(&mut self, cfg: &str) {
+        if let Some(mut k) = self.kamailio.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &k.id().to_string()])
+                .status();
+            let _ = k.wait();
+        }
+        // The old workers may hold the SIP port for a moment after the main process.
+        wait_until(Duration::from_secs(10), "port 5060 is free", || {
+            self.pbx
+                .exec("ss", ["-Hlun", "sport = :5060"])
+                .is_ok_and(|o| o.stdout.is_empty())
+        });
+        fs::write(self.path("kamailio.cfg"), cfg).unwrap();
+        self.start_kamailio();
+    }
+
     pub fn start_guard(&mut self) {
         let log = fs::OpenOptions::new()
             .create(true)
