@@ -730,25 +730,13 @@ pub(crate) fn parse<'h, 'b>(
         let line = line.get(..value_end).unwrap_or(&[]);
         let value = line.get(value_at..).unwrap_or(&[]);
         if kind == HeaderName::ContentLength {
-            let v = crate::text::parse_number(value, u64::from(u32::MAX))
-                .ok()
-                .and_then(|v| usize::try_from(v).ok());
-            match (v, content_length) {
-                (None, _) => {
-                    an.insert(Anomaly::InvalidContentLength);
-                    cl_conflict |= stream;
-                }
-                (Some(v), None) if !an.contains(Anomaly::InvalidContentLength) => {
-                    content_length = Some(v);
-                }
-                (Some(v), prev) => {
-                    an.insert(Anomaly::DuplicateContentLength);
-                    cl_conflict |= prev != Some(v);
-                }
-            }
-            if an.contains(Anomaly::InvalidContentLength) && content_length.is_some() {
-                an.insert(Anomaly::DuplicateContentLength);
-            }
+            content_length_value(
+                value,
+                stream,
+                &mut content_length,
+                &mut cl_conflict,
+                &mut an,
+            );
         }
         match slots.get_mut(n) {
             Some(slot) => {
@@ -814,6 +802,38 @@ pub(crate) fn parse<'h, 'b>(
         body_start + body_len,
         an,
     )))
+}
+
+/// Records one Content-Length value: the first valid one is the length; an invalid or a
+/// repeated one is an anomaly, and on a stream a conflict (framing cannot be trusted).
+/// Out of line: it runs once per message, and keeps the header loop small.
+#[inline(never)]
+fn content_length_value(
+    value: &[u8],
+    stream: bool,
+    content_length: &mut Option<usize>,
+    cl_conflict: &mut bool,
+    an: &mut Anomalies,
+) {
+    let v = crate::text::parse_number(value, u64::from(u32::MAX))
+        .ok()
+        .and_then(|v| usize::try_from(v).ok());
+    match (v, *content_length) {
+        (None, _) => {
+            an.insert(Anomaly::InvalidContentLength);
+            *cl_conflict |= stream;
+        }
+        (Some(v), None) if !an.contains(Anomaly::InvalidContentLength) => {
+            *content_length = Some(v);
+        }
+        (Some(v), prev) => {
+            an.insert(Anomaly::DuplicateContentLength);
+            *cl_conflict |= prev != Some(v);
+        }
+    }
+    if an.contains(Anomaly::InvalidContentLength) && content_length.is_some() {
+        an.insert(Anomaly::DuplicateContentLength);
+    }
 }
 
 fn is_sip_version(v: &[u8], an: &mut Anomalies) -> bool {
