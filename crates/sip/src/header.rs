@@ -361,6 +361,22 @@ impl<'b> Header<'b> {
         })
     }
 
+    /// [`Header::new`] with offsets already known to fit.
+    #[inline]
+    pub(crate) const fn from_parts(
+        line: &'b [u8],
+        name_len: u16,
+        value_at: u32,
+        kind: HeaderName,
+    ) -> Self {
+        Header {
+            line: Some(line),
+            value_at,
+            name_len,
+            kind,
+        }
+    }
+
     fn name_bytes(&self) -> &'b [u8] {
         self.line
             .and_then(|l| l.get(..usize::from(self.name_len)))

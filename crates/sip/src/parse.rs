@@ -617,6 +617,7 @@ pub(crate) fn parse<'h, 'b>(
 
     // Header lines. No line can be longer than the examined bytes.
     let check_lines = data.len() > limits.max_line_length;
+    let offsets_fit = data.len() <= usize::from(u16::MAX);
     let max_headers = headers.len().min(limits.max_headers);
     let (slots, _) = headers.split_at_mut(max_headers);
     let mut n = 0;
@@ -728,10 +729,9 @@ pub(crate) fn parse<'h, 'b>(
             }
         }
         let line = line.get(..value_end).unwrap_or(&[]);
-        let value = line.get(value_at..).unwrap_or(&[]);
         if kind == HeaderName::ContentLength {
             content_length_value(
-                value,
+                line.get(value_at..).unwrap_or(&[]),
                 stream,
                 &mut content_length,
                 &mut cl_conflict,
@@ -740,9 +740,16 @@ pub(crate) fn parse<'h, 'b>(
         }
         match slots.get_mut(n) {
             Some(slot) => {
-                let Some(h) = Header::new(line, name_len, value_at, kind) else {
-                    an.insert(Anomaly::MalformedHeaderLine);
-                    continue;
+                // Offsets into data of at most 64 KiB fit the slot's fields unchecked.
+                #[allow(clippy::cast_possible_truncation)]
+                let h = if offsets_fit {
+                    Header::from_parts(line, name_len as u16, value_at as u32, kind)
+                } else {
+                    let Some(h) = Header::new(line, name_len, value_at, kind) else {
+                        an.insert(Anomaly::MalformedHeaderLine);
+                        continue;
+                    };
+                    h
                 };
                 *slot = h;
                 n += 1;
