@@ -1283,6 +1283,32 @@ mod tests {
     }
 
     #[test]
+    fn offsets_beyond_a_header_slot_are_malformed_not_truncated() {
+        // Over 64 KiB of data takes the checked path: a 70,000-byte name cannot be stored.
+        let mut msg = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        msg.extend(std::iter::repeat_n(b'a', 70_000));
+        msg.extend_from_slice(b": v\r\nTo: <sip:a@b>\r\n\r\n");
+        let limits = Limits {
+            max_message_size: 1 << 20,
+            max_headers: 8,
+            max_line_length: 1 << 20,
+        };
+        let mut h = [Header::EMPTY; 8];
+        let m = Message::parse_datagram_with(&msg, &mut h, &limits).unwrap();
+        assert!(m.anomalies().contains(Anomaly::MalformedHeaderLine));
+        assert_eq!(m.headers().len(), 1);
+        assert_eq!(m.headers()[0].value(), b"<sip:a@b>");
+        // Under 64 KiB, the longest possible name still fits.
+        let mut msg = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        msg.extend(std::iter::repeat_n(b'a', 65_000));
+        msg.extend_from_slice(b":  v\r\n\r\n");
+        let m = Message::parse_datagram_with(&msg, &mut h, &limits).unwrap();
+        assert_eq!(m.headers().len(), 1);
+        assert_eq!(m.headers()[0].name().len(), 65_000);
+        assert_eq!(m.headers()[0].value(), b"v");
+    }
+
+    #[test]
     fn bare_lf_line_ends_are_flagged_but_parsed() {
         let mut h = [Header::EMPTY; 8];
         let m =
