@@ -50,6 +50,9 @@ mod w {
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HeaderName {
+    /// Any other name; compare the text with [`Header::name`]. (First, so that its
+    /// representation is zero, like the rest of [`Header::EMPTY`].)
+    Other,
     /// `Via` / `v`.
     Via,
     /// `From` / `f`.
@@ -116,8 +119,6 @@ pub enum HeaderName {
     Allow,
     /// `Accept`.
     Accept,
-    /// Any other name; compare the text with [`Header::name`].
-    Other,
 }
 
 impl HeaderName {
@@ -322,8 +323,10 @@ impl HeaderName {
 /// that the caller's header array is cheap to initialise and fill.
 #[derive(Clone, Copy)]
 pub struct Header<'b> {
-    /// From the first byte of the name to the last byte of the value.
-    line: &'b [u8],
+    /// From the first byte of the name to the last byte of the value; `None` in an empty slot,
+    /// so that [`Header::EMPTY`] is all zero bits and a storage array is initialised by a
+    /// plain memory fill.
+    line: Option<&'b [u8]>,
     /// Where the value starts in `line`.
     value_at: u32,
     /// The name's length; the name starts `line`.
@@ -334,7 +337,7 @@ pub struct Header<'b> {
 impl<'b> Header<'b> {
     /// An empty header, to initialise the storage array: `[Header::EMPTY; 64]`.
     pub const EMPTY: Header<'static> = Header {
-        line: b"",
+        line: None,
         value_at: 0,
         name_len: 0,
         kind: HeaderName::Other,
@@ -351,15 +354,33 @@ impl<'b> Header<'b> {
         kind: HeaderName,
     ) -> Option<Self> {
         Some(Header {
-            line,
+            line: Some(line),
             value_at: u32::try_from(value_at).ok()?,
             name_len: u16::try_from(name_len).ok()?,
             kind,
         })
     }
 
+    /// [`Header::new`] with offsets already known to fit.
+    #[inline]
+    pub(crate) const fn from_parts(
+        line: &'b [u8],
+        name_len: u16,
+        value_at: u32,
+        kind: HeaderName,
+    ) -> Self {
+        Header {
+            line: Some(line),
+            value_at,
+            name_len,
+            kind,
+        }
+    }
+
     fn name_bytes(&self) -> &'b [u8] {
-        self.line.get(..usize::from(self.name_len)).unwrap_or(&[])
+        self.line
+            .and_then(|l| l.get(..usize::from(self.name_len)))
+            .unwrap_or(&[])
     }
 
     /// The name as received (a token; compact forms are not expanded).
@@ -379,7 +400,9 @@ impl<'b> Header<'b> {
     #[must_use]
     #[inline]
     pub fn value(&self) -> &'b [u8] {
-        self.line.get(self.value_at as usize..).unwrap_or(&[])
+        self.line
+            .and_then(|l| l.get(self.value_at as usize..))
+            .unwrap_or(&[])
     }
 
     /// The value as text, if it is UTF-8.

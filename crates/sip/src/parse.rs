@@ -1,13 +1,11 @@
 //! Framing and the line-level parse: start line, header lines, Content-Length, body.
 //!
-//! One forward pass over the bytes: `memchr2` finds line ends (and NULs on the way), each header
-//! name is read as whole words once, and nothing is revisited, so the work is linear in the
-//! message size whatever the number of headers (see the `work_is_linear_in_header_count` test).
+//! One forward pass over the bytes: bit sets of 64-byte blocks give the line ends (and NULs on
+//! the way), each header name is read as whole words once, and nothing is revisited, so the work
+//! is linear in the message size whatever the number of headers (see the `work_is_linear_in_header_count` test).
 //! On streams, [`StreamParser::parse_resume`] keeps that true across calls on a growing buffer.
 
 use core::fmt;
-
-use memchr::memchr2;
 
 use crate::header::{Header, HeaderName};
 use crate::message::{Message, StartLine};
@@ -395,51 +393,162 @@ fn count_work(_n: usize) {
 
 /// Finds line ends, and notes on the way whether the head holds a NUL outside a quoted-pair
 /// (RFC 4475 `intmeth` legitimately carries `\` NUL), so that no second pass over the head
-/// is needed. On x86-64 the SSE2 searcher is built once per message, which saves the per-call
-/// CPU-feature dispatch of `memchr::memchr2` on every header line.
+/// is needed.
+///
+/// The bytes are examined 64 at a time: one pass over a block gives the bit set of its line
+/// feeds and NULs (SSE2 compares on x86-64, where SSE2 is part of the base instruction set; a
+/// portable loop elsewhere), and each line end is then one bit scan. A NUL counts only when
+/// a search passes it, so bytes after the head (the body) never do.
 #[derive(Clone, Copy)]
 struct LineFinder {
-    #[cfg(target_arch = "x86_64")]
-    sse2: Option<memchr::arch::x86_64::sse2::memchr::Two>,
+    /// Where the current block starts.
+    base: usize,
+    /// Line feeds and NULs of the current block (bit `i` = byte `base + i`).
+    bits: u64,
+    /// Whether the block is the last one (it reaches the end of the data).
+    last: bool,
+    /// A NUL outside a quoted-pair was seen.
     nul: bool,
 }
 
+/// Bytes per block of [`LineFinder`].
+const BLOCK: usize = 64;
+
 impl LineFinder {
+    /// A finder whose first block starts at `start`.
     #[inline]
-    fn new() -> Self {
-        LineFinder {
-            #[cfg(target_arch = "x86_64")]
-            sse2: memchr::arch::x86_64::sse2::memchr::Two::new(b'\n', 0),
+    fn new(data: &[u8], start: usize) -> Self {
+        let mut f = LineFinder {
+            base: start,
+            bits: 0,
+            last: true,
             nul: false,
-        }
+        };
+        // Past the end, the empty last block stays.
+        let _ = f.load(data, start);
+        f
     }
 
-    /// The first line feed at or after `from`. Every byte before it is examined exactly once
-    /// over the calls of one parse, since each call starts after the previous line feed.
+    /// The first line feed at or after `from`. Each byte up to it is examined once over the
+    /// calls of one parse, since each call starts after the previous line feed.
     #[inline]
     fn find(&mut self, data: &[u8], from: usize) -> Option<usize> {
         let mut at = from;
         loop {
-            let hay = data.get(at..)?;
-            #[cfg(target_arch = "x86_64")]
-            let r = match &self.sse2 {
-                Some(two) => two.find(hay),
-                None => memchr2(b'\n', 0, hay),
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let r = memchr2(b'\n', 0, hay);
-            count_work(r.map_or(hay.len(), |i| i + 1));
-            let p = at + r?;
-            if data.get(p) == Some(&b'\n') {
-                return Some(p);
+            let off = at.wrapping_sub(self.base);
+            if off < BLOCK {
+                let bits = self.bits & (u64::MAX << off);
+                if bits != 0 {
+                    let p = self.base + bits.trailing_zeros() as usize;
+                    if data.get(p) == Some(&b'\n') {
+                        return Some(p);
+                    }
+                    self.nul |= nul_counts(data, p);
+                    at = p + 1;
+                    continue;
+                }
+                if self.last {
+                    return None;
+                }
+                at = self.base + BLOCK;
             }
-            // Bytes before the message start are line ends, never a backslash.
-            if p == 0 || data.get(p - 1) != Some(&b'\\') {
-                self.nul = true;
-            }
-            at = p + 1;
+            self.load(data, at)?;
         }
     }
+
+    /// Reads the block starting at `at`; `None` past the end of `data`.
+    #[inline]
+    fn load(&mut self, data: &[u8], at: usize) -> Option<()> {
+        let rest = data.get(at..).filter(|r| !r.is_empty())?;
+        let (bits, last) = match rest.first_chunk::<BLOCK>() {
+            Some(block) => {
+                count_work(BLOCK);
+                (block_mask(block), rest.len() == BLOCK)
+            }
+            None => {
+                count_work(rest.len());
+                (tail_mask(data, rest), true)
+            }
+        };
+        self.base = at;
+        self.bits = bits;
+        self.last = last;
+        Some(())
+    }
+}
+
+/// Whether the NUL at `p` counts: unless escaped by a backslash.
+#[cold]
+#[inline(never)]
+fn nul_counts(data: &[u8], p: usize) -> bool {
+    // Bytes before the message start are line ends, never a backslash.
+    p == 0 || data.get(p - 1) != Some(&b'\\')
+}
+
+/// The mask of the last `BLOCK - 1` or fewer bytes of `data`, `rest`.
+#[inline]
+fn tail_mask(data: &[u8], rest: &[u8]) -> u64 {
+    let n = rest.len().min(BLOCK - 1);
+    // The block that ends where the data does, shifted so that bit 0 is `rest`'s first byte:
+    // no copy (whose narrow stores would stall the wide loads that follow).
+    if let Some(block) = data.last_chunk::<BLOCK>() {
+        return block_mask(block) >> (BLOCK - n);
+    }
+    tail_mask_short(rest)
+}
+
+/// The mask of data shorter than a block.
+#[cold]
+#[inline(never)]
+fn tail_mask_short(rest: &[u8]) -> u64 {
+    // The padding is neither a line feed nor a NUL.
+    let mut block = [b' '; BLOCK];
+    let n = rest.len().min(BLOCK);
+    if let (Some(dst), Some(src)) = (block.get_mut(..n), rest.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    block_mask(&block)
+}
+
+/// Bit set of the line feeds and NULs in `block` (bit `i` = byte `i`).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn block_mask(block: &[u8; BLOCK]) -> u64 {
+    use safe_arch::{
+        bitxor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i, zeroed_m128i,
+    };
+    let nl = set_splat_i8_m128i(b'\n' as i8);
+    let zero = zeroed_m128i();
+    let chunk = |c: &[u8; 16]| {
+        let v = load_unaligned_m128i(c);
+        // `min(v ^ LF, v)` is zero exactly where `v` is LF or NUL.
+        let hit = cmp_eq_mask_i8_m128i(min_u8_m128i(bitxor_m128i(v, nl), v), zero);
+        // `move_mask` sets only the low 16 bits.
+        u64::from(move_mask_i8_m128i(hit) as u16)
+    };
+    // Four chunks, written out so that no loop is left in the hot path.
+    match block.as_chunks::<16>().0.first_chunk::<4>() {
+        Some([a, b, c, d]) => chunk(a) | chunk(b) << 16 | chunk(c) << 32 | chunk(d) << 48,
+        None => block_mask_portable(block),
+    }
+}
+
+/// Bit set of the line feeds and NULs in `block`, byte by byte (targets without SSE2, and the
+/// reference the SSE2 version is tested against).
+#[inline]
+fn block_mask_portable(block: &[u8; BLOCK]) -> u64 {
+    let mut bits = 0u64;
+    for (i, b) in block.iter().enumerate() {
+        bits |= u64::from(*b == b'\n' || *b == 0) << i;
+    }
+    bits
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn block_mask(block: &[u8; BLOCK]) -> u64 {
+    block_mask_portable(block)
 }
 
 /// Outcome of running off the end of the examined bytes in stream mode.
@@ -485,7 +594,7 @@ pub(crate) fn parse<'h, 'b>(
     };
 
     // Start line.
-    let mut lines = LineFinder::new();
+    let mut lines = LineFinder::new(data, start);
     let (line_end, mut pos) = match lines.find(data, start) {
         Some(lf) => (lf, lf + 1),
         None if stream => return need_more(cut, limits),
@@ -508,6 +617,7 @@ pub(crate) fn parse<'h, 'b>(
 
     // Header lines. No line can be longer than the examined bytes.
     let check_lines = data.len() > limits.max_line_length;
+    let offsets_fit = data.len() <= usize::from(u16::MAX);
     let max_headers = headers.len().min(limits.max_headers);
     let (slots, _) = headers.split_at_mut(max_headers);
     let mut n = 0;
@@ -619,33 +729,27 @@ pub(crate) fn parse<'h, 'b>(
             }
         }
         let line = line.get(..value_end).unwrap_or(&[]);
-        let value = line.get(value_at..).unwrap_or(&[]);
         if kind == HeaderName::ContentLength {
-            let v = crate::text::parse_number(value, u64::from(u32::MAX))
-                .ok()
-                .and_then(|v| usize::try_from(v).ok());
-            match (v, content_length) {
-                (None, _) => {
-                    an.insert(Anomaly::InvalidContentLength);
-                    cl_conflict |= stream;
-                }
-                (Some(v), None) if !an.contains(Anomaly::InvalidContentLength) => {
-                    content_length = Some(v);
-                }
-                (Some(v), prev) => {
-                    an.insert(Anomaly::DuplicateContentLength);
-                    cl_conflict |= prev != Some(v);
-                }
-            }
-            if an.contains(Anomaly::InvalidContentLength) && content_length.is_some() {
-                an.insert(Anomaly::DuplicateContentLength);
-            }
+            content_length_value(
+                line.get(value_at..).unwrap_or(&[]),
+                stream,
+                &mut content_length,
+                &mut cl_conflict,
+                &mut an,
+            );
         }
         match slots.get_mut(n) {
             Some(slot) => {
-                let Some(h) = Header::new(line, name_len, value_at, kind) else {
-                    an.insert(Anomaly::MalformedHeaderLine);
-                    continue;
+                // Offsets into data of at most 64 KiB fit the slot's fields unchecked.
+                #[allow(clippy::cast_possible_truncation)]
+                let h = if offsets_fit {
+                    Header::from_parts(line, name_len as u16, value_at as u32, kind)
+                } else {
+                    let Some(h) = Header::new(line, name_len, value_at, kind) else {
+                        an.insert(Anomaly::MalformedHeaderLine);
+                        continue;
+                    };
+                    h
                 };
                 *slot = h;
                 n += 1;
@@ -705,6 +809,38 @@ pub(crate) fn parse<'h, 'b>(
         body_start + body_len,
         an,
     )))
+}
+
+/// Records one Content-Length value: the first valid one is the length; an invalid or a
+/// repeated one is an anomaly, and on a stream a conflict (framing cannot be trusted).
+/// Out of line: it runs once per message, and keeps the header loop small.
+#[inline(never)]
+fn content_length_value(
+    value: &[u8],
+    stream: bool,
+    content_length: &mut Option<usize>,
+    cl_conflict: &mut bool,
+    an: &mut Anomalies,
+) {
+    let v = crate::text::parse_number(value, u64::from(u32::MAX))
+        .ok()
+        .and_then(|v| usize::try_from(v).ok());
+    match (v, *content_length) {
+        (None, _) => {
+            an.insert(Anomaly::InvalidContentLength);
+            *cl_conflict |= stream;
+        }
+        (Some(v), None) if !an.contains(Anomaly::InvalidContentLength) => {
+            *content_length = Some(v);
+        }
+        (Some(v), prev) => {
+            an.insert(Anomaly::DuplicateContentLength);
+            *cl_conflict |= prev != Some(v);
+        }
+    }
+    if an.contains(Anomaly::InvalidContentLength) && content_length.is_some() {
+        an.insert(Anomaly::DuplicateContentLength);
+    }
 }
 
 fn is_sip_version(v: &[u8], an: &mut Anomalies) -> bool {
@@ -1033,6 +1169,143 @@ mod tests {
             let stateless = trickle_work(&msg, false);
             assert!(stateless > 20 * resumed, "{stateless} vs {resumed}");
         }
+    }
+
+    /// The line ends and the NUL verdict [`LineFinder`] must give: the first line feed at or
+    /// after each `from`, and whether a NUL not preceded by a backslash lies in the bytes
+    /// searched.
+    fn reference_finds(data: &[u8], start: usize) -> (Vec<usize>, bool) {
+        let mut ends = Vec::new();
+        let mut nul = false;
+        let mut at = start;
+        while at < data.len() {
+            let b = data[at];
+            if b == 0 && (at == 0 || data[at - 1] != b'\\') {
+                nul = true;
+            }
+            if b == b'\n' {
+                ends.push(at);
+            }
+            at += 1;
+        }
+        (ends, nul)
+    }
+
+    fn finder_finds(data: &[u8], start: usize) -> (Vec<usize>, bool) {
+        let mut f = LineFinder::new(data, start);
+        let mut ends = Vec::new();
+        let mut from = start;
+        while let Some(lf) = f.find(data, from) {
+            assert!(lf >= from && data[lf] == b'\n');
+            ends.push(lf);
+            from = lf + 1;
+        }
+        (ends, f.nul)
+    }
+
+    /// Heads made of the bytes that matter to line ends (CR, LF, NUL, backslash, blanks) and
+    /// filler, with lengths around the 16-, 32- and 64-byte boundaries of the block masks.
+    fn head_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            4 => Just(b'a'),
+            2 => Just(b'\r'),
+            2 => Just(b'\n'),
+            1 => Just(0u8),
+            1 => Just(b'\\'),
+            1 => Just(b' '),
+            1 => Just(b'\t'),
+            1 => any::<u8>(),
+        ];
+        let len = prop_oneof![
+            0usize..8,
+            12usize..20,
+            28usize..36,
+            60usize..68,
+            124usize..132,
+            0usize..300,
+        ];
+        len.prop_flat_map(move |n| proptest::collection::vec(byte.clone(), n))
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn block_mask_matches_the_portable_mask(bytes in proptest::collection::vec(
+            prop_oneof![Just(b'\n'), Just(0u8), Just(b'\r'), any::<u8>()], BLOCK)) {
+            let block: [u8; BLOCK] = bytes.try_into().unwrap();
+            prop_assert_eq!(block_mask(&block), block_mask_portable(&block));
+        }
+
+        #[test]
+        fn line_finder_matches_a_byte_by_byte_search(data in head_bytes(), start in 0usize..80) {
+            let start = start.min(data.len());
+            prop_assert_eq!(finder_finds(&data, start), reference_finds(&data, start));
+        }
+
+        #[test]
+        fn parse_of_any_head_gives_every_line_end(data in head_bytes()) {
+            // Through the whole parse: no panic, and a NUL anywhere before the body is flagged.
+            let mut msg = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+            msg.extend_from_slice(&data);
+            let mut h = [Header::EMPTY; 64];
+            if let Ok(m) = Message::parse_datagram(&msg, &mut h) {
+                let head = &msg[..msg.len() - m.body().len()];
+                let (_, nul) = reference_finds(head, 0);
+                prop_assert_eq!(m.anomalies().contains(Anomaly::NulInHeaders), nul);
+            }
+        }
+    }
+
+    #[test]
+    fn line_finder_at_block_edges() {
+        for len in 0..=200 {
+            for lf_at in [0, 1, 15, 16, 31, 32, 63, 64, 65, 127, 128, 199] {
+                let mut data = std::vec![b'x'; len];
+                if lf_at < len {
+                    data[lf_at] = b'\n';
+                }
+                if len > 3 {
+                    data[len - 2] = 0;
+                }
+                for start in [0, 1, 63, 64] {
+                    let start = start.min(len);
+                    assert_eq!(
+                        finder_finds(&data, start),
+                        reference_finds(&data, start),
+                        "len {len} lf {lf_at} start {start}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn offsets_beyond_a_header_slot_are_malformed_not_truncated() {
+        // Over 64 KiB of data takes the checked path: a 70,000-byte name cannot be stored.
+        let mut msg = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        msg.extend(std::iter::repeat_n(b'a', 70_000));
+        msg.extend_from_slice(b": v\r\nTo: <sip:a@b>\r\n\r\n");
+        let limits = Limits {
+            max_message_size: 1 << 20,
+            max_headers: 8,
+            max_line_length: 1 << 20,
+        };
+        let mut h = [Header::EMPTY; 8];
+        let m = Message::parse_datagram_with(&msg, &mut h, &limits).unwrap();
+        assert!(m.anomalies().contains(Anomaly::MalformedHeaderLine));
+        assert_eq!(m.headers().len(), 1);
+        assert_eq!(m.headers()[0].value(), b"<sip:a@b>");
+        // Under 64 KiB, the longest possible name still fits.
+        let mut msg = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        msg.extend(std::iter::repeat_n(b'a', 65_000));
+        msg.extend_from_slice(b":  v\r\n\r\n");
+        let m = Message::parse_datagram_with(&msg, &mut h, &limits).unwrap();
+        assert_eq!(m.headers().len(), 1);
+        assert_eq!(m.headers()[0].name().len(), 65_000);
+        assert_eq!(m.headers()[0].value(), b"v");
     }
 
     #[test]
