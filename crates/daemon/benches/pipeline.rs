@@ -1,6 +1,8 @@
 //! The offline sensor path on one core: IPv4/UDP decode + SIP parse + engine, on frames held in memory.
 //!
-//! Run: `cargo bench -p pbxguard-daemon --bench pipeline`.
+//! Run: `cargo bench -p pbxguard-daemon --bench pipeline`. The `pipeline_stages` group runs the same
+//! traffic through growing prefixes of the path (decode; + SIP parse; + observation), so the cost of each
+//! stage is the difference between neighbours; `-- decode_parse_engine` runs only the whole path.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,8 +17,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pbxguard_config::Config;
+use pbxguard_daemon::observe::{self, Direction};
 use pbxguard_daemon::pipeline::Pipeline;
 use pbxguard_engine::{Engine, Timestamp};
+use pbxguard_sip::{Header, Message};
+use pbxguard_sys::decode::{self, Decoded};
 
 const PBX: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 
@@ -247,5 +252,53 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+/// The path cut after each stage; the pipeline's header storage (96 lines) is used for the parse.
+fn stages(c: &mut Criterion) {
+    let packets = traffic(50_000);
+    let mut group = c.benchmark_group("pipeline_stages");
+    group.throughput(Throughput::Elements(packets.len() as u64));
+    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(30);
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            for (p, _) in &packets {
+                black_box(decode::decode_ip(p, None).is_ok());
+            }
+        });
+    });
+    group.bench_function("decode_parse", |b| {
+        b.iter(|| {
+            for (p, _) in &packets {
+                let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
+                    continue;
+                };
+                let mut headers = [Header::EMPTY; 96];
+                if let Ok(msg) = Message::parse_datagram(d.payload, &mut headers) {
+                    black_box(msg.headers().len());
+                }
+            }
+        });
+    });
+    group.bench_function("decode_parse_observe", |b| {
+        b.iter(|| {
+            for (p, outgoing) in &packets {
+                let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
+                    continue;
+                };
+                let mut headers = [Header::EMPTY; 96];
+                if let Ok(msg) = Message::parse_datagram(d.payload, &mut headers) {
+                    let dir = if *outgoing {
+                        Direction::Outbound
+                    } else {
+                        Direction::Inbound
+                    };
+                    black_box(observe::event(&msg, dir));
+                }
+            }
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, stages);
 criterion_main!(benches);

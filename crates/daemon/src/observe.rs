@@ -1,6 +1,7 @@
 //! From a parsed SIP message to the engine's [`Event`]: the facts detection needs, borrowed.
 
 use pbxguard_engine::{Event, Request, Response};
+use pbxguard_sip::facts::Facts;
 use pbxguard_sip::{Anomalies, Message};
 
 /// Which way a message travelled relative to the protected PBX.
@@ -35,45 +36,32 @@ pub fn anomalies(msg: &Message<'_, '_>) -> Anomalies {
 }
 
 fn request<'b>(msg: &Message<'_, 'b>) -> Request<'b> {
-    let from = msg.from();
-    let to = msg.to();
-    let credentials = msg
-        .authorization()
-        .or_else(|| msg.proxy_authorization())
-        .map(|a| a.username().unwrap_or("").as_bytes());
-    let uri_user = msg
-        .request_uri_parsed()
-        .and_then(|u| u.user)
-        .map(str::as_bytes);
+    // One pass over the headers gathers the facts and runs the same checks as `Message::validate`.
+    let f = Facts::of(msg);
     Request {
-        method: msg.method().map_or(&b""[..], |m| m.as_str().as_bytes()),
-        from_user: from.as_ref().and_then(|f| f.uri.user).map(str::as_bytes),
-        from_display: from
-            .as_ref()
-            .and_then(|f| f.display_name)
-            .map(str::as_bytes),
-        to_user: to.as_ref().and_then(|t| t.uri.user).map(str::as_bytes),
-        uri_user,
-        user_agent: msg.user_agent(),
-        call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
-        cseq: msg.cseq().map_or(0, |c| c.seq),
-        credentials,
-        anomalies: u32::try_from(anomalies(msg).len()).unwrap_or(u32::MAX),
-        to_tag: to.as_ref().is_some_and(|t| t.params.get("tag").is_some()),
+        method: f.method.map_or(&b""[..], |m| m.as_str().as_bytes()),
+        from_user: f.from.and_then(|p| p.user).map(str::as_bytes),
+        from_display: f.from.and_then(|p| p.display_name).map(str::as_bytes),
+        to_user: f.to.and_then(|p| p.user).map(str::as_bytes),
+        uri_user: f.uri_user.map(str::as_bytes),
+        user_agent: f.user_agent,
+        call_id: f.call_id.map_or(&b""[..], str::as_bytes),
+        cseq: f.cseq.map_or(0, |c| c.seq),
+        credentials: f.credentials.map(|c| c.username.unwrap_or("").as_bytes()),
+        anomalies: u32::try_from(f.anomalies.len()).unwrap_or(u32::MAX),
+        to_tag: f.to.is_some_and(|p| p.tag().is_some()),
     }
 }
 
 fn response<'b>(msg: &Message<'_, 'b>) -> Response<'b> {
-    let stale = msg
-        .www_authenticate()
-        .or_else(|| msg.proxy_authenticate())
-        .is_some_and(|a| a.stale());
+    // The PBX's own responses are not checked for malformation: only their facts are read.
+    let f = Facts::transaction(msg);
     Response {
-        status: msg.status().map_or(0, |s| s.as_u16()),
-        call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
-        cseq: msg.cseq().map_or(0, |c| c.seq),
-        to_user: msg.to().and_then(|t| t.uri.user).map(str::as_bytes),
-        stale,
+        status: f.status.map_or(0, |s| s.as_u16()),
+        call_id: f.call_id.map_or(&b""[..], str::as_bytes),
+        cseq: f.cseq.map_or(0, |c| c.seq),
+        to_user: f.to.and_then(|p| p.user).map(str::as_bytes),
+        stale: f.challenge.is_some_and(|c| c.stale),
     }
 }
 
