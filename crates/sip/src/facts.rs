@@ -14,7 +14,7 @@ use crate::header::HeaderName;
 use crate::message::{Message, StartLine};
 use crate::method::{Method, StatusCode};
 use crate::name_addr::{Contact, NameAddr};
-use crate::text::{Params, parse_number, sub_str};
+use crate::text::{Params, is_token, is_ws, parse_number, sub_str};
 use crate::typed::{CSeq, ContentType, check_date};
 use crate::uri::{Host, Uri};
 use crate::via::{Transport, Via};
@@ -175,23 +175,88 @@ fn flag(an: &mut Anomalies, header: Anomaly, err: Anomaly) {
     }
 }
 
-/// The auth parameter `name` (a lowercase ASCII literal), as [`AuthParams::get`] returns it. The
-/// parameter list is walked only when the name occurs in it at all: a `stale` flag is rare, and the walk
-/// costs far more than the search.
+/// The auth parameter `name` (a lowercase ASCII literal), as [`AuthParams::get`] returns it.
+///
+/// Walking the parameter list costs far more than looking at it: when the first parameter is `name`
+/// with a plain value (the usual `Digest username="…", …`) it is read directly, and the list is
+/// walked only when `name` occurs in it at all (a `stale` flag is rare).
 fn auth_param<'b>(params: AuthParams<'b>, name: &[u8]) -> Option<&'b str> {
-    let text = params.as_str().as_bytes();
+    let text = params.as_str();
+    if let Some(value) = leading_param(text, name) {
+        return Some(value);
+    }
+    let bytes = text.as_bytes();
     let (Some(&first), Some(rest)) = (name.first(), name.get(1..)) else {
         return None;
     };
-    let occurs = memchr::memchr2_iter(first, first.to_ascii_uppercase(), text).any(|i| {
-        text.get(i + 1..i + name.len())
+    let occurs = memchr::memchr2_iter(first, first.to_ascii_uppercase(), bytes).any(|i| {
+        bytes
+            .get(i + 1..i + name.len())
             .is_some_and(|t| t.eq_ignore_ascii_case(rest))
     });
     if !occurs {
         return None;
     }
-    let name = core::str::from_utf8(name).ok()?;
-    params.get(name)
+    params.get(core::str::from_utf8(name).ok()?)
+}
+
+/// The value of the first item of an auth parameter list when it is `name LWS "=" LWS value LWS`
+/// followed by a comma or the end, `value` being a quoted-string (returned without its quotes,
+/// escapes kept) or a run of token characters: exactly what [`AuthParams::get`] returns for it.
+/// `None` when the first item has another shape (the caller then walks the list).
+fn leading_param<'b>(text: &'b str, name: &[u8]) -> Option<&'b str> {
+    let b = text.as_bytes();
+    let ws = |i: usize| {
+        b.get(i..)
+            .map_or(0, |r| r.iter().take_while(|c| is_ws(**c)).count())
+            + i
+    };
+    if !b.get(..name.len())?.eq_ignore_ascii_case(name) {
+        return None;
+    }
+    let mut i = ws(name.len());
+    if b.get(i) != Some(&b'=') {
+        return None;
+    }
+    i = ws(i + 1);
+    let (start, end, after) = if b.get(i) == Some(&b'"') {
+        let mut j = i + 1;
+        loop {
+            match b.get(j)? {
+                b'"' => break,
+                b'\\' => j += 2,
+                _ => j += 1,
+            }
+        }
+        (i + 1, j, j + 1)
+    } else {
+        let len = b.get(i..)?.iter().take_while(|c| is_token(**c)).count();
+        (i, i + len, i + len)
+    };
+    let after = ws(after);
+    if !matches!(b.get(after), None | Some(b',')) || end < start {
+        return None;
+    }
+    text.get(start..end)
+}
+
+/// The longest UTF-8 prefix of the start line and header section of `msg` within `input` (empty when
+/// `msg` was not parsed from `input`).
+fn head_text<'b>(msg: &Message<'_, 'b>, input: &'b [u8]) -> &'b str {
+    // The body follows the header section; an empty body may not point into `input`.
+    let body = msg.body();
+    let end = (body.as_ptr() as usize)
+        .checked_sub(input.as_ptr() as usize)
+        .filter(|end| !body.is_empty() && *end <= input.len())
+        .unwrap_or(msg.len());
+    let head = input.get(..end).unwrap_or_default();
+    match core::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) => head
+            .get(..e.valid_up_to())
+            .and_then(|valid| core::str::from_utf8(valid).ok())
+            .unwrap_or(""),
+    }
 }
 
 /// The first header of a kind, once looked at: `None` before, `Some(parsed value)` after.
@@ -201,7 +266,7 @@ impl<'b> Facts<'b> {
     /// The facts of `msg` and every header-level check of [`Message::validate`], in one pass.
     #[must_use]
     pub fn of(msg: &Message<'_, 'b>) -> Self {
-        Self::gather(msg, true)
+        Self::gather(msg, true, "")
     }
 
     /// The facts that tie a message to its transaction and say how it ended, without any
@@ -212,12 +277,28 @@ impl<'b> Facts<'b> {
     /// the protected PBX's own responses.
     #[must_use]
     pub fn transaction(msg: &Message<'_, 'b>) -> Self {
-        Self::gather(msg, false)
+        Self::gather(msg, false, "")
+    }
+
+    /// [`Facts::of`] for a message parsed from `input`: the same facts, with one UTF-8 check of the
+    /// header section instead of one per header value (values outside `input` are checked on their
+    /// own, so any `input` gives the same result).
+    #[must_use]
+    pub fn of_input(msg: &Message<'_, 'b>, input: &'b [u8]) -> Self {
+        Self::gather(msg, true, head_text(msg, input))
+    }
+
+    /// [`Facts::transaction`] for a message parsed from `input`, as [`Facts::of_input`].
+    #[must_use]
+    pub fn transaction_input(msg: &Message<'_, 'b>, input: &'b [u8]) -> Self {
+        Self::gather(msg, false, head_text(msg, input))
     }
 
     /// One pass over the headers; `check` runs the checks of [`Message::validate`] and reads the
-    /// Request-URI, From and Via as well.
-    fn gather(msg: &Message<'_, 'b>, check: bool) -> Self {
+    /// Request-URI, From and Via as well. Header values inside `head` are sliced out of it rather
+    /// than checked for UTF-8 one by one.
+    fn gather(msg: &Message<'_, 'b>, check: bool, head: &'b str) -> Self {
+        let text = |v: &'b [u8]| sub_str(head, v);
         let mut an = msg.anomalies();
         let mut facts = Facts {
             method: msg.method(),
@@ -251,7 +332,7 @@ impl<'b> Facts<'b> {
                 HeaderName::Via if check => {
                     via += 1;
                     // List items are slices of the line: one UTF-8 check for the line serves them all.
-                    let line = h.value_str().unwrap_or("");
+                    let line = text(h.value()).unwrap_or("");
                     for v in h.values() {
                         let r = sub_str(line, v).ok_or(Anomaly::BadVia).and_then(Via::parse);
                         if top_via.is_none() {
@@ -273,7 +354,7 @@ impl<'b> Facts<'b> {
                     if !check && !first {
                         continue;
                     }
-                    match h.value_str().map(NameAddr::parse) {
+                    match text(h.value()).map(NameAddr::parse) {
                         Some(Ok(na)) => {
                             if first {
                                 *slot = Some(Party::of(&na));
@@ -284,7 +365,7 @@ impl<'b> Facts<'b> {
                     }
                 }
                 HeaderName::Contact if check => {
-                    let line = h.value_str().unwrap_or("");
+                    let line = text(h.value()).unwrap_or("");
                     for v in h.values() {
                         match sub_str(line, v)
                             .ok_or(Anomaly::BadContact)
@@ -304,9 +385,9 @@ impl<'b> Facts<'b> {
                 HeaderName::CallId => {
                     call_id += 1;
                     if call_id == 1 {
-                        facts.call_id = h.value_str();
+                        facts.call_id = text(h.value());
                     }
-                    if !is_call_id(h.value()) {
+                    if check && !is_call_id(h.value()) {
                         an.insert(Anomaly::BadCallId);
                     }
                 }
@@ -315,7 +396,7 @@ impl<'b> Facts<'b> {
                     if !check && cseq > 1 {
                         continue;
                     }
-                    match h.value_str().map(CSeq::parse) {
+                    match text(h.value()).map(CSeq::parse) {
                         Some(Ok(c)) => {
                             if cseq == 1 {
                                 facts.cseq = Some(c);
@@ -359,7 +440,7 @@ impl<'b> Facts<'b> {
                     if !check && slot.is_some() {
                         continue;
                     }
-                    let r = h.value_str().map(AuthHeader::parse);
+                    let r = text(h.value()).map(AuthHeader::parse);
                     if slot.is_none() {
                         *slot = Some(r.and_then(Result::ok));
                     }
@@ -369,7 +450,7 @@ impl<'b> Facts<'b> {
                         None => an.insert(Anomaly::BadAuthorization),
                     }
                 }
-                HeaderName::ContentType if check => match h.value_str().map(ContentType::parse) {
+                HeaderName::ContentType if check => match text(h.value()).map(ContentType::parse) {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => flag(&mut an, Anomaly::BadContentType, e),
                     None => an.insert(Anomaly::BadContentType),
@@ -427,7 +508,7 @@ impl<'b> Facts<'b> {
 /// `callid = word [ "@" word ]` (RFC 3261 §25.1).
 fn is_call_id(v: &[u8]) -> bool {
     let is_word = |b: &u8| {
-        crate::text::is_token(*b)
+        is_token(*b)
             || matches!(
                 b,
                 b'(' | b')'
@@ -523,12 +604,6 @@ mod tests {
             return;
         };
         let expected = by_accessors(&m);
-        assert_eq!(
-            Facts::of(&m),
-            expected,
-            "{:?}",
-            String::from_utf8_lossy(buf)
-        );
         let transaction = Facts {
             uri_user: None,
             uri_host: None,
@@ -537,12 +612,16 @@ mod tests {
             anomalies: m.anomalies(),
             ..expected
         };
-        assert_eq!(
-            Facts::transaction(&m),
-            transaction,
-            "{:?}",
-            String::from_utf8_lossy(buf)
-        );
+        // The input only saves UTF-8 checks: the bytes parsed, a copy of them (values outside it) and
+        // nothing all give the same facts.
+        let copy = buf.to_vec();
+        for input in [buf, &copy[..], &[][..]] {
+            let text = String::from_utf8_lossy(buf);
+            assert_eq!(Facts::of_input(&m, input), expected, "{text:?}");
+            assert_eq!(Facts::transaction_input(&m, input), transaction, "{text:?}");
+        }
+        assert_eq!(Facts::of(&m), expected);
+        assert_eq!(Facts::transaction(&m), transaction);
     }
 
     fn fixtures(dir: &str) -> Vec<(String, Vec<u8>)> {
@@ -719,6 +798,12 @@ mod tests {
                 "Digest username=\"u\", realm=\"r\", nonce=\"n\", stale=true",
                 "Digest realm=\"r\", USERNAME=\"U\", username=\"v\", stale=FALSE",
                 "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+                "Digest username=tok, realm=\"r\"",
+                "Digest Username = \"a\\\"b\" ,\r\n nonce=n",
+                "Digest username=\"x\"junk, username=\"y\"",
+                "Digest username=, realm=r",
+                "Digest username=<a,b>, username=c",
+                "Digest usernames=\"no\", username=\"yes\"",
                 "Digest a b",
                 "Digest username=\"open",
                 "application/sdp",
@@ -777,7 +862,49 @@ mod tests {
             })
     }
 
+    /// Auth parameter lists: names that are, contain or resemble the wanted ones, quoted values with
+    /// escapes and commas, tokens, empty values, and whitespace with folds around every delimiter.
+    fn auth_params_text() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(
+            &[
+                "username",
+                "USERNAME",
+                "usernames",
+                "realm",
+                "stale",
+                "Stale",
+                "nonce",
+            ][..],
+        );
+        let value = prop::sample::select(
+            &[
+                "\"u\"",
+                "\"a,b\"",
+                "\"q\\\"x\"",
+                "tok",
+                "true",
+                "",
+                "\"\"",
+                "<a,b>",
+            ][..],
+        );
+        let ws = prop::sample::select(&["", " ", "\r\n ", "\t"][..]);
+        let item = (name, ws.clone(), ws.clone(), value, ws)
+            .prop_map(|(n, w1, w2, v, w3)| std::format!("{n}{w1}={w2}{v}{w3}"));
+        prop::collection::vec(item, 1..5).prop_map(|items| items.join(","))
+    }
+
     proptest! {
+        #[test]
+        fn auth_params_are_read_as_auth_params_get_reads_them(params in auth_params_text()) {
+            let header = std::format!("Digest {params}");
+            if let Ok(a) = AuthHeader::parse(&header) {
+                for name in ["username", "stale", "realm"] {
+                    prop_assert_eq!(auth_param(a.params, name.as_bytes()), a.params.get(name), "{}", name);
+                }
+            }
+        }
+
         #[test]
         fn facts_agree_with_the_accessors_on_random_messages(buf in message(), slots in 4usize..64) {
             agrees(&buf, slots);
