@@ -292,7 +292,7 @@ fn stages(c: &mut Criterion) {
                     } else {
                         Direction::Inbound
                     };
-                    black_box(observe::event(&msg, dir));
+                    black_box(observe::event(&msg, d.payload, dir));
                 }
             }
         });

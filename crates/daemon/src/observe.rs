@@ -13,16 +13,21 @@ pub enum Direction {
     Outbound,
 }
 
-/// The engine event for `msg`, or `None` for messages the engine does not look at (the PBX's own requests
-/// to peers, such as qualify OPTIONS). A message without a valid start line is [`Event::Unparseable`].
-pub fn event<'b>(msg: &Message<'_, 'b>, direction: Direction) -> Option<Event<'b>> {
+/// The engine event for `msg`, parsed from `input`, or `None` for messages the engine does not look at
+/// (the PBX's own requests to peers, such as qualify OPTIONS). A message without a valid start line is
+/// [`Event::Unparseable`].
+pub fn event<'b>(
+    msg: &Message<'_, 'b>,
+    input: &'b [u8],
+    direction: Direction,
+) -> Option<Event<'b>> {
     if !msg.is_request() && !msg.is_response() {
         // No start line worth the name: garbage, counted as malformed traffic from the peer.
         return (direction == Direction::Inbound).then_some(Event::Unparseable);
     }
     match (msg.is_request(), direction) {
-        (true, Direction::Inbound) => Some(Event::Request(request(msg))),
-        (false, Direction::Outbound) => Some(Event::Response(response(msg))),
+        (true, Direction::Inbound) => Some(Event::Request(request(msg, input))),
+        (false, Direction::Outbound) => Some(Event::Response(response(msg, input))),
         (false, Direction::Inbound) => Some(Event::PeerResponse {
             status: msg.status().map_or(0, |s| s.as_u16()),
         }),
@@ -35,9 +40,9 @@ pub fn anomalies(msg: &Message<'_, '_>) -> Anomalies {
     msg.anomalies().union(msg.validate())
 }
 
-fn request<'b>(msg: &Message<'_, 'b>) -> Request<'b> {
+fn request<'b>(msg: &Message<'_, 'b>, input: &'b [u8]) -> Request<'b> {
     // One pass over the headers gathers the facts and runs the same checks as `Message::validate`.
-    let f = Facts::of(msg);
+    let f = Facts::of_input(msg, input);
     Request {
         method: f.method.map_or(&b""[..], |m| m.as_str().as_bytes()),
         from_user: f.from.and_then(|p| p.user).map(str::as_bytes),
@@ -53,9 +58,9 @@ fn request<'b>(msg: &Message<'_, 'b>) -> Request<'b> {
     }
 }
 
-fn response<'b>(msg: &Message<'_, 'b>) -> Response<'b> {
+fn response<'b>(msg: &Message<'_, 'b>, input: &'b [u8]) -> Response<'b> {
     // The PBX's own responses are not checked for malformation: only their facts are read.
-    let f = Facts::transaction(msg);
+    let f = Facts::transaction_input(msg, input);
     Response {
         status: f.status.map_or(0, |s| s.as_u16()),
         call_id: f.call_id.map_or(&b""[..], str::as_bytes),
@@ -83,7 +88,7 @@ mod tests {
             Content-Length: 0\r\n\r\n";
         let mut headers = [Header::EMPTY; 32];
         let msg = Message::parse_datagram(buf, &mut headers).unwrap();
-        let Some(Event::Request(r)) = event(&msg, Direction::Inbound) else {
+        let Some(Event::Request(r)) = event(&msg, buf, Direction::Inbound) else {
             panic!("not a request")
         };
         assert_eq!(r.method, b"REGISTER");
@@ -103,7 +108,7 @@ mod tests {
             WWW-Authenticate: Digest realm=\"pbx\", nonce=\"n2\", stale=true\r\nContent-Length: 0\r\n\r\n";
         let mut headers = [Header::EMPTY; 32];
         let msg = Message::parse_datagram(buf, &mut headers).unwrap();
-        let Some(Event::Response(r)) = event(&msg, Direction::Outbound) else {
+        let Some(Event::Response(r)) = event(&msg, buf, Direction::Outbound) else {
             panic!("not a response")
         };
         assert_eq!(r.status, 401);

@@ -212,7 +212,7 @@ impl Pipeline {
         let mut headers = [Header::EMPTY; N];
         match Message::parse_datagram(payload, &mut headers) {
             Ok(msg) if !last && msg.anomalies().contains(Anomaly::TooManyHeaders) => None,
-            Ok(msg) => Some(self.message(&msg, direction, peer, at)),
+            Ok(msg) => Some(self.message(&msg, payload, direction, peer, at)),
             Err(SipError::Empty) => {
                 self.stats.keepalives += 1;
                 Some(Verdict::Accept)
@@ -236,12 +236,13 @@ impl Pipeline {
     fn message(
         &mut self,
         msg: &Message<'_, '_>,
+        input: &[u8],
         direction: Direction,
         peer: IpAddr,
         at: Timestamp,
     ) -> Verdict {
         self.stats.messages += 1;
-        match observe::event(msg, direction) {
+        match observe::event(msg, input, direction) {
             Some(event) => self.observe(Observation {
                 time: at,
                 peer,
@@ -355,7 +356,7 @@ impl Pipeline {
             match parser.parse(rest, &mut headers) {
                 Ok(Status::Complete(SipFrame::Message(msg))) => {
                     let n = msg.len().max(1);
-                    verdict = self.message(&msg, direction, peer, at);
+                    verdict = self.message(&msg, rest, direction, peer, at);
                     consumed += n;
                 }
                 Ok(Status::Complete(SipFrame::KeepAlive { len, .. })) => {
