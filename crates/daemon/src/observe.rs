@@ -66,7 +66,7 @@ fn response<'b>(msg: &Message<'_, 'b>, input: &'b [u8]) -> Response<'b> {
         call_id: f.call_id.map_or(&b""[..], str::as_bytes),
         cseq: f.cseq.map_or(0, |c| c.seq),
         to_user: f.to.and_then(|p| p.user).map(str::as_bytes),
-        stale: f.challenge.is_some_and(|c| c.stale),
+        stale: f.stale,
     }
 }
 

@@ -110,9 +110,6 @@ pub struct Challenge<'b> {
     pub proxy: bool,
     /// The scheme as sent.
     pub scheme: &'b str,
-    /// `stale=true` ([`AuthHeader::stale`]): the previous credentials were right but their nonce
-    /// expired (RFC 2617 §3.2.1).
-    pub stale: bool,
     /// All parameters, read on demand.
     pub params: AuthParams<'b>,
 }
@@ -150,8 +147,11 @@ pub struct Facts<'b> {
     pub user_agent: Option<&'b [u8]>,
     /// The credentials of a request.
     pub credentials: Option<Credentials<'b>>,
-    /// The challenge of a 401/407 response.
+    /// The challenge of a 401/407 response (with [`Facts::of`]; not read by [`Facts::transaction`]).
     pub challenge: Option<Challenge<'b>>,
+    /// Whether the challenge says `stale=true` ([`AuthHeader::stale`]): the previous credentials
+    /// were right but their nonce expired (RFC 2617 §3.2.1), so this is no failure.
+    pub stale: bool,
     /// The first Content-Length value ([`Message::content_length`]); a body shorter than it is
     /// [`Anomaly::ContentLengthMismatch`].
     pub content_length: Option<u32>,
@@ -185,19 +185,22 @@ fn auth_param<'b>(params: AuthParams<'b>, name: &[u8]) -> Option<&'b str> {
     if let Some(value) = leading_param(text, name) {
         return Some(value);
     }
-    let bytes = text.as_bytes();
-    let (Some(&first), Some(rest)) = (name.first(), name.get(1..)) else {
-        return None;
-    };
-    let occurs = memchr::memchr2_iter(first, first.to_ascii_uppercase(), bytes).any(|i| {
-        bytes
-            .get(i + 1..i + name.len())
-            .is_some_and(|t| t.eq_ignore_ascii_case(rest))
-    });
-    if !occurs {
+    if !mentions(text.as_bytes(), name) {
         return None;
     }
     params.get(core::str::from_utf8(name).ok()?)
+}
+
+/// Whether `name` (lowercase ASCII) occurs in `text`, ignoring ASCII case: a parameter of that name
+/// can only exist if it does.
+fn mentions(text: &[u8], name: &[u8]) -> bool {
+    let (Some(&first), Some(rest)) = (name.first(), name.get(1..)) else {
+        return false;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text).any(|i| {
+        text.get(i + 1..i + name.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// The value of the first item of an auth parameter list when it is `name LWS "=" LWS value LWS`
@@ -270,9 +273,10 @@ impl<'b> Facts<'b> {
     }
 
     /// The facts that tie a message to its transaction and say how it ended, without any
-    /// header-level check: the method or status, Call-ID, CSeq, To, the credentials or challenge,
-    /// User-Agent and Content-Length. Only the first header of each of those kinds is parsed; the
-    /// Request-URI, From and Via are not read (their fields stay `None`), and [`Facts::anomalies`]
+    /// header-level check: the method or status, Call-ID, CSeq, To, the credentials, whether a
+    /// challenge is stale, User-Agent and Content-Length. Only the first header of each of those
+    /// kinds is parsed, a challenge only when it mentions `stale` at all; the Request-URI, From, Via
+    /// and challenge are not read (their fields stay `None`), and [`Facts::anomalies`]
     /// holds the framing anomalies only. For messages whose malformation does not matter, such as
     /// the protected PBX's own responses.
     #[must_use]
@@ -325,6 +329,9 @@ impl<'b> Facts<'b> {
         let mut proxy_authz: First<AuthHeader<'b>> = None;
         let mut www_authn: First<AuthHeader<'b>> = None;
         let mut proxy_authn: First<AuthHeader<'b>> = None;
+        // Without checks, the challenges' text: parsed afterwards only if it can say stale=true.
+        let mut www_text: First<&'b str> = None;
+        let mut proxy_text: First<&'b str> = None;
         let mut content_length: First<u32> = None;
         for h in msg.headers() {
             let kind = h.kind();
@@ -427,6 +434,16 @@ impl<'b> Facts<'b> {
                         an.insert(e);
                     }
                 }
+                HeaderName::WwwAuthenticate | HeaderName::ProxyAuthenticate if !check => {
+                    let slot = if kind == HeaderName::WwwAuthenticate {
+                        &mut www_text
+                    } else {
+                        &mut proxy_text
+                    };
+                    if slot.is_none() {
+                        *slot = Some(text(h.value()));
+                    }
+                }
                 HeaderName::Authorization
                 | HeaderName::ProxyAuthorization
                 | HeaderName::WwwAuthenticate
@@ -489,17 +506,31 @@ impl<'b> Facts<'b> {
             username: auth_param(a.params, b"username"),
             params: a.params,
         });
-        facts.challenge = match (www_authn.flatten(), proxy_authn.flatten()) {
+        let stale_text = |t: First<&str>| {
+            t.flatten()
+                .is_some_and(|t| mentions(t.as_bytes(), b"stale"))
+        };
+        if stale_text(www_text) || stale_text(proxy_text) {
+            // Whichever challenge is the one, it can only be stale if `stale` occurs in its text.
+            let parse = |t: First<&'b str>| t.map(|t| t.and_then(|t| AuthHeader::parse(t).ok()));
+            www_authn = parse(www_text);
+            proxy_authn = parse(proxy_text);
+        }
+        let challenge = match (www_authn.flatten(), proxy_authn.flatten()) {
             (Some(a), _) => Some((false, a)),
             (None, Some(a)) => Some((true, a)),
             (None, None) => None,
-        }
-        .map(|(proxy, a)| Challenge {
-            proxy,
-            scheme: a.scheme,
-            stale: auth_param(a.params, b"stale").is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            params: a.params,
+        };
+        facts.stale = challenge.is_some_and(|(_, a)| {
+            auth_param(a.params, b"stale").is_some_and(|v| v.eq_ignore_ascii_case("true"))
         });
+        if check {
+            facts.challenge = challenge.map(|(proxy, a)| Challenge {
+                proxy,
+                scheme: a.scheme,
+                params: a.params,
+            });
+        }
         facts.anomalies = if check { an } else { msg.anomalies() };
         facts
     }
@@ -561,9 +592,12 @@ mod tests {
             .map(|(proxy, a)| Challenge {
                 proxy,
                 scheme: a.scheme,
-                stale: a.stale(),
                 params: a.params,
             });
+        let stale = m
+            .www_authenticate()
+            .or_else(|| m.proxy_authenticate())
+            .is_some_and(|a| a.stale());
         let party = |na: NameAddr<'b>| Party {
             display_name: na.display_name,
             user: na.uri.user,
@@ -588,6 +622,7 @@ mod tests {
             user_agent: m.user_agent(),
             credentials,
             challenge,
+            stale,
             content_length: m.content_length(),
             anomalies: m.validate(),
         }
@@ -609,6 +644,7 @@ mod tests {
             uri_host: None,
             from: None,
             via: None,
+            challenge: None,
             anomalies: m.anomalies(),
             ..expected
         };
@@ -730,7 +766,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_challenge_is_read_from_www_authenticate() {
+    fn a_stale_challenge_is_read_from_proxy_authenticate() {
         let buf = b"SIP/2.0 407 Proxy Authentication Required\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK3\r\n\
             From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
             Proxy-Authenticate: Digest realm=\"r\", nonce=\"n\", STALE=TRUE\r\nContent-Length: 0\r\n\r\n";
@@ -738,9 +774,11 @@ mod tests {
         let m = Message::parse_datagram(buf, &mut headers).unwrap();
         let f = Facts::transaction(&m);
         assert_eq!(f.status, Some(StatusCode::new(407).unwrap()));
-        let ch = f.challenge.unwrap();
-        assert_eq!((ch.proxy, ch.realm(), ch.stale), (true, Some("r"), true));
+        assert!(f.stale);
+        assert_eq!(f.challenge, None);
         assert_eq!(f.to.unwrap().tag(), Some("2"));
+        let ch = Facts::of(&m).challenge.unwrap();
+        assert_eq!((ch.proxy, ch.realm()), (true, Some("r")));
     }
 
     /// Header lines drawn from valid and broken values of every kind the facts or the checks read.

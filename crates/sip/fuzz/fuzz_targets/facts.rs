@@ -32,12 +32,12 @@ fuzz_target!(|data: &[u8]| {
     let stale = m
         .www_authenticate()
         .or_else(|| m.proxy_authenticate())
-        .map(|a| a.stale());
-    assert_eq!(f.challenge.map(|c| c.stale), stale);
+        .is_some_and(|a| a.stale());
+    assert_eq!(f.stale, stale);
     let t = Facts::transaction(&m);
     assert_eq!(t.anomalies, m.anomalies());
     assert_eq!(
-        (t.call_id, t.cseq, t.to, t.credentials, t.challenge),
-        (f.call_id, f.cseq, f.to, f.credentials, f.challenge)
+        (t.call_id, t.cseq, t.to, t.credentials, t.stale),
+        (f.call_id, f.cseq, f.to, f.credentials, f.stale)
     );
 });
