@@ -2,7 +2,9 @@
 //!
 //! Run: `cargo bench -p pbxguard-daemon --bench pipeline`. The `pipeline_stages` group runs the same
 //! traffic through growing prefixes of the path (decode; + SIP parse; + observation), so the cost of each
-//! stage is the difference between neighbours; `-- decode_parse_engine` runs only the whole path.
+//! stage is the difference between neighbours, and builds the observation a second way as its peer: from
+//! `Message::validate` plus the typed accessors, each parsing its header again (how the daemon did it
+//! before `pbxguard_sip::facts`). `-- decode_parse_engine` runs only the whole path.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,7 +21,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pbxguard_config::Config;
 use pbxguard_daemon::observe::{self, Direction};
 use pbxguard_daemon::pipeline::Pipeline;
-use pbxguard_engine::{Engine, Timestamp};
+use pbxguard_engine::{Engine, Event, Request, Response, Timestamp};
 use pbxguard_sip::{Header, Message};
 use pbxguard_sys::decode::{self, Decoded};
 
@@ -252,9 +254,69 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-/// The path cut after each stage; the pipeline's header storage (96 lines) is used for the parse.
+/// The peer of `observe::event`: the same event from `validate()` and the accessors.
+fn event_by_accessors<'b>(msg: &Message<'_, 'b>, outgoing: bool) -> Option<Event<'b>> {
+    if outgoing {
+        let stale = msg
+            .www_authenticate()
+            .or_else(|| msg.proxy_authenticate())
+            .is_some_and(|a| a.stale());
+        return msg.status().map(|s| {
+            Event::Response(Response {
+                status: s.as_u16(),
+                call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
+                cseq: msg.cseq().map_or(0, |c| c.seq),
+                to_user: msg.to().and_then(|t| t.uri.user).map(str::as_bytes),
+                stale,
+            })
+        });
+    }
+    let from = msg.from();
+    let to = msg.to();
+    Some(Event::Request(Request {
+        method: msg.method().map_or(&b""[..], |m| m.as_str().as_bytes()),
+        from_user: from.as_ref().and_then(|f| f.uri.user).map(str::as_bytes),
+        from_display: from
+            .as_ref()
+            .and_then(|f| f.display_name)
+            .map(str::as_bytes),
+        to_user: to.as_ref().and_then(|t| t.uri.user).map(str::as_bytes),
+        uri_user: msg
+            .request_uri_parsed()
+            .and_then(|u| u.user)
+            .map(str::as_bytes),
+        user_agent: msg.user_agent(),
+        call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
+        cseq: msg.cseq().map_or(0, |c| c.seq),
+        credentials: msg
+            .authorization()
+            .or_else(|| msg.proxy_authorization())
+            .map(|a| a.username().unwrap_or("").as_bytes()),
+        anomalies: u32::try_from(msg.validate().len()).unwrap_or(u32::MAX),
+        to_tag: to.as_ref().is_some_and(|t| t.params.get("tag").is_some()),
+    }))
+}
+
+/// The path cut after each stage (the parse uses the pipeline's first header storage, 32 lines).
 fn stages(c: &mut Criterion) {
     let packets = traffic(50_000);
+    // The peers must build the same observations, or the comparison means nothing.
+    for (p, outgoing) in &packets {
+        let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
+            continue;
+        };
+        let mut headers = [Header::EMPTY; 32];
+        let msg = Message::parse_datagram(d.payload, &mut headers).unwrap();
+        let dir = if *outgoing {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
+        assert_eq!(
+            format!("{:?}", observe::event(&msg, d.payload, dir)),
+            format!("{:?}", event_by_accessors(&msg, *outgoing))
+        );
+    }
     let mut group = c.benchmark_group("pipeline_stages");
     group.throughput(Throughput::Elements(packets.len() as u64));
     group.measurement_time(Duration::from_secs(4));
@@ -272,7 +334,7 @@ fn stages(c: &mut Criterion) {
                 let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
                     continue;
                 };
-                let mut headers = [Header::EMPTY; 96];
+                let mut headers = [Header::EMPTY; 32];
                 if let Ok(msg) = Message::parse_datagram(d.payload, &mut headers) {
                     black_box(msg.headers().len());
                 }
@@ -285,7 +347,7 @@ fn stages(c: &mut Criterion) {
                 let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
                     continue;
                 };
-                let mut headers = [Header::EMPTY; 96];
+                let mut headers = [Header::EMPTY; 32];
                 if let Ok(msg) = Message::parse_datagram(d.payload, &mut headers) {
                     let dir = if *outgoing {
                         Direction::Outbound
@@ -293,6 +355,19 @@ fn stages(c: &mut Criterion) {
                         Direction::Inbound
                     };
                     black_box(observe::event(&msg, d.payload, dir));
+                }
+            }
+        });
+    });
+    group.bench_function("decode_parse_observe_by_accessors", |b| {
+        b.iter(|| {
+            for (p, outgoing) in &packets {
+                let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
+                    continue;
+                };
+                let mut headers = [Header::EMPTY; 32];
+                if let Ok(msg) = Message::parse_datagram(d.payload, &mut headers) {
+                    black_box(event_by_accessors(&msg, *outgoing));
                 }
             }
         });
