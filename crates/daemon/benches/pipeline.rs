@@ -1,6 +1,15 @@
 //! The offline sensor path on one core: IPv4/UDP decode + SIP parse + engine, on frames held in memory.
 //!
-//! Run: `cargo bench -p pbxguard-daemon --bench pipeline`.
+//! Run: `cargo bench -p pbxguard-daemon --bench pipeline`. The `pipeline_stages` group runs the same
+//! traffic through growing prefixes of the path (decode; + SIP parse; + observation), so the cost of each
+//! stage is the difference between neighbours, and builds the observation a second way as its peer: from
+//! `Message::validate` plus the typed accessors, each parsing its header again (how the daemon did it
+//! before `pbxguard_sip::facts`). `-- decode_parse_engine` runs only the whole path.
+//!
+//! The whole path is timed twice: in wall time (`pipeline/…`) and in the CPU time of the benchmark
+//! thread (`pipeline_cpu/…`, read from `/proc/thread-self/schedstat`). On a machine shared with other
+//! work the first counts the time other processes hold the core; the second does not (cache and SMT
+//! contention still show in both).
 
 #![allow(
     clippy::unwrap_used,
@@ -13,10 +22,14 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pbxguard_config::Config;
+use pbxguard_daemon::observe::{self, Direction};
 use pbxguard_daemon::pipeline::Pipeline;
-use pbxguard_engine::{Engine, Timestamp};
+use pbxguard_engine::{Engine, Event, Request, Response, Timestamp};
+use pbxguard_sip::{Header, Message};
+use pbxguard_sys::decode::{self, Decoded};
 
 const PBX: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 
@@ -216,10 +229,76 @@ fn traffic(n: usize) -> Vec<(Vec<u8>, bool)> {
     out
 }
 
-fn bench(c: &mut Criterion) {
+/// CPU time of the calling thread in nanoseconds, or wall time where the kernel does not report it.
+struct ThreadCpu;
+
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = (std::time::Instant, Option<u64>);
+    type Value = u64;
+
+    fn start(&self) -> Self::Intermediate {
+        (std::time::Instant::now(), thread_cpu_ns())
+    }
+    fn end(&self, (wall, cpu): Self::Intermediate) -> u64 {
+        match (cpu, thread_cpu_ns()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => wall.elapsed().as_nanos() as u64,
+        }
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &Nanos
+    }
+}
+
+/// Formats nanoseconds as ms and element throughput as Kelem/s or Melem/s.
+struct Nanos;
+
+impl ValueFormatter for Nanos {
+    fn scale_values(&self, _typical: f64, values: &mut [f64]) -> &'static str {
+        for v in values {
+            *v /= 1e6;
+        }
+        "ms (cpu)"
+    }
+    fn scale_throughputs(&self, typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let n = match *t {
+            Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => n,
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Bits(n) => n,
+        } as f64;
+        let mega = n * 1e9 / typical >= 1e6;
+        for v in values {
+            *v = n * 1e9 / *v / if mega { 1e6 } else { 1e3 };
+        }
+        if mega {
+            "Melem/s (cpu)"
+        } else {
+            "Kelem/s (cpu)"
+        }
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+/// The whole path on the mixed traffic, in `group` measured by `M`.
+fn whole_path<M: Measurement>(c: &mut Criterion<M>, group: &str) {
     let packets = traffic(50_000);
     let bytes: usize = packets.iter().map(|(p, _)| p.len()).sum();
-    let mut group = c.benchmark_group("pipeline");
+    let mut group = c.benchmark_group(group);
     group.throughput(Throughput::Elements(packets.len() as u64));
     group.measurement_time(Duration::from_secs(8));
     group.bench_function("decode_parse_engine_mixed_50k_packets", |b| {
@@ -247,5 +326,139 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn bench(c: &mut Criterion) {
+    whole_path(c, "pipeline");
+}
+
+fn bench_cpu(c: &mut Criterion<ThreadCpu>) {
+    whole_path(c, "pipeline_cpu");
+}
+
+/// The peer of `observe::event`: the same event from `validate()` and the accessors.
+fn event_by_accessors<'b>(msg: &Message<'_, 'b>, outgoing: bool) -> Option<Event<'b>> {
+    if outgoing {
+        let stale = msg
+            .www_authenticate()
+            .or_else(|| msg.proxy_authenticate())
+            .is_some_and(|a| a.stale());
+        return msg.status().map(|s| {
+            Event::Response(Response {
+                status: s.as_u16(),
+                call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
+                cseq: msg.cseq().map_or(0, |c| c.seq),
+                to_user: msg.to().and_then(|t| t.uri.user).map(str::as_bytes),
+                stale,
+            })
+        });
+    }
+    let from = msg.from();
+    let to = msg.to();
+    Some(Event::Request(Request {
+        method: msg.method().map_or(&b""[..], |m| m.as_str().as_bytes()),
+        from_user: from.as_ref().and_then(|f| f.uri.user).map(str::as_bytes),
+        from_display: from
+            .as_ref()
+            .and_then(|f| f.display_name)
+            .map(str::as_bytes),
+        to_user: to.as_ref().and_then(|t| t.uri.user).map(str::as_bytes),
+        uri_user: msg
+            .request_uri_parsed()
+            .and_then(|u| u.user)
+            .map(str::as_bytes),
+        user_agent: msg.user_agent(),
+        call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
+        cseq: msg.cseq().map_or(0, |c| c.seq),
+        credentials: msg
+            .authorization()
+            .or_else(|| msg.proxy_authorization())
+            .map(|a| a.username().unwrap_or("").as_bytes()),
+        anomalies: u32::try_from(msg.validate().len()).unwrap_or(u32::MAX),
+        to_tag: to.as_ref().is_some_and(|t| t.params.get("tag").is_some()),
+    }))
+}
+
+/// The path cut after each stage (the parse uses the pipeline's first header storage, 32 lines).
+fn stages(c: &mut Criterion) {
+    let packets = traffic(50_000);
+    // The peers must build the same observations, or the comparison means nothing.
+    for (p, outgoing) in &packets {
+        let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
+            continue;
+        };
+        let mut headers = [Header::EMPTY; 32];
+        let msg = Message::parse_datagram(d.payload, &mut headers).unwrap();
+        let dir = if *outgoing {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
+        assert_eq!(
+            format!("{:?}", observe::event(&msg, d.payload, dir)),
+            format!("{:?}", event_by_accessors(&msg, *outgoing))
+        );
+    }
+    let mut group = c.benchmark_group("pipeline_stages");
+    group.throughput(Throughput::Elements(packets.len() as u64));
+    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(30);
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            for (p, _) in &packets {
+                black_box(decode::decode_ip(p, None).is_ok());
+            }
+        });
+    });
+    group.bench_function("decode_parse", |b| {
+        b.iter(|| {
+            for (p, _) in &packets {
+                let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
+                    continue;
+                };
+                let mut headers = [Header::EMPTY; 32];
+                if let Ok(msg) = Message::parse_datagram(d.payload, &mut headers) {
+                    black_box(msg.headers().len());
+                }
+            }
+        });
+    });
+    group.bench_function("decode_parse_observe", |b| {
+        b.iter(|| {
+            for (p, outgoing) in &packets {
+                let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
+                    continue;
+                };
+                let mut headers = [Header::EMPTY; 32];
+                if let Ok(msg) = Message::parse_datagram(d.payload, &mut headers) {
+                    let dir = if *outgoing {
+                        Direction::Outbound
+                    } else {
+                        Direction::Inbound
+                    };
+                    black_box(observe::event(&msg, d.payload, dir));
+                }
+            }
+        });
+    });
+    group.bench_function("decode_parse_observe_by_accessors", |b| {
+        b.iter(|| {
+            for (p, outgoing) in &packets {
+                let Ok(Decoded::Packet(d)) = decode::decode_ip(p, None) else {
+                    continue;
+                };
+                let mut headers = [Header::EMPTY; 32];
+                if let Ok(msg) = Message::parse_datagram(d.payload, &mut headers) {
+                    black_box(event_by_accessors(&msg, *outgoing));
+                }
+            }
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, stages);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(ThreadCpu);
+    targets = bench_cpu
+}
+criterion_main!(benches, cpu);

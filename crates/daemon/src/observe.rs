@@ -1,6 +1,7 @@
 //! From a parsed SIP message to the engine's [`Event`]: the facts detection needs, borrowed.
 
 use pbxguard_engine::{Event, Request, Response};
+use pbxguard_sip::facts::Facts;
 use pbxguard_sip::{Anomalies, Message};
 
 /// Which way a message travelled relative to the protected PBX.
@@ -12,23 +13,27 @@ pub enum Direction {
     Outbound,
 }
 
-/// The engine event for `msg`, or `None` for an outbound message without a valid start line. An inbound
-/// message without one is [`Event::Unparseable`]; the PBX's own requests are [`Event::PbxRequest`] (the
-/// call policy counts the calls it places on trunks and sees it hang up).
-pub fn event<'b>(msg: &Message<'_, 'b>, direction: Direction) -> Option<Event<'b>> {
+/// The engine event for `msg`, parsed from `input`, or `None` for an outbound message without a valid
+/// start line. An inbound message without one is [`Event::Unparseable`]; the PBX's own requests are
+/// [`Event::PbxRequest`] (the call policy counts the calls it places on trunks and sees it hang up).
+pub fn event<'b>(
+    msg: &Message<'_, 'b>,
+    input: &'b [u8],
+    direction: Direction,
+) -> Option<Event<'b>> {
     if !msg.is_request() && !msg.is_response() {
         // No start line worth the name: garbage, counted as malformed traffic from the peer.
         return (direction == Direction::Inbound).then_some(Event::Unparseable);
     }
     match (msg.is_request(), direction) {
-        (true, Direction::Inbound) => Some(Event::Request(request(msg))),
-        (false, Direction::Outbound) => Some(Event::Response(response(msg))),
+        (true, Direction::Inbound) => Some(Event::Request(request(msg, input))),
+        (false, Direction::Outbound) => Some(Event::Response(response(msg, input))),
         (false, Direction::Inbound) => Some(Event::PeerResponse {
             status: msg.status().map_or(0, |s| s.as_u16()),
             call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
             cseq: msg.cseq().map_or(0, |c| c.seq),
         }),
-        (true, Direction::Outbound) => Some(Event::PbxRequest(request(msg))),
+        (true, Direction::Outbound) => Some(Event::PbxRequest(request(msg, input))),
     }
 }
 
@@ -37,46 +42,33 @@ pub fn anomalies(msg: &Message<'_, '_>) -> Anomalies {
     msg.anomalies().union(msg.validate())
 }
 
-fn request<'b>(msg: &Message<'_, 'b>) -> Request<'b> {
-    let from = msg.from();
-    let to = msg.to();
-    let credentials = msg
-        .authorization()
-        .or_else(|| msg.proxy_authorization())
-        .map(|a| a.username().unwrap_or("").as_bytes());
-    let uri_user = msg
-        .request_uri_parsed()
-        .and_then(|u| u.user)
-        .map(str::as_bytes);
+fn request<'b>(msg: &Message<'_, 'b>, input: &'b [u8]) -> Request<'b> {
+    // One pass over the headers gathers the facts and runs the same checks as `Message::validate`.
+    let f = Facts::of_input(msg, input);
     Request {
-        method: msg.method().map_or(&b""[..], |m| m.as_str().as_bytes()),
-        from_user: from.as_ref().and_then(|f| f.uri.user).map(str::as_bytes),
-        from_display: from
-            .as_ref()
-            .and_then(|f| f.display_name)
-            .map(str::as_bytes),
-        to_user: to.as_ref().and_then(|t| t.uri.user).map(str::as_bytes),
-        uri_user,
-        user_agent: msg.user_agent(),
-        call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
-        cseq: msg.cseq().map_or(0, |c| c.seq),
-        credentials,
-        anomalies: u32::try_from(anomalies(msg).len()).unwrap_or(u32::MAX),
-        to_tag: to.as_ref().is_some_and(|t| t.params.get("tag").is_some()),
+        method: f.method.map_or(&b""[..], |m| m.as_str().as_bytes()),
+        from_user: f.from.and_then(|p| p.user).map(str::as_bytes),
+        from_display: f.from.and_then(|p| p.display_name).map(str::as_bytes),
+        to_user: f.to.and_then(|p| p.user).map(str::as_bytes),
+        uri_user: f.uri_user.map(str::as_bytes),
+        user_agent: f.user_agent,
+        call_id: f.call_id.map_or(&b""[..], str::as_bytes),
+        cseq: f.cseq.map_or(0, |c| c.seq),
+        credentials: f.credentials.map(|c| c.username.unwrap_or("").as_bytes()),
+        anomalies: u32::try_from(f.anomalies.len()).unwrap_or(u32::MAX),
+        to_tag: f.to.is_some_and(|p| p.tag().is_some()),
     }
 }
 
-fn response<'b>(msg: &Message<'_, 'b>) -> Response<'b> {
-    let stale = msg
-        .www_authenticate()
-        .or_else(|| msg.proxy_authenticate())
-        .is_some_and(|a| a.stale());
+fn response<'b>(msg: &Message<'_, 'b>, input: &'b [u8]) -> Response<'b> {
+    // The PBX's own responses are not checked for malformation: only their facts are read.
+    let f = Facts::transaction_input(msg, input);
     Response {
-        status: msg.status().map_or(0, |s| s.as_u16()),
-        call_id: msg.call_id().map_or(&b""[..], str::as_bytes),
-        cseq: msg.cseq().map_or(0, |c| c.seq),
-        to_user: msg.to().and_then(|t| t.uri.user).map(str::as_bytes),
-        stale,
+        status: f.status.map_or(0, |s| s.as_u16()),
+        call_id: f.call_id.map_or(&b""[..], str::as_bytes),
+        cseq: f.cseq.map_or(0, |c| c.seq),
+        to_user: f.to.and_then(|p| p.user).map(str::as_bytes),
+        stale: f.stale,
     }
 }
 
@@ -98,7 +90,7 @@ mod tests {
             Content-Length: 0\r\n\r\n";
         let mut headers = [Header::EMPTY; 32];
         let msg = Message::parse_datagram(buf, &mut headers).unwrap();
-        let Some(Event::Request(r)) = event(&msg, Direction::Inbound) else {
+        let Some(Event::Request(r)) = event(&msg, buf, Direction::Inbound) else {
             panic!("not a request")
         };
         assert_eq!(r.method, b"REGISTER");
@@ -118,7 +110,7 @@ mod tests {
             WWW-Authenticate: Digest realm=\"pbx\", nonce=\"n2\", stale=true\r\nContent-Length: 0\r\n\r\n";
         let mut headers = [Header::EMPTY; 32];
         let msg = Message::parse_datagram(buf, &mut headers).unwrap();
-        let Some(Event::Response(r)) = event(&msg, Direction::Outbound) else {
+        let Some(Event::Response(r)) = event(&msg, buf, Direction::Outbound) else {
             panic!("not a response")
         };
         assert_eq!(r.status, 401);

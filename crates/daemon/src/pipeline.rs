@@ -9,13 +9,19 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use pbxguard_engine::{Engine, Event, Observation, Timestamp, Verdict};
-use pbxguard_sip::{Error as SipError, Frame as SipFrame, Header, Message, Status, StreamParser};
+use pbxguard_sip::{
+    Anomaly, Error as SipError, Frame as SipFrame, Header, Message, Status, StreamParser,
+};
 use pbxguard_sys::decode::{self, Decoded, Packet, ReasmLimits, Reassembler, Transport};
 
 use crate::observe::{self, Direction};
 
 /// Header lines stored per message; messages with more are flagged by the parser.
 const HEADERS: usize = 96;
+/// Header storage tried first for a datagram: enough for nearly every message, and a third of the cost
+/// of setting up [`HEADERS`] slots per packet. A message that overflows it is parsed again with the full
+/// storage, so the result is the same either way.
+const FEW_HEADERS: usize = 32;
 /// Bytes buffered per TCP connection before it is abandoned (one SIP message over TCP rarely exceeds 16 KiB).
 const STREAM_BUFFER: usize = 64 * 1024;
 /// TCP connections followed at once; beyond it the least recently active is dropped.
@@ -185,14 +191,33 @@ impl Pipeline {
         peer: IpAddr,
         at: Timestamp,
     ) -> Verdict {
-        let mut headers = [Header::EMPTY; HEADERS];
+        match self.datagram_with::<FEW_HEADERS>(payload, direction, peer, at, false) {
+            Some(verdict) => verdict,
+            None => self
+                .datagram_with::<HEADERS>(payload, direction, peer, at, true)
+                .unwrap_or(Verdict::Accept),
+        }
+    }
+
+    /// Parses a datagram with `N` header slots and handles it; `None` (nothing handled) when the slots
+    /// overflowed and this is not the `last` attempt.
+    fn datagram_with<const N: usize>(
+        &mut self,
+        payload: &[u8],
+        direction: Direction,
+        peer: IpAddr,
+        at: Timestamp,
+        last: bool,
+    ) -> Option<Verdict> {
+        let mut headers = [Header::EMPTY; N];
         match Message::parse_datagram(payload, &mut headers) {
-            Ok(msg) => self.message(&msg, direction, peer, at),
+            Ok(msg) if !last && msg.anomalies().contains(Anomaly::TooManyHeaders) => None,
+            Ok(msg) => Some(self.message(&msg, payload, direction, peer, at)),
             Err(SipError::Empty) => {
                 self.stats.keepalives += 1;
-                Verdict::Accept
+                Some(Verdict::Accept)
             }
-            Err(_) => self.not_sip(direction, peer, at),
+            Err(_) => Some(self.not_sip(direction, peer, at)),
         }
     }
 
@@ -211,12 +236,13 @@ impl Pipeline {
     fn message(
         &mut self,
         msg: &Message<'_, '_>,
+        input: &[u8],
         direction: Direction,
         peer: IpAddr,
         at: Timestamp,
     ) -> Verdict {
         self.stats.messages += 1;
-        match observe::event(msg, direction) {
+        match observe::event(msg, input, direction) {
             Some(event) => self.observe(Observation {
                 time: at,
                 peer,
@@ -330,7 +356,7 @@ impl Pipeline {
             match parser.parse(rest, &mut headers) {
                 Ok(Status::Complete(SipFrame::Message(msg))) => {
                     let n = msg.len().max(1);
-                    verdict = self.message(&msg, direction, peer, at);
+                    verdict = self.message(&msg, rest, direction, peer, at);
                     consumed += n;
                 }
                 Ok(Status::Complete(SipFrame::KeepAlive { len, .. })) => {

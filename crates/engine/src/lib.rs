@@ -631,10 +631,30 @@ impl Engine {
         _at: Timestamp,
         anomalies: u32,
     ) -> Option<(Detector, Evidence)> {
-        let rate = self.config.rules.rate.clone();
-        let malformed = self.config.rules.malformed.clone();
-        let factor = self.config.trust.threshold_factor;
-        let src = self.source(key, now);
+        let (src, config) = self.source_and_config(key, now);
+        Self::count_packet(src, config, now, anomalies)
+    }
+
+    /// The state of `key` (created if new, marked seen now) beside the configuration, so a caller can
+    /// read the rules while it holds the one lookup.
+    fn source_and_config(&mut self, key: Key, now: Tick) -> (&mut Source, &Config) {
+        let src = self
+            .tables
+            .source(key, now, &self.config, &mut self.stats.evicted);
+        src.last_seen = now;
+        (src, &self.config)
+    }
+
+    /// The rate and malformation detectors for one packet of `src`.
+    fn count_packet(
+        src: &mut Source,
+        config: &Config,
+        now: Tick,
+        anomalies: u32,
+    ) -> Option<(Detector, Evidence)> {
+        let rate = &config.rules.rate;
+        let malformed = &config.rules.malformed;
+        let factor = config.trust.threshold_factor;
         let trusted = src.is_trusted(now);
         if rate.enabled {
             let w2 = Self::ticks(rate.level2_window);
@@ -689,8 +709,8 @@ impl Engine {
         u32::try_from(n).unwrap_or(u32::MAX).max(1)
     }
 
-    fn is_scanner(&self, haystacks: &[Option<&[u8]>]) -> bool {
-        let Some(ac) = &self.scanners else {
+    fn is_scanner(scanners: Option<&AhoCorasick>, haystacks: &[Option<&[u8]>]) -> bool {
+        let Some(ac) = scanners else {
             return false;
         };
         haystacks.iter().flatten().any(|h| ac.is_match(*h))
@@ -700,7 +720,7 @@ impl Engine {
         &mut self,
         key: Key,
         now: Tick,
-        at: Timestamp,
+        _at: Timestamp,
         req: &Request<'_>,
     ) -> Option<(Detector, Evidence)> {
         let signature = [req.user_agent, req.from_display, req.from_user];
@@ -712,41 +732,46 @@ impl Engine {
         } else {
             0
         };
-        let known_clean = {
-            let src = self.source(key, now);
-            if let Some(u) = req.subject_user() {
-                src.sample_user.set(u);
-            }
-            if let Some(ua) = req.user_agent {
-                src.sample_ua.set(ua);
-            }
-            src.clean_fingerprint == fingerprint
-        };
-        let scanner = check && !known_clean && self.is_scanner(&signature);
-        if check && !scanner && !known_clean {
-            self.source(key, now).clean_fingerprint = fingerprint;
+        let subject = req.subject_user();
+        // Hashed before the source is borrowed: the source table is looked up once per request.
+        let user_hash = subject.map_or(0, |u| self.tables.hash_bytes(u));
+        let tag = self.tables.txn_tag(key, req.call_id, req.cseq);
+        let credentialed = req.credentials.is_some();
+        let Engine {
+            tables,
+            config,
+            stats,
+            scanners,
+            ..
+        } = self;
+        let src = tables.source(key, now, config, &mut stats.evicted);
+        src.last_seen = now;
+        if let Some(u) = subject {
+            src.sample_user.set(u);
         }
-        if scanner {
-            let src = self.source(key, now);
-            return Some((Detector::Scanner, Self::evidence(src, 1, 1, Duration::ZERO)));
+        if let Some(ua) = req.user_agent {
+            src.sample_ua.set(ua);
         }
-        if let Some(fired) = self.on_packet(key, now, at, req.anomalies) {
+        if check && src.clean_fingerprint != fingerprint {
+            if Self::is_scanner(scanners.as_ref(), &signature) {
+                return Some((Detector::Scanner, Self::evidence(src, 1, 1, Duration::ZERO)));
+            }
+            src.clean_fingerprint = fingerprint;
+        }
+        if let Some(fired) = Self::count_packet(src, config, now, req.anomalies) {
             return Some(fired);
         }
-        let user_hash = req.subject_user().map_or(0, |u| self.tables.hash_bytes(u));
-        let credentialed = req.credentials.is_some();
-        let tag = self.tables.txn_tag(key, req.call_id, req.cseq);
-        self.tables.remember(Txn {
+        if credentialed && config.rules.challenge.enabled {
+            // A request with credentials answers an earlier challenge.
+            let w = Self::ticks(config.rules.challenge.window);
+            src.challenge.take_one(now, w);
+        }
+        tables.remember(Txn {
             tag,
             user: user_hash,
             credentialed,
             at: now,
         });
-        if credentialed && self.config.rules.challenge.enabled {
-            // A request with credentials answers an earlier challenge.
-            let w = Self::ticks(self.config.rules.challenge.window);
-            self.source(key, now).challenge.take_one(now, w);
-        }
         None
     }
 
@@ -754,23 +779,34 @@ impl Engine {
         let tag = self.tables.txn_tag(key, resp.call_id, resp.cseq);
         let txn = self.tables.recall(tag, now);
         let status = resp.status;
-        let to_hash = resp.to_user.map(|u| self.tables.hash_bytes(u));
-        let (user, credentialed) = match txn {
-            Some(t) => (
-                if t.user != 0 { Some(t.user) } else { to_hash },
-                t.credentialed,
-            ),
-            None => (to_hash, false),
+        let (txn_user, credentialed) = txn.map_or((0, false), |t| (t.user, t.credentialed));
+        // The user the transaction named, else the To user: hashed only for the outcomes that count it.
+        let user = |t: &Tables| {
+            if txn_user != 0 {
+                Some(txn_user)
+            } else {
+                resp.to_user.map(|u| t.hash_bytes(u))
+            }
         };
         let fired = match status {
             200..=299 if credentialed => {
+                let user = user(&self.tables);
                 self.trust(key, now, user);
                 None
             }
-            401 | 407 if credentialed && !resp.stale => self.auth_failure(key, now, user),
+            401 | 407 if credentialed && !resp.stale => {
+                let user = user(&self.tables);
+                self.auth_failure(key, now, user)
+            }
             401 | 407 => self.challenge_issued(key, now),
-            403 if credentialed => self.auth_failure(key, now, user),
-            403 | 404 => self.probe(key, now, user),
+            403 if credentialed => {
+                let user = user(&self.tables);
+                self.auth_failure(key, now, user)
+            }
+            403 | 404 => {
+                let user = user(&self.tables);
+                self.probe(key, now, user)
+            }
             _ => None,
         };
         if let Some((detector, evidence)) = fired {
@@ -872,9 +908,13 @@ impl Engine {
         if !rule.enabled {
             return None;
         }
-        let trusted = self.source(key, now).is_trusted(now);
-        let limit = self.scaled(rule.max_users, trusted);
+        let factor = self.config.trust.threshold_factor;
         let src = self.source(key, now);
+        let limit = if src.is_trusted(now) {
+            rule.max_users.saturating_mul(factor)
+        } else {
+            rule.max_users
+        };
         let n = src
             .users
             .add(now, Self::ticks(rule.window), user.unwrap_or(0));

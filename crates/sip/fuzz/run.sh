@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")"
 secs="${1:-60}"
 shift || true
-targets="${*:-datagram stream uri sdp}"
+targets="${*:-datagram stream uri sdp facts}"
 for t in $targets; do
     mkdir -p "corpus/$t"
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" ../tests/fixtures/rfc4475 ../tests/fixtures/rfc5118 \

@@ -41,6 +41,7 @@ extern crate std;
 
 mod anomaly;
 mod auth;
+pub mod facts;
 mod header;
 mod message;
 mod method;
