@@ -29,7 +29,7 @@ use crate::inline::{self, EngineVerdict, Inline, InlineStats};
 use crate::journal::JournalSensor;
 use crate::logtail::LogSensor;
 use crate::pipeline::{Pipeline, PipelineStats};
-use crate::store::{Store, evidence_json};
+use crate::store::{Store, StoreWriter, evidence_json};
 
 /// How the daemon was asked to run.
 #[derive(Debug, Clone)]
@@ -148,7 +148,10 @@ struct Shared {
     pipeline: Pipeline,
     enforcer: Box<dyn Enforcer + Send>,
     enforcing: bool,
+    /// Reads, and the runtime allow list; decisions and log positions go through `writer`.
     store: Store,
+    /// Writes decisions and log positions off the capture thread.
+    writer: StoreWriter,
     capture: CaptureStats,
     latencies: Latencies,
     /// Of `latencies`, the part the threshold-crossing packet spent in the capture ring before its block
@@ -257,9 +260,7 @@ impl Shared {
                 _ => {}
             }
         }
-        if let Err(e) = self.store.record(&decisions) {
-            tracing::error!("{e}");
-        }
+        self.writer.record(decisions);
     }
 }
 
@@ -354,7 +355,9 @@ pub fn run(
             ))),
         })
     })?;
-    let store = Store::open(&Path::new(&guard.state_dir).join("pbxguard.db"))
+    let db = Path::new(&guard.state_dir).join("pbxguard.db");
+    let store = Store::open(&db).map_err(DaemonError::Store)?;
+    let writer = StoreWriter::start(Store::open(&db).map_err(DaemonError::Store)?)
         .map_err(DaemonError::Store)?;
 
     let mut captures = open_captures(&guard.interfaces, &guard.sip_ports)?;
@@ -429,6 +432,7 @@ pub fn run(
         enforcer,
         enforcing,
         store,
+        writer,
         capture: CaptureStats::default(),
         latencies: Latencies::default(),
         ring_waits: Latencies::default(),
@@ -572,15 +576,16 @@ pub fn run(
                 }
             }
             s.capture = total;
-            save_log_positions(&mut s.store, &log_sensors, &journals, &mut saved_positions);
+            save_log_positions(&s.writer, &log_sensors, &journals, &mut saved_positions);
         }
     }
     save_log_positions(
-        &mut lock(&shared).store,
+        &lock(&shared).writer,
         &log_sensors,
         &journals,
         &mut saved_positions,
     );
+    lock(&shared).writer.flush();
     tracing::info!("stopping: state is in the store; bans stay in the kernel until they expire");
     if let Some((thread, steering)) = inline {
         // Steering first: from then on nothing new is queued, and the queue unbinds when its thread ends.
@@ -670,7 +675,7 @@ const RESUME_WITHIN: Duration = Duration::from_secs(3600);
 /// Saves where each log file and journal sensor stopped, for those that moved since the last save, so
 /// that a restart reads what was logged while the guard was down, and nothing twice.
 fn save_log_positions(
-    store: &mut Store,
+    writer: &StoreWriter,
     files: &[LogSensor],
     journals: &[JournalSensor],
     saved: &mut HashMap<String, String>,
@@ -694,10 +699,8 @@ fn save_log_positions(
     if changed.is_empty() {
         return;
     }
-    match store.save_log_positions(now(), &changed) {
-        Ok(()) => saved.extend(changed),
-        Err(e) => tracing::warn!("cannot save log positions: {e}"),
-    }
+    saved.extend(changed.iter().cloned());
+    writer.save_log_positions(now(), changed);
 }
 
 /// Blocks taken from one ring before the others get their turn.
@@ -1041,6 +1044,8 @@ fn metrics(s: &Shared) -> String {
 
 fn bans(s: &Shared) -> ApiResponse {
     let now = now();
+    // The evidence of a ban made a moment ago may still be on its way to the disk.
+    s.writer.flush();
     let stored = s.store.active_bans(now).unwrap_or_default();
     let list: Vec<_> = s
         .pipeline

@@ -22,6 +22,8 @@ pub enum StoreError {
     },
     /// A statement failed.
     QueryFailed(rusqlite::Error),
+    /// The writer thread could not be started.
+    WriterUnavailable(std::io::Error),
 }
 
 impl fmt::Display for StoreError {
@@ -31,6 +33,9 @@ impl fmt::Display for StoreError {
                 write!(f, "cannot open the state store {path}: {source}")
             }
             StoreError::QueryFailed(e) => write!(f, "state store query failed: {e}"),
+            StoreError::WriterUnavailable(e) => {
+                write!(f, "cannot start the state store writer: {e}")
+            }
         }
     }
 }
@@ -132,6 +137,10 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(fail)?;
+        // Several connections share the file (the writer thread's and the API's): a writer waits for
+        // another's transaction instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
         Ok(Self { conn })
     }
@@ -418,6 +427,104 @@ pub fn detector(name: &str) -> Option<Detector> {
     Detector::from_name(name)
 }
 
+/// What the writer thread is asked to do.
+enum Job {
+    Record(Vec<Decision>),
+    Positions(Timestamp, Vec<(String, String)>),
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// Writes decisions and log positions into the store on a thread of its own, through its own connection,
+/// so that the capture loop never waits for the disk (a commit, or a WAL checkpoint's fsync, can take
+/// milliseconds). Jobs are written in the order they were given; [`StoreWriter::flush`] waits until
+/// everything given so far is written, for readers that must see it. Dropping the writer writes what is
+/// queued and joins the thread.
+pub struct StoreWriter {
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreWriter").finish_non_exhaustive()
+    }
+}
+
+/// Jobs queued before [`StoreWriter::record`] waits for the writer (back-pressure, not loss).
+const WRITER_QUEUE: usize = 4096;
+
+impl StoreWriter {
+    /// Starts the writer on `store` (its own connection to the file).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::WriterUnavailable`] when the thread cannot be started.
+    pub fn start(mut store: Store) -> Result<Self, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITER_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("pbxguard-store".into())
+            .spawn(move || {
+                for job in rx {
+                    let result = match job {
+                        Job::Record(decisions) => store.record(&decisions),
+                        Job::Positions(now, positions) => store.save_log_positions(now, &positions),
+                        Job::Flush(done) => {
+                            let _ = done.send(());
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::error!("{e}");
+                    }
+                }
+            })
+            .map_err(StoreError::WriterUnavailable)?;
+        Ok(Self {
+            jobs: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, job: Job) {
+        if let Some(tx) = &self.jobs
+            && tx.send(job).is_err()
+        {
+            tracing::error!("the state store writer has stopped; a write was lost");
+        }
+    }
+
+    /// Queues decisions to be recorded.
+    pub fn record(&self, decisions: Vec<Decision>) {
+        if !decisions.is_empty() {
+            self.send(Job::Record(decisions));
+        }
+    }
+
+    /// Queues log positions to be saved.
+    pub fn save_log_positions(&self, now: Timestamp, positions: Vec<(String, String)>) {
+        if !positions.is_empty() {
+            self.send(Job::Positions(now, positions));
+        }
+    }
+
+    /// Waits until everything queued so far is written (or the writer has stopped).
+    pub fn flush(&self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        self.send(Job::Flush(done));
+        let _ = wait.recv();
+    }
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once it has written everything in it.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +574,40 @@ mod tests {
         assert_eq!(targets, vec!["2001:db8::/64"]);
         assert_eq!(active[0].evidence["sample_user_agent"], "friendly-scanner");
         assert_eq!(s.recent_events(10).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn the_writer_thread_writes_in_order_and_flush_makes_it_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let reader = Store::open(&path).unwrap();
+        let writer = StoreWriter::start(Store::open(&path).unwrap()).unwrap();
+        writer.record(vec![ban("203.0.113.1/32", 1000, 3600)]);
+        writer.record(vec![Decision::Unban {
+            target: "203.0.113.1/32".parse().unwrap(),
+            at: Timestamp::from_secs(1001),
+            reason: UnbanReason::Manual,
+        }]);
+        writer.record(vec![ban("203.0.113.2/32", 1002, 3600)]);
+        writer.save_log_positions(
+            Timestamp::from_secs(1003),
+            vec![("/l".into(), "1:2:3".into())],
+        );
+        writer.flush();
+        let active = reader.active_bans(Timestamp::from_secs(1100)).unwrap();
+        let targets: Vec<String> = active.iter().map(|b| b.target.to_string()).collect();
+        assert_eq!(targets, ["203.0.113.2/32"]);
+        assert!(reader.log_position("/l").unwrap().is_some());
+        // Dropping the writer writes what is still queued.
+        writer.record(vec![ban("203.0.113.3/32", 1004, 3600)]);
+        drop(writer);
+        assert_eq!(
+            reader
+                .active_bans(Timestamp::from_secs(1100))
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
