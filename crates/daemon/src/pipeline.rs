@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use pbxguard_engine::{Engine, Event, Observation, Timestamp, Verdict};
 use pbxguard_sip::{
-    Anomaly, Error as SipError, Frame as SipFrame, Header, Message, Status, StreamParser,
+    Anomaly, Error as SipError, Frame as SipFrame, Header, Message, Status, StreamCursor,
+    StreamParser,
 };
 use pbxguard_sys::decode::{self, Decoded, Packet, ReasmLimits, Reassembler, Transport};
 
@@ -62,6 +63,8 @@ struct FlowKey {
 struct Stream {
     next_seq: Option<u32>,
     buf: Vec<u8>,
+    /// Where framing stopped in `buf`, so a message trickling in is scanned once, not once per segment.
+    cursor: StreamCursor,
     last_active: u64,
 }
 
@@ -316,6 +319,7 @@ impl Pipeline {
         } else {
             // A gap (a lost segment): the framing is lost; resynchronise at this segment.
             stream.buf.clear();
+            stream.cursor = StreamCursor::default();
             self.stats.streams_dropped += 1;
             p.payload
         };
@@ -327,14 +331,17 @@ impl Pipeline {
         }));
         if stream.buf.len() + payload.len() > STREAM_BUFFER {
             stream.buf.clear();
+            stream.cursor = StreamCursor::default();
             self.stats.streams_dropped += 1;
             return Verdict::Accept;
         }
         stream.buf.extend_from_slice(payload);
         let mut buf = std::mem::take(&mut stream.buf);
-        let verdict = self.drain_stream(&mut buf, direction, peer, at);
+        let mut cursor = stream.cursor;
+        let verdict = self.drain_stream(&mut buf, &mut cursor, direction, peer, at);
         if let Some(stream) = self.streams.get_mut(&key) {
             stream.buf = buf;
+            stream.cursor = cursor;
         }
         verdict
     }
@@ -343,6 +350,7 @@ impl Pipeline {
     fn drain_stream(
         &mut self,
         buf: &mut Vec<u8>,
+        cursor: &mut StreamCursor,
         direction: Direction,
         peer: IpAddr,
         at: Timestamp,
@@ -353,7 +361,7 @@ impl Pipeline {
         loop {
             let rest = buf.get(consumed..).unwrap_or_default();
             let mut headers = [Header::EMPTY; HEADERS];
-            match parser.parse(rest, &mut headers) {
+            match parser.parse_resume(rest, &mut headers, cursor) {
                 Ok(Status::Complete(SipFrame::Message(msg))) => {
                     let n = msg.len().max(1);
                     verdict = self.message(&msg, rest, direction, peer, at);

@@ -227,3 +227,19 @@ fn truncated_and_empty_packets_never_panic() {
     }
     assert!(p.stats().undecodable > 0);
 }
+
+#[test]
+fn a_message_trickling_in_one_byte_per_segment_is_framed_once() {
+    let mut p = pipeline();
+    let msg = scanner_options(7);
+    p.ip_packet(&tcp(ATK, PBX, 999, 0x02, b""), None, false, t());
+    for (i, byte) in msg.iter().enumerate() {
+        let seq = 1000 + u32::try_from(i).unwrap();
+        p.ip_packet(&tcp(ATK, PBX, seq, 0x18, &[*byte]), None, false, t());
+        if i + 1 < msg.len() {
+            assert_eq!(p.stats().messages, 0, "framed early at byte {i}");
+        }
+    }
+    assert_eq!(p.stats().messages, 1);
+    assert_eq!(banned_by(&mut p), vec![Detector::Scanner]);
+}
