@@ -340,22 +340,23 @@ impl<'b> Cursor<'b> {
         }
         let start = self.pos;
         loop {
+            // Only `"` and `\` matter inside a quoted-string, and both are ASCII, so a byte search
+            // lands on character boundaries and skips whole runs of text at once.
+            let rest = self.s.as_bytes().get(self.pos..).unwrap_or_default();
+            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
+                return Err(Anomaly::UnbalancedQuotes);
+            };
+            self.pos += i;
+            if rest.get(i) == Some(&b'"') {
+                let inner = self.slice(start, self.pos);
+                self.pos += 1;
+                return Ok(inner);
+            }
+            self.pos += 1;
+            // A quoted-pair may escape any octet except CR and LF (§25.1); if the string ends
+            // here the quote is unbalanced.
             match self.peek() {
-                None => return Err(Anomaly::UnbalancedQuotes),
-                Some(b'"') => {
-                    let inner = self.slice(start, self.pos);
-                    self.pos += 1;
-                    return Ok(inner);
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    // A quoted-pair may escape any octet except CR and LF (§25.1); if the
-                    // string ends here the quote is unbalanced.
-                    match self.peek() {
-                        None | Some(b'\r' | b'\n') => return Err(Anomaly::UnbalancedQuotes),
-                        Some(_) => self.skip_char(),
-                    }
-                }
+                None | Some(b'\r' | b'\n') => return Err(Anomaly::UnbalancedQuotes),
                 Some(_) => self.skip_char(),
             }
         }
@@ -595,6 +596,30 @@ const fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_strings_end_at_the_first_unescaped_quote_whatever_they_contain() {
+        let q = |s: &'static str| {
+            let mut c = Cursor::new(s);
+            c.quoted().map(|inner| (inner, c.rest()))
+        };
+        assert_eq!(q("\"abc\";x"), Ok(("abc", ";x")));
+        assert_eq!(q("\"\""), Ok(("", "")));
+        assert_eq!(q(r#""a\"b\\" rest"#), Ok((r#"a\"b\\"#, " rest")));
+        assert_eq!(q("\"Jürgen \\é ünd\"<"), Ok(("Jürgen \\é ünd", "<")));
+        assert_eq!(q("\"日本\""), Ok(("日本", "")));
+        assert_eq!(q("\"line\r\n fold\""), Ok(("line\r\n fold", "")));
+        for bad in [
+            "abc\"",
+            "\"open",
+            "\"ends in \\",
+            "\"escaped end\\\"",
+            "\"cr \\\r\"",
+            "\"lf \\\n\"",
+        ] {
+            assert_eq!(q(bad), Err(Anomaly::UnbalancedQuotes), "{bad:?}");
+        }
+    }
 
     #[test]
     fn sub_str_finds_parts_by_address_and_falls_back() {
