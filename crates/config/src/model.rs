@@ -58,6 +58,8 @@ pub struct Guard {
     pub mode: GuardMode,
     /// The NFQUEUE number inline mode binds.
     pub queue: u16,
+    /// Run the capture thread at real-time priority (on hosts with two or more CPUs).
+    pub realtime_capture: bool,
 }
 
 /// How the guard sees SIP traffic.
@@ -93,6 +95,7 @@ impl Default for Guard {
             api_token_file: "/etc/pbxguard/api.token".to_owned(),
             mode: GuardMode::Capture,
             queue: 0,
+            realtime_capture: true,
         }
     }
 }

@@ -164,6 +164,8 @@ struct Shared {
     base_config: Config,
     /// Inline mode's counters (`None` in capture mode).
     inline: Option<InlineStats>,
+    /// Whether the capture thread runs at real-time priority.
+    realtime: bool,
 }
 
 impl Shared {
@@ -441,6 +443,7 @@ pub fn run(
         api_token,
         base_config: config,
         inline: None,
+        realtime: false,
     };
     shared.apply_config();
     restore(&mut shared)?;
@@ -498,6 +501,8 @@ pub fn run(
         },
         socket.display()
     );
+    let realtime = guard.realtime_capture && capture_realtime();
+    lock(&shared).realtime = realtime;
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if reload.swap(false, Ordering::Relaxed) {
@@ -701,6 +706,31 @@ fn save_log_positions(
     }
     saved.extend(changed.iter().cloned());
     writer.save_log_positions(now(), changed);
+}
+
+/// Puts the calling (capture) thread at real-time priority 1 when the host has CPUs to spare; says why
+/// not otherwise. Returns whether it did.
+fn capture_realtime() -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpus < 2 {
+        tracing::info!(
+            "one CPU: the capture thread keeps normal priority so as not to starve the PBX"
+        );
+        return false;
+    }
+    match pbxguard_sys::sched::set_realtime(1) {
+        Ok(()) => {
+            tracing::info!("capture thread at real-time priority (SCHED_FIFO 1)");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                "capture thread at normal priority ({e}); bans may lag by milliseconds under a flood. \
+                 Grant CAP_SYS_NICE or LimitRTPRIO=1, or set [guard] realtime_capture = false"
+            );
+            false
+        }
+    }
 }
 
 /// Blocks taken from one ring before the others get their turn.
@@ -931,6 +961,7 @@ fn status(s: &Shared) -> ApiResponse {
             "capture": { "packets": s.capture.packets, "kernel_drops": s.capture.drops, "ring_full": s.capture.ring_full },
             "inline": s.inline.map(|i| json!({ "packets": i.packets, "accepted": i.accepted, "dropped": i.dropped, "answered": i.answered, "answer_failed": i.answer_failed })),
             "ban_latency_us": { "p50": s.latencies.quantile(0.5), "p99": s.latencies.quantile(0.99), "samples": s.latencies.samples.len() },
+            "capture_realtime": s.realtime,
             "ban_latency_ring_wait_us": { "p50": s.ring_waits.quantile(0.5), "p99": s.ring_waits.quantile(0.99) },
         }),
     )

@@ -10,9 +10,10 @@
 //! - [`queue`]: inline mode's NFQUEUE consumer (nfnetlink_queue, batched verdicts, fail-open), the iptables
 //!   rules that steer SIP into it, and the raw socket that answers a rejected request.
 //! - [`loadgen`]: a bounded `sendmmsg` datagram sender for the lab benchmarks.
+//! - [`sched`]: real-time scheduling for the capture thread.
 //!
 //! `unsafe` is denied crate-wide and allowed only in the modules that make system calls (`netlink`,
-//! [`netns`], the capture ring, [`queue::reply`]); every block states why it is sound.
+//! [`netns`], the capture ring, [`queue::reply`], [`sched`]); every block states why it is sound.
 
 pub mod capture;
 pub mod decode;
@@ -24,3 +25,5 @@ mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod queue;
+#[allow(unsafe_code)]
+pub mod sched;
