@@ -467,7 +467,6 @@ pub fn run(
         })?;
     let mut api_threads = vec![spawn_api(
         listener,
-        false,
         &socket.display().to_string(),
         &shared,
         stop,
@@ -479,7 +478,7 @@ pub fn run(
         };
         let tcp = TcpListener::bind(addr).map_err(unavailable)?;
         tcp.set_nonblocking(true).map_err(unavailable)?;
-        api_threads.push(spawn_api(tcp, true, &addr.to_string(), &shared, stop)?);
+        api_threads.push(spawn_api(tcp, &addr.to_string(), &shared, stop)?);
         tracing::info!("control API also on tcp://{addr} (bearer token required)");
     }
 
@@ -805,15 +804,19 @@ fn reload_config(opts: &Options, shared: &Mutex<Shared>) {
 trait ApiListener: Send + 'static {
     /// A connection.
     type Conn: Read + Write;
+    /// Whether every request must carry the bearer token: on TCP, which any local user can reach; the
+    /// Unix socket is guarded by its file permissions.
+    const TOKEN_REQUIRED: bool;
     /// Accepts a connection (the listener is non-blocking) and makes it blocking with a read timeout.
     fn accept_conn(&self) -> std::io::Result<Self::Conn>;
 }
 
 /// Both kinds of listener accept alike: a blocking connection with a read timeout.
 macro_rules! api_listener {
-    ($listener:ty, $conn:ty) => {
+    ($listener:ty, $conn:ty, $token:expr) => {
         impl ApiListener for $listener {
             type Conn = $conn;
+            const TOKEN_REQUIRED: bool = $token;
             fn accept_conn(&self) -> std::io::Result<$conn> {
                 let (stream, _) = self.accept()?;
                 stream.set_nonblocking(false)?;
@@ -823,13 +826,12 @@ macro_rules! api_listener {
         }
     };
 }
-api_listener!(UnixListener, UnixStream);
-api_listener!(TcpListener, TcpStream);
+api_listener!(UnixListener, UnixStream, false);
+api_listener!(TcpListener, TcpStream, true);
 
-/// Starts the thread that serves `listener`; `tcp` requires the bearer token on every request.
+/// Starts the thread that serves `listener`.
 fn spawn_api<L: ApiListener>(
     listener: L,
-    tcp: bool,
     name: &str,
     shared: &Arc<Mutex<Shared>>,
     stop: &Arc<AtomicBool>,
@@ -837,19 +839,19 @@ fn spawn_api<L: ApiListener>(
     let (shared, stop) = (Arc::clone(shared), Arc::clone(stop));
     std::thread::Builder::new()
         .name("pbxguard-api".into())
-        .spawn(move || serve_api(&listener, tcp, &shared, &stop))
+        .spawn(move || serve_api(&listener, &shared, &stop))
         .map_err(|source| DaemonError::SocketUnavailable {
             path: name.to_owned(),
             source,
         })
 }
 
-fn serve_api<L: ApiListener>(listener: &L, tcp: bool, shared: &Mutex<Shared>, stop: &AtomicBool) {
+fn serve_api<L: ApiListener>(listener: &L, shared: &Mutex<Shared>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept_conn() {
             Ok(mut stream) => {
                 let resp = match api::read_request(&mut BufReader::new(&mut stream)) {
-                    Ok(req) if tcp && !authorized(&req, shared) => {
+                    Ok(req) if L::TOKEN_REQUIRED && !authorized(&req, shared) => {
                         ApiResponse::error(401, "a valid `Authorization: Bearer TOKEN` is required")
                     }
                     Ok(req) => handle(&req, shared),
