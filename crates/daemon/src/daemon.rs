@@ -922,7 +922,13 @@ fn handle(req: &ApiRequest, shared: &Mutex<Shared>) -> ApiResponse {
             status: 200,
             body: Body::Text(metrics(&lock(shared))),
         }),
-        ("GET", "/bans") => Ok(bans(&lock(shared))),
+        ("GET", "/bans") => {
+            // Most of the wait for the disk happens here, without holding the state the capture loop
+            // needs; `bans` then waits only for what was queued in between.
+            let flusher = lock(shared).writer.flusher();
+            flusher.flush();
+            Ok(bans(&lock(shared)))
+        }
         ("POST", "/bans") => add_ban(req, &mut lock(shared)),
         ("GET", "/allow") => Ok(ApiResponse::json(
             200,

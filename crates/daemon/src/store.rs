@@ -509,8 +509,40 @@ impl StoreWriter {
 
     /// Waits until everything queued so far is written (or the writer has stopped).
     pub fn flush(&self) {
-        let (done, wait) = std::sync::mpsc::sync_channel(1);
-        self.send(Job::Flush(done));
+        if let Some(tx) = &self.jobs {
+            flush_through(tx);
+        }
+    }
+
+    /// A handle that waits for the writer like [`StoreWriter::flush`] without borrowing it, so that a
+    /// caller can wait without holding the lock that guards the writer's owner.
+    pub fn flusher(&self) -> Flusher {
+        Flusher(self.jobs.clone())
+    }
+}
+
+/// See [`StoreWriter::flusher`].
+#[derive(Clone)]
+pub struct Flusher(Option<std::sync::mpsc::SyncSender<Job>>);
+
+impl fmt::Debug for Flusher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flusher").finish_non_exhaustive()
+    }
+}
+
+impl Flusher {
+    /// Waits until everything queued so far is written (or the writer has stopped).
+    pub fn flush(&self) {
+        if let Some(tx) = &self.0 {
+            flush_through(tx);
+        }
+    }
+}
+
+fn flush_through(tx: &std::sync::mpsc::SyncSender<Job>) {
+    let (done, wait) = std::sync::mpsc::sync_channel(1);
+    if tx.send(Job::Flush(done)).is_ok() {
         let _ = wait.recv();
     }
 }
