@@ -1,10 +1,11 @@
 //! Header lines as borrowed slices, with names classified once at parse time.
 
-use crate::text::{low_bytes, next_list_item, trim, word_at};
+use crate::text::{next_list_item, trim, word_at};
 
-/// Word comparison of header names: `matches!(word, b"name", from)` tells whether `word` (eight
-/// bytes of a received name starting at byte `from`, zero-padded past the name's end) equals
-/// that part of the lowercase literal, ASCII case-insensitively and exactly.
+/// Words of header-name literals for comparison with received names: a received word `x` (eight
+/// bytes of a name starting at byte `from`, zero-padded past the name's end) equals that part of
+/// the lowercase literal, ASCII case-insensitively and exactly, iff
+/// `x | fold(lit, from) == at(lit, from)`.
 ///
 /// Or-ing 0x20 into the bytes where the literal has a letter folds case for letters and cannot
 /// turn any non-letter into one; where the literal has `-` the received byte must be `-` as is
@@ -36,14 +37,118 @@ mod w {
         }
         v
     }
-
-    macro_rules! is {
-        ($word:expr, $lit:literal, $from:literal) => {
-            ($word | const { w::fold($lit, $from) }) == const { w::at($lit, $from) }
-        };
-    }
-    pub(super) use is;
 }
+
+/// The long names [`HeaderName::classify`] recognises, lowercase.
+const LONG_NAMES: [(&[u8], HeaderName); 33] = {
+    use HeaderName as H;
+    [
+        (b"via", H::Via),
+        (b"from", H::From),
+        (b"to", H::To),
+        (b"call-id", H::CallId),
+        (b"cseq", H::CSeq),
+        (b"contact", H::Contact),
+        (b"content-length", H::ContentLength),
+        (b"content-type", H::ContentType),
+        (b"content-encoding", H::ContentEncoding),
+        (b"max-forwards", H::MaxForwards),
+        (b"expires", H::Expires),
+        (b"user-agent", H::UserAgent),
+        (b"server", H::Server),
+        (b"authorization", H::Authorization),
+        (b"proxy-authorization", H::ProxyAuthorization),
+        (b"www-authenticate", H::WwwAuthenticate),
+        (b"proxy-authenticate", H::ProxyAuthenticate),
+        (b"date", H::Date),
+        (b"route", H::Route),
+        (b"record-route", H::RecordRoute),
+        (b"subject", H::Subject),
+        (b"supported", H::Supported),
+        (b"event", H::Event),
+        (b"allow-events", H::AllowEvents),
+        (b"refer-to", H::ReferTo),
+        (b"referred-by", H::ReferredBy),
+        (b"session-expires", H::SessionExpires),
+        (b"accept-contact", H::AcceptContact),
+        (b"reject-contact", H::RejectContact),
+        (b"request-disposition", H::RequestDisposition),
+        (b"identity", H::Identity),
+        (b"allow", H::Allow),
+        (b"accept", H::Accept),
+    ]
+};
+
+/// One recognised long name: up to 24 bytes as three zero-padded little-endian words, the
+/// case-folding bits of each word ([`w::fold`]), the bytes of each word the name covers, its
+/// length and what it is. A received word `x` matches iff `(x | fold) & mask == word`. An
+/// empty slot has length zero, which no name of two or more bytes has.
+#[derive(Clone, Copy)]
+struct Known {
+    word: [u64; 3],
+    fold: [u64; 3],
+    mask: [u64; 3],
+    len: u8,
+    kind: HeaderName,
+}
+
+/// log2 of the number of slots of [`KNOWN`].
+const SLOT_BITS: u32 = 6;
+
+/// Multiplier of the slot hash, chosen so that the 33 long names land in 33 different slots
+/// (checked when [`KNOWN`] is built: a collision fails the build).
+const SLOT_MUL: u32 = 0x93b6_645f;
+
+/// The slot of a name from its first two bytes (case-folded) and its length: the long names
+/// differ in one or the other.
+const fn slot(first_two: u16, len: u32) -> usize {
+    let key = (first_two | 0x2020) as u32 | len.wrapping_shl(16);
+    (key.wrapping_mul(SLOT_MUL) >> (32 - SLOT_BITS)) as usize
+}
+
+/// The bytes `from..` of a name of `len` bytes within one word, as a mask.
+const fn word_mask(len: usize, from: usize) -> u64 {
+    if len <= from {
+        0
+    } else if len - from >= 8 {
+        u64::MAX
+    } else {
+        u64::MAX >> (64 - 8 * (len - from))
+    }
+}
+
+/// The long names by slot.
+// Const-evaluated over the literals only: an index out of range or a collision fails to compile.
+#[allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
+const KNOWN: [Known; 1 << SLOT_BITS] = {
+    let mut t = [Known {
+        word: [0; 3],
+        fold: [0; 3],
+        mask: [0; 3],
+        len: 0,
+        kind: HeaderName::Other,
+    }; 1 << SLOT_BITS];
+    let mut i = 0;
+    while i < LONG_NAMES.len() {
+        let (name, kind) = LONG_NAMES[i];
+        let len = name.len();
+        assert!(len >= 2 && len <= 24);
+        let s = slot(name[0] as u16 | (name[1] as u16) << 8, len as u32);
+        assert!(
+            t[s].len == 0,
+            "two header names share a slot: choose another SLOT_MUL"
+        );
+        t[s] = Known {
+            word: [w::at(name, 0), w::at(name, 8), w::at(name, 16)],
+            fold: [w::fold(name, 0), w::fold(name, 8), w::fold(name, 16)],
+            mask: [word_mask(len, 0), word_mask(len, 8), word_mask(len, 16)],
+            len: len as u8,
+            kind,
+        };
+        i += 1;
+    }
+    t
+};
 
 /// A header name the parser recognises, compact forms included (RFC 3261 §7.3.3 and the
 /// extensions that register one). Anything else is [`HeaderName::Other`].
@@ -131,119 +236,58 @@ impl HeaderName {
     /// Classifies the name that occupies the first `len` bytes of `line`, given `first`, the
     /// line's first eight bytes as a little-endian word (zero-padded if the line is shorter).
     ///
-    /// A jump on the length, then one to three word comparisons per candidate: no byte loop.
-    #[inline]
+    /// A compact form is one jump on its letter. A long name is hashed from its length and
+    /// its first eight bytes with case folded into one slot of [`KNOWN`], which holds the only
+    /// recognised name that can hash there; one to three word comparisons confirm it. No
+    /// byte loop and no search.
+    #[inline(always)]
     pub(crate) fn classify_in(first: u64, line: &[u8], len: usize) -> HeaderName {
         use HeaderName as H;
-        use w::is;
-        let a = first & low_bytes(len);
-        // Bytes 8..16 and 16..24 of a long name.
-        let b = || word_at(line, 8) & low_bytes(len.wrapping_sub(8));
-        let c = || word_at(line, 16) & low_bytes(len.wrapping_sub(16));
-        match len {
-            1 => match (first as u8) | 0x20 {
-                b'v' => H::Via,
-                b'f' => H::From,
-                b't' => H::To,
-                b'i' => H::CallId,
-                b'm' => H::Contact,
-                b'l' => H::ContentLength,
-                b'c' => H::ContentType,
-                b'e' => H::ContentEncoding,
-                b's' => H::Subject,
-                b'k' => H::Supported,
-                b'o' => H::Event,
-                b'u' => H::AllowEvents,
-                b'r' => H::ReferTo,
-                b'b' => H::ReferredBy,
-                b'x' => H::SessionExpires,
-                b'a' => H::AcceptContact,
-                b'j' => H::RejectContact,
-                b'd' => H::RequestDisposition,
-                b'y' => H::Identity,
-                _ => H::Other,
-            },
-            2 if is!(a, b"to", 0) => H::To,
-            3 if is!(a, b"via", 0) => H::Via,
-            4 if is!(a, b"from", 0) => H::From,
-            4 if is!(a, b"cseq", 0) => H::CSeq,
-            4 if is!(a, b"date", 0) => H::Date,
-            5 if is!(a, b"route", 0) => H::Route,
-            5 if is!(a, b"event", 0) => H::Event,
-            5 if is!(a, b"allow", 0) => H::Allow,
-            6 if is!(a, b"accept", 0) => H::Accept,
-            6 if is!(a, b"server", 0) => H::Server,
-            7 if is!(a, b"call-id", 0) => H::CallId,
-            7 if is!(a, b"contact", 0) => H::Contact,
-            7 if is!(a, b"expires", 0) => H::Expires,
-            7 if is!(a, b"subject", 0) => H::Subject,
-            8 if is!(a, b"refer-to", 0) => H::ReferTo,
-            8 if is!(a, b"identity", 0) => H::Identity,
-            9 if is!(a, b"supported", 0) && is!(b(), b"supported", 8) => H::Supported,
-            10 if is!(a, b"user-agent", 0) && is!(b(), b"user-agent", 8) => H::UserAgent,
-            11 if is!(a, b"referred-by", 0) && is!(b(), b"referred-by", 8) => H::ReferredBy,
-            12 => {
-                let b = b();
-                if is!(a, b"content-type", 0) && is!(b, b"content-type", 8) {
-                    H::ContentType
-                } else if is!(a, b"max-forwards", 0) && is!(b, b"max-forwards", 8) {
-                    H::MaxForwards
-                } else if is!(a, b"record-route", 0) && is!(b, b"record-route", 8) {
-                    H::RecordRoute
-                } else if is!(a, b"allow-events", 0) && is!(b, b"allow-events", 8) {
-                    H::AllowEvents
-                } else {
-                    H::Other
-                }
+        if len == 1 {
+            return Self::compact(first as u8);
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let Some(k) = KNOWN.get(slot(first as u16, len as u32)) else {
+            return H::Other;
+        };
+        if usize::from(k.len) != len || (first | k.fold[0]) & k.mask[0] != k.word[0] {
+            return H::Other;
+        }
+        if len > 8 {
+            if (word_at(line, 8) | k.fold[1]) & k.mask[1] != k.word[1] {
+                return H::Other;
             }
-            13 if is!(a, b"authorization", 0) && is!(b(), b"authorization", 8) => H::Authorization,
-            14 => {
-                let b = b();
-                if is!(a, b"content-length", 0) && is!(b, b"content-length", 8) {
-                    H::ContentLength
-                } else if is!(a, b"accept-contact", 0) && is!(b, b"accept-contact", 8) {
-                    H::AcceptContact
-                } else if is!(a, b"reject-contact", 0) && is!(b, b"reject-contact", 8) {
-                    H::RejectContact
-                } else {
-                    H::Other
-                }
+            if len > 16 && (word_at(line, 16) | k.fold[2]) & k.mask[2] != k.word[2] {
+                return H::Other;
             }
-            15 if is!(a, b"session-expires", 0) && is!(b(), b"session-expires", 8) => {
-                H::SessionExpires
-            }
-            16 => {
-                let b = b();
-                if is!(a, b"www-authenticate", 0) && is!(b, b"www-authenticate", 8) {
-                    H::WwwAuthenticate
-                } else if is!(a, b"content-encoding", 0) && is!(b, b"content-encoding", 8) {
-                    H::ContentEncoding
-                } else {
-                    H::Other
-                }
-            }
-            18 if is!(a, b"proxy-authenticate", 0)
-                && is!(b(), b"proxy-authenticate", 8)
-                && is!(c(), b"proxy-authenticate", 16) =>
-            {
-                H::ProxyAuthenticate
-            }
-            19 => {
-                let (b, c) = (b(), c());
-                if is!(a, b"proxy-authorization", 0)
-                    && is!(b, b"proxy-authorization", 8)
-                    && is!(c, b"proxy-authorization", 16)
-                {
-                    H::ProxyAuthorization
-                } else if is!(a, b"request-disposition", 0)
-                    && is!(b, b"request-disposition", 8)
-                    && is!(c, b"request-disposition", 16)
-                {
-                    H::RequestDisposition
-                } else {
-                    H::Other
-                }
-            }
+        }
+        k.kind
+    }
+
+    /// The header a one-letter name is the compact form of (RFC 3261 §7.3.3 and extensions).
+    #[inline]
+    fn compact(letter: u8) -> HeaderName {
+        use HeaderName as H;
+        match letter | 0x20 {
+            b'v' => H::Via,
+            b'f' => H::From,
+            b't' => H::To,
+            b'i' => H::CallId,
+            b'm' => H::Contact,
+            b'l' => H::ContentLength,
+            b'c' => H::ContentType,
+            b'e' => H::ContentEncoding,
+            b's' => H::Subject,
+            b'k' => H::Supported,
+            b'o' => H::Event,
+            b'u' => H::AllowEvents,
+            b'r' => H::ReferTo,
+            b'b' => H::ReferredBy,
+            b'x' => H::SessionExpires,
+            b'a' => H::AcceptContact,
+            b'j' => H::RejectContact,
+            b'd' => H::RequestDisposition,
+            b'y' => H::Identity,
             _ => H::Other,
         }
     }
@@ -606,5 +650,90 @@ mod tests {
             HeaderName::To
         );
         assert_eq!(HeaderName::classify(b""), HeaderName::Other);
+    }
+
+    /// What `classify` must answer: the long name equal to `name` ignoring ASCII case, or the
+    /// compact form, or nothing.
+    fn reference_classify(name: &[u8]) -> HeaderName {
+        if let [letter] = name {
+            return HeaderName::compact(*letter);
+        }
+        LONG_NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(HeaderName::Other, |(_, k)| *k)
+    }
+
+    #[test]
+    fn every_long_name_has_its_own_slot_and_canonical_spelling() {
+        for (name, kind) in LONG_NAMES {
+            assert!(
+                kind.canonical()
+                    .unwrap()
+                    .as_bytes()
+                    .eq_ignore_ascii_case(name)
+            );
+            assert_eq!(HeaderName::classify(name), kind);
+        }
+        let used = KNOWN.iter().filter(|k| k.len != 0).count();
+        assert_eq!(used, LONG_NAMES.len());
+    }
+
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// Names near the known ones: a known name with some bytes replaced, cased, cut or
+    /// extended, and arbitrary short strings.
+    fn near_names() -> impl Strategy<Value = Vec<u8>> {
+        let known = (0..LONG_NAMES.len()).prop_map(|i| LONG_NAMES[i].0.to_vec());
+        let edited = (
+            known,
+            proptest::collection::vec((0usize..24, any::<u8>()), 0..3),
+            any::<u32>(),
+            0usize..3,
+        )
+            .prop_map(|(mut n, edits, case, cut)| {
+                for (at, b) in edits {
+                    if let Some(x) = n.get_mut(at) {
+                        *x = match b % 4 {
+                            0 => b,
+                            1 => *x ^ 0x20,
+                            2 => b'\r',
+                            _ => *x ^ (1 << (b % 8)),
+                        };
+                    }
+                }
+                for (i, x) in n.iter_mut().enumerate() {
+                    if case & (1 << (i % 32)) != 0 {
+                        x.make_ascii_uppercase();
+                    }
+                }
+                match cut {
+                    1 => {
+                        n.pop();
+                    }
+                    2 => n.push(b'x'),
+                    _ => {}
+                }
+                n
+            });
+        prop_oneof![edited, proptest::collection::vec(any::<u8>(), 0..26)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn classify_agrees_with_a_plain_comparison(name in near_names(), tail in any::<[u8; 8]>()) {
+            prop_assert_eq!(HeaderName::classify(&name), reference_classify(&name));
+            // Within a line, the bytes after the name do not matter.
+            let mut line = name.clone();
+            line.extend_from_slice(&tail);
+            let first = word_at(&line, 0);
+            prop_assert_eq!(
+                HeaderName::classify_in(first, &line, name.len()),
+                reference_classify(&name)
+            );
+        }
     }
 }

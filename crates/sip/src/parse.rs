@@ -429,30 +429,25 @@ impl LineFinder {
         f
     }
 
-    /// The first line feed at or after `from`. Each byte up to it is examined once over the
-    /// calls of one parse, since each call starts after the previous line feed.
+    /// The next line feed: the first one after the previous call's, or at or after the
+    /// start for the first call. Each byte up to it is examined once over the calls of one
+    /// parse; each call takes the lowest bit of the current block's set and clears it.
     #[inline]
-    fn find(&mut self, data: &[u8], from: usize) -> Option<usize> {
-        let mut at = from;
+    fn next(&mut self, data: &[u8]) -> Option<usize> {
         loop {
-            let off = at.wrapping_sub(self.base);
-            if off < BLOCK {
-                let bits = self.bits & (u64::MAX << off);
-                if bits != 0 {
-                    let p = self.base + bits.trailing_zeros() as usize;
-                    if data.get(p) == Some(&b'\n') {
-                        return Some(p);
-                    }
-                    self.nul |= nul_counts(data, p);
-                    at = p + 1;
-                    continue;
+            if self.bits != 0 {
+                let p = self.base + self.bits.trailing_zeros() as usize;
+                self.bits &= self.bits - 1;
+                if data.get(p) == Some(&b'\n') {
+                    return Some(p);
                 }
-                if self.last {
-                    return None;
-                }
-                at = self.base + BLOCK;
+                self.nul |= nul_counts(data, p);
+                continue;
             }
-            self.load(data, at)?;
+            if self.last {
+                return None;
+            }
+            self.load(data, self.base + BLOCK)?;
         }
     }
 
@@ -595,7 +590,7 @@ pub(crate) fn parse<'h, 'b>(
 
     // Start line.
     let mut lines = LineFinder::new(data, start);
-    let (line_end, mut pos) = match lines.find(data, start) {
+    let (line_end, mut pos) = match lines.next(data) {
         Some(lf) => (lf, lf + 1),
         None if stream => return need_more(cut, limits),
         None => {
@@ -653,11 +648,10 @@ pub(crate) fn parse<'h, 'b>(
             _ => {}
         }
         let line_start = pos;
-        let mut search = pos;
         let (end, next) = loop {
-            match lines.find(data, search) {
+            match lines.next(data) {
                 Some(lf) => match data.get(lf + 1) {
-                    Some(b' ' | b'\t') => search = lf + 1,
+                    Some(b' ' | b'\t') => {}
                     None if stream => return need_more(cut, limits),
                     _ => break (lf, lf + 1),
                 },
@@ -1195,7 +1189,7 @@ mod tests {
         let mut f = LineFinder::new(data, start);
         let mut ends = Vec::new();
         let mut from = start;
-        while let Some(lf) = f.find(data, from) {
+        while let Some(lf) = f.next(data) {
             assert!(lf >= from && data[lf] == b'\n');
             ends.push(lf);
             from = lf + 1;

@@ -132,13 +132,6 @@ pub(crate) fn word_at(s: &[u8], at: usize) -> u64 {
     }
 }
 
-/// A mask keeping the low `n` bytes of a little-endian word, for `n` in `1..=8` (values
-/// outside are clamped into that range).
-#[inline]
-pub(crate) fn low_bytes(n: usize) -> u64 {
-    u64::MAX >> (64 - 8 * n.clamp(1, 8))
-}
-
 /// Marks the bytes of `w` that equal `needle` with their high bit. The lowest mark is exact
 /// (and there is one iff such a byte exists); a borrow can add false marks above it.
 #[inline]
@@ -691,11 +684,6 @@ mod tests {
             }
             assert_eq!(word_at(s, at), u64::from_le_bytes(bytes), "{s:?} {at}");
         }
-        for n in 1..=8 {
-            let want = u64::from_le_bytes(core::array::from_fn(|i| if i < n { 0xff } else { 0 }));
-            assert_eq!(low_bytes(n), want, "{n}");
-        }
-        assert_eq!(low_bytes(9), u64::MAX);
         for hay in [
             &b"a:b:\x00:\xba\x3a"[..],
             b"\x3b\x3a\x01\x3a::::",
