@@ -546,6 +546,52 @@ fn block_mask(block: &[u8; BLOCK]) -> u64 {
     block_mask_portable(block)
 }
 
+/// The first eight bytes of `line` (which starts at `at` in `data`) as a little-endian word,
+/// and where its first colon is. The word may hold bytes past a line shorter than eight; the
+/// name's classification masks them off.
+///
+/// With SSE2 and 16 bytes of data from the line's start, one compare finds a colon among the
+/// first 16 bytes (every name up to 15 bytes); otherwise eight bytes at a time.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn name_end(data: &[u8], at: usize, line: &[u8]) -> (u64, Option<usize>) {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, get_i64_from_m128i_s, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    let Some(chunk) = data.get(at..).and_then(<[u8]>::first_chunk::<16>) else {
+        return name_end_by_words(line);
+    };
+    let v = load_unaligned_m128i(chunk);
+    let first = get_i64_from_m128i_s(v) as u64;
+    let colons = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b':' as i8)));
+    if colons != 0 {
+        let c = colons.trailing_zeros() as usize;
+        // A colon past the line's end means none in the line.
+        return (first, (c < line.len()).then_some(c));
+    }
+    let colon = find_byte(line.get(16..).unwrap_or(&[]), b':').map(|c| c + 16);
+    (first, colon)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn name_end(_data: &[u8], _at: usize, line: &[u8]) -> (u64, Option<usize>) {
+    name_end_by_words(line)
+}
+
+/// [`name_end`] eight bytes at a time, for the last bytes of the data and targets without
+/// SSE2.
+#[inline]
+fn name_end_by_words(line: &[u8]) -> (u64, Option<usize>) {
+    let first = word_at(line, 0);
+    let colon = match eq_mask(first, b':') {
+        0 => find_byte(line.get(8..).unwrap_or(&[]), b':').map(|c| c + 8),
+        m => Some((m.trailing_zeros() / 8) as usize),
+    };
+    (first, colon)
+}
+
 /// Outcome of running off the end of the examined bytes in stream mode.
 fn need_more<T>(cut: bool, limits: &Limits) -> Result<Status<T>, Error> {
     if cut {
@@ -677,11 +723,7 @@ pub(crate) fn parse<'h, 'b>(
         // The line's first word serves both the colon search and the name's classification;
         // known names are recognised by comparing whole words, and only unknown names need
         // the byte-by-byte token check.
-        let first = word_at(line, 0);
-        let colon = match eq_mask(first, b':') {
-            0 => find_byte(line.get(8..).unwrap_or(&[]), b':').map(|c| c + 8),
-            m => Some((m.trailing_zeros() / 8) as usize),
-        };
+        let (first, colon) = name_end(data, line_start, line);
         count_work(colon.map_or(line.len(), |c| c + 1));
         let Some(colon) = colon else {
             an.insert(Anomaly::MalformedHeaderLine);
@@ -1231,6 +1273,26 @@ mod tests {
             prop_oneof![Just(b'\n'), Just(0u8), Just(b'\r'), any::<u8>()], BLOCK)) {
             let block: [u8; BLOCK] = bytes.try_into().unwrap();
             prop_assert_eq!(block_mask(&block), block_mask_portable(&block));
+        }
+
+        #[test]
+        fn colon_search_agrees_with_the_word_search(
+            data in proptest::collection::vec(
+                prop_oneof![4 => Just(b'a'), 1 => Just(b':'), 1 => Just(b'\n'), 1 => any::<u8>()],
+                0..48,
+            ),
+            at in 0usize..48,
+            len in 0usize..40,
+        ) {
+            let at = at.min(data.len());
+            let end = (at + len).min(data.len());
+            let line = &data[at..end];
+            let (first, colon) = name_end(&data, at, line);
+            let (word, by_words) = name_end_by_words(line);
+            prop_assert_eq!(colon, by_words);
+            // The words agree on the line's own bytes.
+            let keep = if line.len() >= 8 { u64::MAX } else { (1u64 << (8 * line.len())) - 1 };
+            prop_assert_eq!(first & keep, word);
         }
 
         #[test]
