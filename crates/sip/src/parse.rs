@@ -391,24 +391,23 @@ fn count_work(_n: usize) {
     WORK.with(|w| w.set(w.get() + _n));
 }
 
-/// Finds line ends, and notes on the way whether the head holds a NUL outside a quoted-pair
-/// (RFC 4475 `intmeth` legitimately carries `\` NUL), so that no second pass over the head
-/// is needed.
+/// Finds line ends, and notes on the way whether any byte it examined is NUL, so that the
+/// exact NUL check (outside a quoted-pair: RFC 4475 `intmeth` legitimately carries `\` NUL)
+/// needs a second pass over the head only when one is there.
 ///
 /// The bytes are examined 64 at a time: one pass over a block gives the bit set of its line
-/// feeds and NULs (SSE2 compares on x86-64, where SSE2 is part of the base instruction set; a
-/// portable loop elsewhere), and each line end is then one bit scan. A NUL counts only when
-/// a search passes it, so bytes after the head (the body) never do.
+/// feeds and folds the block into a running byte-wise minimum (SSE2 on x86-64, where SSE2 is
+/// part of the base instruction set; a portable loop elsewhere), and each line end is then one
+/// bit scan.
 #[derive(Clone, Copy)]
 struct LineFinder {
     /// Where the current block starts.
     base: usize,
-    /// Line feeds and NULs of the current block (bit `i` = byte `base + i`).
+    /// Line feeds of the current block not yet returned (bit `i` = byte `base + i`). The
+    /// block is the last one when it reaches the end of the data.
     bits: u64,
-    /// Whether the block is the last one (it reaches the end of the data).
-    last: bool,
-    /// A NUL outside a quoted-pair was seen.
-    nul: bool,
+    /// The byte-wise minimum of every block read: a zero byte in it means a NUL was read.
+    low: Low,
 }
 
 /// Bytes per block of [`LineFinder`].
@@ -421,8 +420,7 @@ impl LineFinder {
         let mut f = LineFinder {
             base: start,
             bits: 0,
-            last: true,
-            nul: false,
+            low: low_none(),
         };
         // Past the end, the empty last block stays.
         let _ = f.load(data, start);
@@ -434,116 +432,156 @@ impl LineFinder {
     /// parse; each call takes the lowest bit of the current block's set and clears it.
     #[inline]
     fn next(&mut self, data: &[u8]) -> Option<usize> {
-        loop {
-            if self.bits != 0 {
-                let p = self.base + self.bits.trailing_zeros() as usize;
-                self.bits &= self.bits - 1;
-                if data.get(p) == Some(&b'\n') {
-                    return Some(p);
-                }
-                self.nul |= nul_counts(data, p);
-                continue;
-            }
-            if self.last {
+        while self.bits == 0 {
+            if data.len().saturating_sub(self.base) <= BLOCK {
                 return None;
             }
             self.load(data, self.base + BLOCK)?;
         }
+        let p = self.base + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(p)
+    }
+
+    /// Whether a byte read so far (which may include bytes past the last line feed returned)
+    /// is NUL.
+    #[inline]
+    fn read_nul(&self) -> bool {
+        low_has_zero(self.low)
     }
 
     /// Reads the block starting at `at`; `None` past the end of `data`.
     #[inline]
     fn load(&mut self, data: &[u8], at: usize) -> Option<()> {
         let rest = data.get(at..).filter(|r| !r.is_empty())?;
-        let (bits, last) = match rest.first_chunk::<BLOCK>() {
+        self.bits = match rest.first_chunk::<BLOCK>() {
             Some(block) => {
                 count_work(BLOCK);
-                (block_mask(block), rest.len() == BLOCK)
+                block_mask(block, &mut self.low)
             }
             None => {
                 count_work(rest.len());
-                (tail_mask(data, rest), true)
+                tail_mask(data, rest, &mut self.low)
             }
         };
         self.base = at;
-        self.bits = bits;
-        self.last = last;
         Some(())
     }
 }
 
-/// Whether the NUL at `p` counts: unless escaped by a backslash.
+/// Whether `head` holds a NUL that is not escaped by a backslash (the bytes before a message
+/// are line ends, never a backslash). Runs only when the line finder read a NUL.
 #[cold]
 #[inline(never)]
-fn nul_counts(data: &[u8], p: usize) -> bool {
-    // Bytes before the message start are line ends, never a backslash.
-    p == 0 || data.get(p - 1) != Some(&b'\\')
+fn head_has_nul(head: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for b in head {
+        if *b == 0 && prev != b'\\' {
+            return true;
+        }
+        prev = *b;
+    }
+    false
 }
 
-/// The mask of the last `BLOCK - 1` or fewer bytes of `data`, `rest`.
+/// The line-feed mask of the last `BLOCK - 1` or fewer bytes of `data`, `rest`.
 #[inline]
-fn tail_mask(data: &[u8], rest: &[u8]) -> u64 {
+fn tail_mask(data: &[u8], rest: &[u8], low: &mut Low) -> u64 {
     let n = rest.len().min(BLOCK - 1);
     // The block that ends where the data does, shifted so that bit 0 is `rest`'s first byte:
-    // no copy (whose narrow stores would stall the wide loads that follow).
+    // no copy (whose narrow stores would stall the wide loads that follow). Its bytes before
+    // `rest` were read already or precede the message (line ends), so the minimum is right.
     if let Some(block) = data.last_chunk::<BLOCK>() {
-        return block_mask(block) >> (BLOCK - n);
+        return block_mask(block, low) >> (BLOCK - n);
     }
-    tail_mask_short(rest)
+    tail_mask_short(rest, low)
 }
 
 /// The mask of data shorter than a block.
 #[cold]
 #[inline(never)]
-fn tail_mask_short(rest: &[u8]) -> u64 {
+fn tail_mask_short(rest: &[u8], low: &mut Low) -> u64 {
     // The padding is neither a line feed nor a NUL.
     let mut block = [b' '; BLOCK];
     let n = rest.len().min(BLOCK);
     if let (Some(dst), Some(src)) = (block.get_mut(..n), rest.get(..n)) {
         dst.copy_from_slice(src);
     }
-    block_mask(&block)
+    block_mask(&block, low)
 }
 
-/// Bit set of the line feeds and NULs in `block` (bit `i` = byte `i`).
+/// A byte-wise running minimum: 16 lanes with SSE2.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+type Low = safe_arch::m128i;
+
+/// The minimum before any byte was read.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+fn low_none() -> Low {
+    safe_arch::set_splat_i8_m128i(-1)
+}
+
+/// Whether any lane of the running minimum is zero.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+fn low_has_zero(low: Low) -> bool {
+    use safe_arch::{cmp_eq_mask_i8_m128i, move_mask_i8_m128i, zeroed_m128i};
+    move_mask_i8_m128i(cmp_eq_mask_i8_m128i(low, zeroed_m128i())) != 0
+}
+
+/// Bit set of the line feeds in `block` (bit `i` = byte `i`); folds the block into `low`.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
-fn block_mask(block: &[u8; BLOCK]) -> u64 {
+fn block_mask(block: &[u8; BLOCK], low: &mut Low) -> u64 {
     use safe_arch::{
-        bitxor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i,
-        set_splat_i8_m128i, zeroed_m128i,
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
     };
     let nl = set_splat_i8_m128i(b'\n' as i8);
-    let zero = zeroed_m128i();
-    let chunk = |c: &[u8; 16]| {
+    let mut chunk = |c: &[u8; 16]| {
         let v = load_unaligned_m128i(c);
-        // `min(v ^ LF, v)` is zero exactly where `v` is LF or NUL.
-        let hit = cmp_eq_mask_i8_m128i(min_u8_m128i(bitxor_m128i(v, nl), v), zero);
+        *low = min_u8_m128i(*low, v);
         // `move_mask` sets only the low 16 bits.
-        u64::from(move_mask_i8_m128i(hit) as u16)
+        u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, nl)) as u16)
     };
     // Four chunks, written out so that no loop is left in the hot path.
     match block.as_chunks::<16>().0.first_chunk::<4>() {
         Some([a, b, c, d]) => chunk(a) | chunk(b) << 16 | chunk(c) << 32 | chunk(d) << 48,
-        None => block_mask_portable(block),
+        None => block_mask_portable(block, &mut 0),
     }
 }
 
-/// Bit set of the line feeds and NULs in `block`, byte by byte (targets without SSE2, and the
-/// reference the SSE2 version is tested against).
+/// Bit set of the line feeds in `block`, byte by byte, folding its bytes into `low` (targets
+/// without SSE2, and the reference the SSE2 version is tested against).
 #[inline]
-fn block_mask_portable(block: &[u8; BLOCK]) -> u64 {
+fn block_mask_portable(block: &[u8; BLOCK], low: &mut u8) -> u64 {
     let mut bits = 0u64;
     for (i, b) in block.iter().enumerate() {
-        bits |= u64::from(*b == b'\n' || *b == 0) << i;
+        bits |= u64::from(*b == b'\n') << i;
+        *low = (*low).min(*b);
     }
     bits
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+type Low = u8;
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+fn low_none() -> Low {
+    u8::MAX
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+fn low_has_zero(low: Low) -> bool {
+    low == 0
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
-fn block_mask(block: &[u8; BLOCK]) -> u64 {
-    block_mask_portable(block)
+fn block_mask(block: &[u8; BLOCK], low: &mut Low) -> u64 {
+    block_mask_portable(block, low)
 }
 
 /// The first eight bytes of `line` (which starts at `at` in `data`) as a little-endian word,
@@ -730,24 +768,16 @@ pub(crate) fn parse<'h, 'b>(
             continue;
         };
         // Typically `Name: value` with the colon right after the name, one space after it and
-        // nothing after the value: each end is settled by one comparison.
+        // nothing after the value: each end is settled by one comparison. A name that is not
+        // recognised as it stands is checked byte by byte, and may have blanks before the colon.
         let mut name_len = colon;
-        if colon
-            .checked_sub(1)
-            .and_then(|i| line.get(i))
-            .is_some_and(|b| *b <= b' ')
-        {
-            while name_len > 0 && matches!(line.get(name_len - 1), Some(b' ' | b'\t')) {
-                name_len -= 1;
-            }
-        }
-        let kind = HeaderName::classify_in(first, line, name_len);
+        let mut kind = HeaderName::classify_in(first, line, name_len);
         if kind == HeaderName::Other {
-            let name = line.get(..name_len).unwrap_or(&[]);
-            if name.is_empty() || !name.iter().all(|b| is_token(*b)) {
+            let Some((len, k)) = unrecognised_name(first, line, colon) else {
                 an.insert(Anomaly::MalformedHeaderLine);
                 continue;
-            }
+            };
+            (name_len, kind) = (len, k);
         }
         let mut value_at = colon + 1;
         match line.get(value_at..) {
@@ -794,10 +824,10 @@ pub(crate) fn parse<'h, 'b>(
         }
     }
 
-    if lines.nul {
+    let head = data.get(start..body_start).unwrap_or(&[]);
+    if lines.read_nul() && head_has_nul(head) {
         an.insert(Anomaly::NulInHeaders);
     }
-    let head = data.get(start..body_start).unwrap_or(&[]);
 
     // Body framing (RFC 3261 §18.3).
     let available = data.len().saturating_sub(body_start);
@@ -845,6 +875,29 @@ pub(crate) fn parse<'h, 'b>(
         body_start + body_len,
         an,
     )))
+}
+
+/// The name before the colon at `colon` that [`HeaderName::classify_in`] did not recognise
+/// as it stands: blanks before the colon dropped (`HCOLON`), then classified again, and if
+/// still unknown, checked to be a token. `None` if it is not a valid name.
+#[inline(never)]
+fn unrecognised_name(first: u64, line: &[u8], colon: usize) -> Option<(usize, HeaderName)> {
+    let mut len = colon;
+    while len > 0 && matches!(line.get(len - 1), Some(b' ' | b'\t')) {
+        len -= 1;
+    }
+    let kind = if len < colon {
+        HeaderName::classify_in(first, line, len)
+    } else {
+        HeaderName::Other
+    };
+    if kind == HeaderName::Other {
+        let name = line.get(..len).unwrap_or(&[]);
+        if name.is_empty() || !name.iter().all(|b| is_token(*b)) {
+            return None;
+        }
+    }
+    Some((len, kind))
 }
 
 /// Records one Content-Length value: the first valid one is the length; an invalid or a
@@ -1216,7 +1269,8 @@ mod tests {
         let mut at = start;
         while at < data.len() {
             let b = data[at];
-            if b == 0 && (at == 0 || data[at - 1] != b'\\') {
+            // Bytes before the start are line ends in a parse, never a backslash.
+            if b == 0 && (at == start || data[at - 1] != b'\\') {
                 nul = true;
             }
             if b == b'\n' {
@@ -1236,7 +1290,11 @@ mod tests {
             ends.push(lf);
             from = lf + 1;
         }
-        (ends, f.nul)
+        let nul = f.read_nul() && head_has_nul(&data[start..]);
+        if !f.read_nul() {
+            assert!(!data[start..].contains(&0), "a NUL read went unnoticed");
+        }
+        (ends, nul)
     }
 
     /// Heads made of the bytes that matter to line ends (CR, LF, NUL, backslash, blanks) and
@@ -1272,7 +1330,9 @@ mod tests {
         fn block_mask_matches_the_portable_mask(bytes in proptest::collection::vec(
             prop_oneof![Just(b'\n'), Just(0u8), Just(b'\r'), any::<u8>()], BLOCK)) {
             let block: [u8; BLOCK] = bytes.try_into().unwrap();
-            prop_assert_eq!(block_mask(&block), block_mask_portable(&block));
+            let (mut low, mut low_portable) = (low_none(), u8::MAX);
+            prop_assert_eq!(block_mask(&block, &mut low), block_mask_portable(&block, &mut low_portable));
+            prop_assert_eq!(low_has_zero(low), low_portable == 0);
         }
 
         #[test]
@@ -1362,6 +1422,29 @@ mod tests {
         assert_eq!(m.headers().len(), 1);
         assert_eq!(m.headers()[0].name().len(), 65_000);
         assert_eq!(m.headers()[0].value(), b"v");
+    }
+
+    #[test]
+    fn blanks_before_the_colon_belong_to_no_name() {
+        let msg = b"OPTIONS sip:a@b SIP/2.0\r\nMax-Forwards \t: 70\r\nX-Own  : v\r\n\
+Bad Name: v\r\n : v\r\nvia : SIP/2.0/UDP h\r\nl:0\r\n\r\n";
+        let mut h = [Header::EMPTY; 8];
+        let m = Message::parse_datagram(msg, &mut h).unwrap();
+        let got: Vec<_> = m
+            .headers()
+            .iter()
+            .map(|h| (h.name(), h.kind(), h.value()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Max-Forwards", HeaderName::MaxForwards, &b"70"[..]),
+                ("X-Own", HeaderName::Other, b"v"),
+                ("via", HeaderName::Via, b"SIP/2.0/UDP h"),
+                ("l", HeaderName::ContentLength, b"0"),
+            ]
+        );
+        assert!(m.anomalies().contains(Anomaly::MalformedHeaderLine));
     }
 
     #[test]
