@@ -699,7 +699,7 @@ pub(crate) fn parse<'h, 'b>(
     let offsets_fit = data.len() <= usize::from(u16::MAX);
     let max_headers = headers.len().min(limits.max_headers);
     let (slots, _) = headers.split_at_mut(max_headers);
-    let mut n = 0;
+    let mut free = &mut *slots;
     let mut content_length: Option<usize> = None;
     let mut cl_conflict = false;
     let body_start;
@@ -804,25 +804,26 @@ pub(crate) fn parse<'h, 'b>(
                 &mut an,
             );
         }
-        match slots.get_mut(n) {
-            Some(slot) => {
-                // Offsets into data of at most 64 KiB fit the slot's fields unchecked.
-                #[allow(clippy::cast_possible_truncation)]
-                let h = if offsets_fit {
-                    Header::from_parts(line, name_len as u16, value_at as u32, kind)
-                } else {
-                    let Some(h) = Header::new(line, name_len, value_at, kind) else {
-                        an.insert(Anomaly::MalformedHeaderLine);
-                        continue;
-                    };
-                    h
-                };
+        // Offsets into data of at most 64 KiB fit the slot's fields unchecked.
+        #[allow(clippy::cast_possible_truncation)]
+        let h = if offsets_fit {
+            Header::from_parts(line, name_len as u16, value_at as u32, kind)
+        } else {
+            let Some(h) = Header::new(line, name_len, value_at, kind) else {
+                an.insert(Anomaly::MalformedHeaderLine);
+                continue;
+            };
+            h
+        };
+        match core::mem::take(&mut free).split_first_mut() {
+            Some((slot, rest)) => {
                 *slot = h;
-                n += 1;
+                free = rest;
             }
-            _ => an.insert(Anomaly::TooManyHeaders),
+            None => an.insert(Anomaly::TooManyHeaders),
         }
     }
+    let n = max_headers - free.len();
 
     let head = data.get(start..body_start).unwrap_or(&[]);
     if lines.read_nul() && head_has_nul(head) {
@@ -866,7 +867,7 @@ pub(crate) fn parse<'h, 'b>(
         }
     };
     let body = data.get(body_start..body_start + body_len).unwrap_or(&[]);
-    let (stored, _) = slots.split_at_mut(n.min(max_headers));
+    let (stored, _) = slots.split_at_mut(n);
     Ok(Status::Complete(Message::new(
         start_line,
         &*stored,
