@@ -405,6 +405,16 @@ mod tests {
         })
     }
 
+    /// Hands `req` from `from` to the server's socket `local`: the reply, and its bytes.
+    fn answer(s: &mut Server, local: SocketAddr, from: SocketAddr, req: &[u8]) -> (Reply, Vec<u8>) {
+        let mut out = Vec::new();
+        let r = s
+            .handle(Instant::now(), local, from, req, &mut out)
+            .unwrap();
+        out.truncate(r.len);
+        (r, out)
+    }
+
     fn request(f: impl FnOnce(&mut MessageBuilder<'_>)) -> Vec<u8> {
         let mut buf = Vec::new();
         let mut b = MessageBuilder::new(
@@ -434,23 +444,14 @@ mod tests {
     #[test]
     fn plain_binding_reports_source_origin_and_other_address() {
         let mut s = rfc5780_server();
-        let mut out = Vec::new();
         let client = addr("192.0.2.1:40000");
         let req = request(|b| {
             b.add_fingerprint();
         });
-        let r = s
-            .handle(
-                Instant::now(),
-                addr("198.51.100.10:3478"),
-                client,
-                &req,
-                &mut out,
-            )
-            .unwrap();
+        let (r, out) = answer(&mut s, addr("198.51.100.10:3478"), client, &req);
         assert_eq!(r.from, addr("198.51.100.10:3478"));
         assert_eq!(r.to, client);
-        let m = Message::parse(&out[..r.len]).unwrap();
+        let m = Message::parse(&out).unwrap();
         assert_eq!(m.class(), Class::SuccessResponse);
         assert_eq!(m.transaction_id(), TransactionId([7; 12]));
         assert_eq!(m.xor_mapped_address(), Ok(Some(client)));
@@ -471,24 +472,20 @@ mod tests {
         ];
         for (ip, port, expect) in cases {
             let mut s = rfc5780_server();
-            let mut out = Vec::new();
             let req = request(|b| {
                 b.add_change_request(ChangeRequest {
                     change_ip: ip,
                     change_port: port,
                 });
             });
-            let r = s
-                .handle(
-                    Instant::now(),
-                    addr("198.51.100.10:3478"),
-                    addr("192.0.2.1:1"),
-                    &req,
-                    &mut out,
-                )
-                .unwrap();
+            let (r, out) = answer(
+                &mut s,
+                addr("198.51.100.10:3478"),
+                addr("192.0.2.1:1"),
+                &req,
+            );
             assert_eq!(r.from, addr(expect), "change ip={ip} port={port}");
-            let m = Message::parse(&out[..r.len]).unwrap();
+            let m = Message::parse(&out).unwrap();
             assert_eq!(m.response_origin(), Ok(Some(addr(expect))));
         }
     }
@@ -496,47 +493,39 @@ mod tests {
     #[test]
     fn change_request_from_the_alternate_socket_goes_back_to_the_primary() {
         let mut s = rfc5780_server();
-        let mut out = Vec::new();
         let req = request(|b| {
             b.add_change_request(ChangeRequest {
                 change_ip: true,
                 change_port: true,
             });
         });
-        let r = s
-            .handle(
-                Instant::now(),
-                addr("198.51.100.11:3479"),
-                addr("192.0.2.1:1"),
-                &req,
-                &mut out,
-            )
-            .unwrap();
+        let (r, out) = answer(
+            &mut s,
+            addr("198.51.100.11:3479"),
+            addr("192.0.2.1:1"),
+            &req,
+        );
         assert_eq!(r.from, addr("198.51.100.10:3478"));
-        let m = Message::parse(&out[..r.len]).unwrap();
+        let m = Message::parse(&out).unwrap();
         assert_eq!(m.other_address(), Ok(Some(addr("198.51.100.10:3478"))));
     }
 
     #[test]
     fn rfc5780_6_1_change_request_without_alternate_gets_420() {
         let mut s = Server::new(ServerConfig::single(addr("198.51.100.10:3478")));
-        let mut out = Vec::new();
         let req = request(|b| {
             b.add_change_request(ChangeRequest {
                 change_ip: true,
                 change_port: false,
             });
         });
-        let r = s
-            .handle(
-                Instant::now(),
-                addr("198.51.100.10:3478"),
-                addr("192.0.2.1:1"),
-                &req,
-                &mut out,
-            )
-            .unwrap();
-        let m = Message::parse(&out[..r.len]).unwrap();
+        let (_, out) = answer(
+            &mut s,
+            addr("198.51.100.10:3478"),
+            addr("192.0.2.1:1"),
+            &req,
+        );
+        let m = Message::parse(&out).unwrap();
         assert_eq!(m.class(), Class::ErrorResponse);
         assert_eq!(m.error_code().unwrap().unwrap().code, 420);
         assert_eq!(
@@ -549,42 +538,34 @@ mod tests {
     #[test]
     fn response_port_changes_the_port_but_never_the_host() {
         let mut s = rfc5780_server();
-        let mut out = Vec::new();
         let req = request(|b| {
             b.add_response_port(5060);
         });
-        let r = s
-            .handle(
-                Instant::now(),
-                addr("198.51.100.10:3478"),
-                addr("192.0.2.1:40000"),
-                &req,
-                &mut out,
-            )
-            .unwrap();
+        let (r, out) = answer(
+            &mut s,
+            addr("198.51.100.10:3478"),
+            addr("192.0.2.1:40000"),
+            &req,
+        );
         assert_eq!(r.to, addr("192.0.2.1:5060"));
-        let m = Message::parse(&out[..r.len]).unwrap();
+        let m = Message::parse(&out).unwrap();
         assert_eq!(m.xor_mapped_address(), Ok(Some(addr("192.0.2.1:40000"))));
     }
 
     #[test]
     fn unknown_comprehension_required_attribute_gets_420_with_its_type() {
         let mut s = rfc5780_server();
-        let mut out = Vec::new();
         let req = request(|b| {
             b.add_raw(AttrType(0x7001), b"x")
                 .add_raw(AttrType(0xC001), b"y");
         });
-        let r = s
-            .handle(
-                Instant::now(),
-                addr("198.51.100.10:3478"),
-                addr("192.0.2.1:1"),
-                &req,
-                &mut out,
-            )
-            .unwrap();
-        let m = Message::parse(&out[..r.len]).unwrap();
+        let (_, out) = answer(
+            &mut s,
+            addr("198.51.100.10:3478"),
+            addr("192.0.2.1:1"),
+            &req,
+        );
+        let m = Message::parse(&out).unwrap();
         assert_eq!(m.error_code().unwrap().unwrap().code, 420);
         assert_eq!(m.unknown_attributes(), Ok(Some(vec![AttrType(0x7001)])));
     }
@@ -618,21 +599,17 @@ mod tests {
     #[test]
     fn padding_is_echoed_up_to_a_bound() {
         let mut s = rfc5780_server();
-        let mut out = Vec::new();
         let req = request(|b| {
             b.add_padding(500);
         });
-        let r = s
-            .handle(
-                Instant::now(),
-                addr("198.51.100.10:3478"),
-                addr("192.0.2.1:1"),
-                &req,
-                &mut out,
-            )
-            .unwrap();
+        let (r, out) = answer(
+            &mut s,
+            addr("198.51.100.10:3478"),
+            addr("192.0.2.1:1"),
+            &req,
+        );
         assert!(r.len >= req.len());
-        let m = Message::parse(&out[..r.len]).unwrap();
+        let m = Message::parse(&out).unwrap();
         assert_eq!(m.get(AttrType::PADDING).unwrap().value.len(), 500);
     }
 
@@ -647,21 +624,12 @@ mod tests {
     #[test]
     fn rfc3489_request_gets_a_classic_answer_with_its_own_transaction_id() {
         let mut s = rfc5780_server();
-        let mut out = Vec::new();
         // CHANGE-REQUEST with "change port".
         let req = rfc3489_request(&[0x00, 0x03, 0x00, 0x04, 0, 0, 0, 0x02]);
         let client = addr("192.0.2.1:40000");
-        let r = s
-            .handle(
-                Instant::now(),
-                addr("198.51.100.10:3478"),
-                client,
-                &req,
-                &mut out,
-            )
-            .unwrap();
+        let (r, out) = answer(&mut s, addr("198.51.100.10:3478"), client, &req);
         assert_eq!(r.from, addr("198.51.100.10:3479"));
-        let bytes = &out[..r.len];
+        let bytes = &out;
         assert_eq!(&bytes[4..20], &[0xA5; 16]);
         let m = Message::parse_rfc3489(bytes).unwrap();
         assert!(m.is_rfc3489());
@@ -680,20 +648,16 @@ mod tests {
     #[test]
     fn rfc3489_response_address_is_never_honoured() {
         let mut s = rfc5780_server();
-        let mut out = Vec::new();
         // RESPONSE-ADDRESS pointing at a third party.
         let req = rfc3489_request(&[0x00, 0x02, 0x00, 0x08, 0, 1, 0x13, 0xC4, 203, 0, 113, 9]);
-        let r = s
-            .handle(
-                Instant::now(),
-                addr("198.51.100.10:3478"),
-                addr("192.0.2.1:1"),
-                &req,
-                &mut out,
-            )
-            .unwrap();
+        let (r, out) = answer(
+            &mut s,
+            addr("198.51.100.10:3478"),
+            addr("192.0.2.1:1"),
+            &req,
+        );
         assert_eq!(r.to, addr("192.0.2.1:1"));
-        let m = Message::parse_rfc3489(&out[..r.len]).unwrap();
+        let m = Message::parse_rfc3489(&out).unwrap();
         assert_eq!(m.error_code().unwrap().unwrap().code, 420);
         assert_eq!(
             m.unknown_attributes(),
