@@ -101,6 +101,24 @@ pub struct Engine {
     stats: Stats,
 }
 
+/// What [`Engine::replace_call_guard`] did with the running call policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallGuardSwap {
+    /// The new policy has the running one's dial plan and rules: the running one stays, with its calls in
+    /// progress, per-extension counts and velocity windows.
+    Unchanged,
+    /// The new policy is in force. Bans and detector state are kept; the
+    /// policy's own state (calls in progress, per-extension counts, velocity windows) starts empty, since
+    /// the call guard has no way to hand it over.
+    Replaced {
+        /// Calls that were in progress per capped trunk (those with at least one), in the old policy's
+        /// trunk order: no longer counted against the caps, so each such trunk may take that many calls
+        /// over its cap until they end.
+        uncounted: Vec<(String, u32)>,
+    },
+}
+
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
@@ -254,6 +272,32 @@ impl Engine {
     /// or a carrier's to the PBX), or after the policy's call timeout when the BYE was lost.
     pub fn set_call_guard(&mut self, guard: Option<CallGuard>) {
         self.calls = guard;
+    }
+
+    /// Puts `guard` in force in place of the running call policy (SIGHUP), unless it has the same dial
+    /// plan and rules, in which case the running one stays with all its state. The classifier is not
+    /// compared: it comes with the build, not with the policy file.
+    pub fn replace_call_guard(&mut self, guard: CallGuard) -> CallGuardSwap {
+        let uncounted = match &self.calls {
+            Some(old)
+                if old.plan() == guard.plan()
+                    && old.policy().config() == guard.policy().config() =>
+            {
+                return CallGuardSwap::Unchanged;
+            }
+            Some(old) => policy_trunks(old)
+                .map(|name| (name.to_owned(), old.policy().active_on_trunk(name)))
+                .filter(|(_, calls)| *calls > 0)
+                .collect(),
+            None => Vec::new(),
+        };
+        self.calls = Some(guard);
+        CallGuardSwap::Replaced { uncounted }
+    }
+
+    /// The call policy in force, if any.
+    pub fn call_guard(&self) -> Option<&CallGuard> {
+        self.calls.as_ref()
     }
 
     /// Replaces the configuration (SIGHUP) and keeps all state: bans, counters, trust.
@@ -1176,6 +1220,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// The names of a call policy's `[trunks.NAME]`, each once, in the file's order.
+fn policy_trunks(calls: &CallGuard) -> impl Iterator<Item = &str> {
+    let trunks = &calls.policy().config().trunks;
+    trunks
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| !trunks.iter().take(*i).any(|u| u.name == t.name))
+        .map(|(_, t)| t.name.as_str())
 }
 
 fn numbers_time(t: Timestamp) -> pbxguard_numbers::Timestamp {
