@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
 use pbxguard_config::{Config, GuardMode};
-use pbxguard_engine::{CallGuardSwap, Decision, Engine, Timestamp, Verdict};
+use pbxguard_engine::{CallGuardSwap, Decision, Engine, Timestamp, TrunkLoad, Verdict};
 use pbxguard_numbers::guard::CallGuard;
 use pbxguard_numbers::policy::PolicyConfig;
 use pbxguard_sys::capture::{Capture, CaptureConfig, CaptureStats, Transports};
@@ -904,8 +904,8 @@ fn reload_files(opts: &Options, shared: &Mutex<Shared>) {
                 "SIGHUP: the call policy {path} is unchanged; calls in progress and velocity windows kept"
             ),
             CallGuardSwap::Replaced { uncounted } => {
-                let kept = "kept: bans and detector counters; started afresh: per-extension call \
-                            counts and velocity windows";
+                let kept = "kept: bans, detector counters, refusals per trunk; started afresh: \
+                            per-extension call counts and velocity windows";
                 if uncounted.is_empty() {
                     tracing::info!(
                         "SIGHUP: call policy reloaded from {path}; {kept}; no call was in progress on a \
@@ -1150,6 +1150,9 @@ fn status(s: &Shared) -> ApiResponse {
             "ban_latency_us": { "p50": s.latencies.quantile(0.5), "p99": s.latencies.quantile(0.99), "samples": s.latencies.samples.len() },
             "capture_realtime": s.realtime,
             "ban_latency_ring_wait_us": { "p50": s.ring_waits.quantile(0.5), "p99": s.ring_waits.quantile(0.99) },
+            "trunks": s.pipeline.engine().trunks().iter().map(|t| json!({
+                "name": t.name, "calls": t.calls, "cap": t.cap, "refused": t.refused, "placed_over_cap": t.placed_over_cap,
+            })).collect::<Vec<_>>(),
         }),
     )
 }
@@ -1257,7 +1260,55 @@ fn metrics(s: &Shared) -> String {
             format!("{:.6}", f64::from(p99) / 1e6),
         );
     }
+    let trunks = s.pipeline.engine().trunks();
+    if !trunks.is_empty() {
+        let mut labelled =
+            |name: &str, kind: &str, help: &str, value: &dyn Fn(&TrunkLoad) -> Option<String>| {
+                out.push_str(&format!(
+                    "# HELP pbxguard_{name} {help}\n# TYPE pbxguard_{name} {kind}\n"
+                ));
+                for t in &trunks {
+                    if let Some(v) = value(t) {
+                        out.push_str(&format!(
+                            "pbxguard_{name}{{trunk=\"{}\"}} {v}\n",
+                            label_value(&t.name)
+                        ));
+                    }
+                }
+            };
+        labelled(
+            "trunk_calls",
+            "gauge",
+            "Calls in progress counted against the trunk's cap (call policy [trunks.NAME]).",
+            &|t| Some(t.calls.to_string()),
+        );
+        labelled(
+            "trunk_cap",
+            "gauge",
+            "The trunk's concurrent-call cap (trunks without one are not listed).",
+            &|t| t.cap.map(|c| c.to_string()),
+        );
+        labelled(
+            "trunk_refused_total",
+            "counter",
+            "Calls refused with 503 because the trunk was full.",
+            &|t| Some(t.refused.to_string()),
+        );
+        labelled(
+            "trunk_placed_over_cap_total",
+            "counter",
+            "Calls the PBX placed on the trunk while it was full.",
+            &|t| Some(t.placed_over_cap.to_string()),
+        );
+    }
     out
+}
+
+/// A Prometheus label value, escaped (text exposition format: backslash, double quote, line feed).
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn bans(s: &Shared) -> ApiResponse {
@@ -1513,16 +1564,7 @@ mod tests {
         assert_eq!(invite(&s, CARRIER, "in-1", "2001"), Verdict::Accept);
         *file.lock().unwrap() = Ok(guard("203.0.113.0/28", 1, &[]));
         reload_files(&opts, &s);
-        let calls = |s: &Mutex<Shared>| {
-            lock(s)
-                .pipeline
-                .engine()
-                .call_guard()
-                .unwrap()
-                .policy()
-                .active_on_trunk("carrier")
-        };
-        assert_eq!(calls(&s), 1);
+        assert_eq!(lock(&s).pipeline.engine().trunks()[0].calls, 1);
         assert_eq!(invite(&s, CARRIER, "in-2", "2001"), Verdict::Reject(503));
     }
 
@@ -1578,5 +1620,40 @@ mod tests {
         *file.lock().unwrap() = Err(vec!["policy.toml: cannot read".into()]);
         reload_files(&opts, &s);
         assert_eq!(lock(&s).base_config.lists.allow.len(), 1);
+    }
+
+    #[test]
+    fn status_and_metrics_show_calls_in_progress_per_trunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, s, _) = daemon(dir.path(), TRUNKS, Some(guard("203.0.113.0/28", 2, &[])));
+        for id in ["in-1", "in-2"] {
+            assert_eq!(invite(&s, CARRIER, id, "2001"), Verdict::Accept);
+        }
+        assert_eq!(invite(&s, CARRIER, "in-3", "2001"), Verdict::Reject(503));
+        let Body::Json(v) = status(&lock(&s)).body else {
+            panic!("status is JSON")
+        };
+        assert_eq!(
+            v["trunks"],
+            json!([{ "name": "carrier", "calls": 2, "cap": 2, "refused": 1, "placed_over_cap": 0 }])
+        );
+        let text = metrics(&lock(&s));
+        for line in [
+            "# TYPE pbxguard_trunk_calls gauge",
+            "pbxguard_trunk_calls{trunk=\"carrier\"} 2",
+            "pbxguard_trunk_cap{trunk=\"carrier\"} 2",
+            "pbxguard_trunk_refused_total{trunk=\"carrier\"} 1",
+            "pbxguard_trunk_placed_over_cap_total{trunk=\"carrier\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        // Without a policy: an empty list, and no trunk metrics.
+        let (_, plain, _) = daemon(dir.path(), TRUNKS, None);
+        let Body::Json(v) = status(&lock(&plain)).body else {
+            panic!("status is JSON")
+        };
+        assert_eq!(v["trunks"], json!([]));
+        assert!(!metrics(&lock(&plain)).contains("trunk"));
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }
