@@ -458,21 +458,11 @@ pub fn run(
             Duration::from_millis(started_at.as_millis().saturating_sub(saved_at.as_millis()));
         (age < RESUME_WITHIN).then_some(text)
     };
-    let unavailable = |errors: Vec<crate::logtail::LogConfigError>| {
-        DaemonError::LogsUnavailable(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    };
-    let mut log_sensors =
-        LogSensor::from_config(&config, |path| saved(path)?.parse().ok()).map_err(unavailable)?;
+    let (mut log_sensors, mut journals) =
+        open_log_sources(&config, |path| saved(path)?.parse().ok(), saved)?;
     for sensor in &log_sensors {
         tracing::info!("following PBX log {}", sensor.tail().path().display());
     }
-    let mut journals = JournalSensor::from_config(&config, saved).map_err(unavailable)?;
     for j in &journals {
         tracing::info!(
             "following the journal of {}{}",
@@ -688,6 +678,37 @@ pub fn run(
     }
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// Opens the PBX log sources of `[logs]`: the files, and the units' journals. The Kamailio patterns are
+/// parsed here, once for both kinds of sensor, so that a bad pattern is reported once; every mistake of
+/// the section is reported together.
+fn open_log_sources(
+    config: &Config,
+    file_resume: impl Fn(&str) -> Option<crate::logtail::Position>,
+    journal_resume: impl Fn(&str) -> Option<String>,
+) -> Result<(Vec<LogSensor>, Vec<JournalSensor>), DaemonError> {
+    let (patterns, mut errors) = crate::logtail::kamailio_patterns(config);
+    let files = LogSensor::from_config(config, &patterns, file_resume).unwrap_or_else(|e| {
+        errors.extend(e);
+        Vec::new()
+    });
+    let journals =
+        JournalSensor::from_config(config, &patterns, journal_resume).unwrap_or_else(|e| {
+            errors.extend(e);
+            Vec::new()
+        });
+    if errors.is_empty() {
+        Ok((files, journals))
+    } else {
+        Err(DaemonError::LogsUnavailable(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ))
+    }
 }
 
 /// Binds the queue, opens the reply socket, installs the steering rules, and starts the thread that
@@ -1655,5 +1676,33 @@ mod tests {
         assert_eq!(v["trunks"], json!([]));
         assert!(!metrics(&lock(&plain)).contains("trunk"));
         assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn a_bad_kamailio_pattern_is_reported_once_with_a_file_and_a_journal_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("kamailio.log");
+        std::fs::write(&log, "").unwrap();
+        let mut config = Config::default();
+        config.logs.files = vec![format!("kamailio:{}", log.display())];
+        config.logs.journal = vec!["kamailio:kamailio.service".into()];
+        config.logs.journal_directory = dir.path().display().to_string();
+        config.logs.kamailio_patterns = vec![
+            "auth_failed: auth failed for user {user} from {ip}:{port}".into(),
+            "auth_failed: no address".into(),
+        ];
+        let Err(DaemonError::LogsUnavailable(message)) =
+            open_log_sources(&config, |_| None, |_| None)
+        else {
+            panic!("a bad pattern must stop the start");
+        };
+        assert_eq!(message.matches("kamailio_patterns").count(), 1, "{message}");
+        assert!(message.contains("`auth_failed: no address`"), "{message}");
+        // Fixed, both kinds of sensor start with the patterns.
+        config.logs.kamailio_patterns.truncate(1);
+        if pbxguard_testlab::tools_or_skip("journal sources", &["journalctl"]) {
+            let (files, journals) = open_log_sources(&config, |_| None, |_| None).unwrap();
+            assert_eq!((files.len(), journals.len()), (1, 1));
+        }
     }
 }
