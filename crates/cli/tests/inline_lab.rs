@@ -279,6 +279,16 @@ fn inline_the_request_that_crosses_a_threshold_is_itself_dropped() {
     assert_eq!(lab.kamailio_lines_from(ATK), answered);
 }
 
+/// `systemctl reload`: SIGHUP to the guard, which goes on running.
+fn reload(lab: &Lab) {
+    let pid = lab.guard.as_ref().unwrap().id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
 /// Sends one INVITE from extension `ext` dialling `dialled`, and returns the status line of the first
 /// final answer (skipping 100 Trying), if any.
 fn invite_once(ns: &Netns, src: &str, pbx: &str, ext: &str, dialled: &str) -> Option<String> {
@@ -363,5 +373,45 @@ fn inline_a_forbidden_call_is_answered_403_by_the_guard_and_a_national_call_reac
     assert!(
         lab.guard_log().contains("call-policy"),
         "no call-policy alert logged"
+    );
+
+    // `systemctl reload`: London numbers are forbidden from now on; the guard answers 403 itself.
+    fs::write(
+        &policy,
+        "country = \"GB\"\noutside_line = \"9\"\ndenied_prefixes = [\"+4420\"]\n",
+    )
+    .unwrap();
+    reload(&lab);
+    wait_until(Duration::from_secs(5), "the policy is reloaded", || {
+        lab.guard_log().contains("call policy reloaded")
+    });
+    let london = invite_once(&lab.good, GOOD, PBX_GOOD, "1001", "902079460000");
+    assert_eq!(
+        london.as_deref(),
+        Some("SIP/2.0 403 Forbidden"),
+        "{}",
+        lab.guard_log()
+    );
+    // A broken policy is refused and the running one stays: London is still refused, Manchester is not.
+    fs::write(&policy, "country = \"GB\"\nmax_risk = \"extreme\"\n").unwrap();
+    reload(&lab);
+    wait_until(
+        Duration::from_secs(5),
+        "the broken policy is refused",
+        || lab.guard_log().contains("keeping the running policy"),
+    );
+    assert!(
+        lab.guard_log().contains("`max_risk`"),
+        "the mistake's key is not reported:\n{}",
+        lab.guard_log()
+    );
+    let london = invite_once(&lab.good, GOOD, PBX_GOOD, "1001", "902079460000");
+    assert_eq!(london.as_deref(), Some("SIP/2.0 403 Forbidden"));
+    let manchester = invite_once(&lab.good, GOOD, PBX_GOOD, "1001", "901614960000");
+    assert!(
+        manchester
+            .as_deref()
+            .is_some_and(|l| l.starts_with("SIP/2.0 407")),
+        "{manchester:?}"
     );
 }

@@ -467,6 +467,26 @@ fn inline_the_third_concurrent_call_on_a_trunk_capped_at_two_is_refused_until_on
         "no alert for the refused call:\n{}",
         lab.guard_log()
     );
+    // `pbxguard status` shows both calls against the cap, and the refusal.
+    let out = lab.cli(&["--json", "status"]);
+    assert!(out.status.success());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["trunks"],
+        serde_json::json!([{ "name": "carrier", "calls": 2, "cap": 2, "refused": 1, "placed_over_cap": 0 }])
+    );
+    let out = lab.cli(&["status"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["carrier", "2", "2", "1", "0"]),
+        "{table}"
+    );
+    assert!(
+        a.running() && b.running(),
+        "a call ended while status was read"
+    );
 
     // b hangs up (BYE through Kamailio); the next call is answered while a is still up.
     b.succeeds_within(Duration::from_secs(20));

@@ -19,7 +19,7 @@ use pbxguard_logs::{Format, LineParser, Pattern};
 
 use pbxguard_config::Config;
 
-use crate::logtail::{LogConfigError, SensorStats, kamailio_patterns, observe_line};
+use crate::logtail::{LogConfigError, SensorStats, observe_line};
 
 /// Entries buffered between the reader thread and the engine; beyond it `journalctl` waits.
 const QUEUE: usize = 8192;
@@ -126,19 +126,22 @@ impl JournalSensor {
     }
 
     /// One sensor per `[logs] journal` entry, each resuming after the cursor `resume` knows for its
-    /// [`JournalSensor::source`], else reading new entries only.
+    /// [`JournalSensor::source`], else reading new entries only. `patterns` are the `[logs]
+    /// kamailio_patterns`, parsed once by the caller ([`crate::logtail::kamailio_patterns`]) for the
+    /// file sensors too, so that a bad one is reported once.
     ///
     /// # Errors
     ///
-    /// Every entry or pattern that is invalid, and units for which `journalctl` cannot be started.
+    /// Every entry that is invalid, and units for which `journalctl` cannot be started.
     pub fn from_config(
         config: &Config,
+        patterns: &[Pattern],
         resume: impl Fn(&str) -> Option<String>,
     ) -> Result<Vec<JournalSensor>, Vec<LogConfigError>> {
         if config.logs.journal.is_empty() {
             return Ok(Vec::new());
         }
-        let (patterns, mut errors) = kamailio_patterns(config);
+        let mut errors = Vec::new();
         let directory = Some(config.logs.journal_directory.as_str()).filter(|d| !d.is_empty());
         let mut sensors = Vec::new();
         for entry in &config.logs.journal {
@@ -153,7 +156,7 @@ impl JournalSensor {
                 continue;
             };
             let cursor = resume(&source_of(unit));
-            match Self::start(format, unit, directory, patterns.clone(), cursor) {
+            match Self::start(format, unit, directory, patterns.to_vec(), cursor) {
                 Ok(s) => sensors.push(s),
                 Err(error) => errors.push(LogConfigError::JournalUnavailable {
                     unit: unit.to_owned(),

@@ -448,16 +448,19 @@ impl LogSensor {
 
     /// One sensor per `[logs] files` entry: where `resume` knows a position for the path (saved by an
     /// earlier run), from there if the file is still that file (else from its start: it was rotated in
-    /// between, so all of it is new); otherwise at the end of the file.
+    /// between, so all of it is new); otherwise at the end of the file. `patterns` are the `[logs]
+    /// kamailio_patterns`, parsed once by the caller ([`kamailio_patterns`]) for the journal sensors too,
+    /// so that a bad one is reported once.
     ///
     /// # Errors
     ///
-    /// Every entry or pattern that is invalid, and files that exist but cannot be opened.
+    /// Every entry that is invalid, and files that exist but cannot be opened.
     pub fn from_config(
         config: &Config,
+        patterns: &[Pattern],
         resume: impl Fn(&str) -> Option<Position>,
     ) -> Result<Vec<LogSensor>, Vec<LogConfigError>> {
-        let (patterns, mut errors) = kamailio_patterns(config);
+        let mut errors = Vec::new();
         let mut sensors = Vec::new();
         for entry in &config.logs.files {
             let parsed = entry
@@ -472,7 +475,7 @@ impl LogSensor {
             };
             let start = resume(path).map_or(Start::End, Start::Resume);
             match LogTail::open(path, start) {
-                Ok(tail) => sensors.push(LogSensor::new(tail, format, patterns.clone())),
+                Ok(tail) => sensors.push(LogSensor::new(tail, format, patterns.to_vec())),
                 Err(error) => errors.push(LogConfigError::OpenFailed {
                     path: PathBuf::from(path),
                     error,
@@ -702,7 +705,7 @@ mod tests {
         );
         let mut config = Config::default();
         config.logs.files = vec![format!("asterisk:{}", p.display())];
-        let mut sensors = LogSensor::from_config(&config, |_| None).unwrap();
+        let mut sensors = LogSensor::from_config(&config, &[], |_| None).unwrap();
         let s = &mut sensors[0];
         append(&p, "[2026-11-22 20:00:01] VERBOSE[1] pbx.c: -- noise\n");
         append(
@@ -739,7 +742,7 @@ mod tests {
         let mut config = Config::default();
         config.logs.files = vec![format!("asterisk:{}", p.display())];
         let saved = {
-            let sensors = LogSensor::from_config(&config, |_| None).unwrap();
+            let sensors = LogSensor::from_config(&config, &[], |_| None).unwrap();
             sensors[0].tail().position()
         };
         assert_eq!(saved.to_string().parse::<Position>(), Ok(saved));
@@ -747,14 +750,15 @@ mod tests {
         append(&p, &line("203.0.113.2"));
         let path = p.display().to_string();
         let mut sensors =
-            LogSensor::from_config(&config, |source| (source == path).then_some(saved)).unwrap();
+            LogSensor::from_config(&config, &[], |source| (source == path).then_some(saved))
+                .unwrap();
         let mut seen = Vec::new();
         sensors[0]
             .poll(Timestamp::from_secs(1), |o| seen.push(o.peer))
             .unwrap();
         assert_eq!(seen, ["203.0.113.2".parse::<std::net::IpAddr>().unwrap()]);
         // Without a saved position a start reads nothing old.
-        let mut fresh = LogSensor::from_config(&config, |_| None).unwrap();
+        let mut fresh = LogSensor::from_config(&config, &[], |_| None).unwrap();
         let mut none = 0;
         fresh[0]
             .poll(Timestamp::from_secs(1), |_| none += 1)
@@ -768,11 +772,22 @@ mod tests {
         let mut config = Config::default();
         config.logs.files = vec!["nginx:/var/log/x".into(), "asterisk:relative".into()];
         config.logs.kamailio_patterns = vec!["auth_failed: no address".into()];
-        let errors = LogSensor::from_config(&config, |_| None).unwrap_err();
-        assert_eq!(errors.len(), 3, "{errors:?}");
+        let errors = LogSensor::from_config(&config, &[], |_| None).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(
-            errors[2].to_string().contains("kamailio_patterns")
-                || errors[0].to_string().contains("kamailio_patterns")
+            errors
+                .iter()
+                .all(|e| e.to_string().contains("[logs] files"))
+        );
+        let (patterns, errors) = kamailio_patterns(&config);
+        assert!(patterns.is_empty());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("[logs] kamailio_patterns: `auth_failed: no address`"),
+            "{}",
+            errors[0]
         );
     }
 

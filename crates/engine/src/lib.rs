@@ -26,7 +26,7 @@ pub mod observation;
 mod state;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -98,7 +98,51 @@ pub struct Engine {
     decisions: VecDeque<Decision>,
     expiries: BinaryHeap<Reverse<(Timestamp, Key)>>,
     calls: Option<CallGuard>,
+    /// Refusals per trunk name since the engine started, kept when the call policy is replaced.
+    trunk_refusals: HashMap<String, TrunkRefusals>,
     stats: Stats,
+}
+
+/// What a trunk's cap turned away, counted by the engine so that it outlives a call-policy reload.
+#[derive(Debug, Clone, Copy, Default)]
+struct TrunkRefusals {
+    refused: u64,
+    placed_over_cap: u64,
+}
+
+/// A named trunk of the call policy and its load, for status pages and metrics ([`Engine::trunks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkLoad {
+    /// The trunk's name (`[trunks.NAME]` of the policy).
+    pub name: String,
+    /// Calls in progress counted against it.
+    pub calls: u32,
+    /// Its concurrent-call cap; `None`: no cap, and its calls are not counted.
+    pub cap: Option<u32>,
+    /// Calls refused with 503 because it was full (offered by its carrier, or placed by an extension when
+    /// it is the policy's `outbound_trunk`), since the engine started.
+    pub refused: u64,
+    /// Calls the PBX placed on it while it was full (alerted: the PBX's own requests are not held back),
+    /// since the engine started.
+    pub placed_over_cap: u64,
+}
+
+/// What [`Engine::replace_call_guard`] did with the running call policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallGuardSwap {
+    /// The new policy has the running one's dial plan and rules: the running one stays, with its calls in
+    /// progress, per-extension counts and velocity windows.
+    Unchanged,
+    /// The new policy is in force. Bans, detector state and the refusal counts per trunk are kept; the
+    /// policy's own state (calls in progress, per-extension counts, velocity windows) starts empty, since
+    /// the call guard has no way to hand it over.
+    Replaced {
+        /// Calls that were in progress per capped trunk (those with at least one), in the old policy's
+        /// trunk order: no longer counted against the caps, so each such trunk may take that many calls
+        /// over its cap until they end.
+        uncounted: Vec<(String, u32)>,
+    },
 }
 
 impl std::fmt::Debug for Engine {
@@ -223,6 +267,7 @@ impl Engine {
             decisions: VecDeque::new(),
             expiries: BinaryHeap::new(),
             calls: None,
+            trunk_refusals: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -254,6 +299,64 @@ impl Engine {
     /// or a carrier's to the PBX), or after the policy's call timeout when the BYE was lost.
     pub fn set_call_guard(&mut self, guard: Option<CallGuard>) {
         self.calls = guard;
+    }
+
+    /// Puts `guard` in force in place of the running call policy (SIGHUP), unless it has the same dial
+    /// plan and rules, in which case the running one stays with all its state. The classifier is not
+    /// compared: it comes with the build, not with the policy file.
+    pub fn replace_call_guard(&mut self, guard: CallGuard) -> CallGuardSwap {
+        let uncounted = match &self.calls {
+            Some(old)
+                if old.plan() == guard.plan()
+                    && old.policy().config() == guard.policy().config() =>
+            {
+                return CallGuardSwap::Unchanged;
+            }
+            Some(old) => policy_trunks(old)
+                .map(|name| (name.to_owned(), old.policy().active_on_trunk(name)))
+                .filter(|(_, calls)| *calls > 0)
+                .collect(),
+            None => Vec::new(),
+        };
+        self.calls = Some(guard);
+        CallGuardSwap::Replaced { uncounted }
+    }
+
+    /// The call policy in force, if any.
+    pub fn call_guard(&self) -> Option<&CallGuard> {
+        self.calls.as_ref()
+    }
+
+    /// The call policy's named trunks (`[trunks.NAME]`), in its order, with their calls in progress, caps
+    /// and refusals. Empty without a call policy.
+    pub fn trunks(&self) -> Vec<TrunkLoad> {
+        let Some(calls) = &self.calls else {
+            return Vec::new();
+        };
+        policy_trunks(calls)
+            .map(|name| {
+                let refusals = self.trunk_refusals.get(name).copied().unwrap_or_default();
+                TrunkLoad {
+                    name: name.to_owned(),
+                    calls: calls.policy().active_on_trunk(name),
+                    cap: calls.policy().trunk_cap(name),
+                    refused: refusals.refused,
+                    placed_over_cap: refusals.placed_over_cap,
+                }
+            })
+            .collect()
+    }
+
+    /// Counts a refusal against `trunk`. Names come from the policy file, so the map stays small.
+    fn count_refusal(&mut self, trunk: &str, f: impl FnOnce(&mut TrunkRefusals)) {
+        match self.trunk_refusals.get_mut(trunk) {
+            Some(r) => f(r),
+            None => {
+                let mut r = TrunkRefusals::default();
+                f(&mut r);
+                self.trunk_refusals.insert(trunk.to_owned(), r);
+            }
+        }
     }
 
     /// Replaces the configuration (SIGHUP) and keeps all state: bans, counters, trust.
@@ -469,6 +572,7 @@ impl Engine {
             evidence,
         );
         self.stats.rejected += 1;
+        self.count_refusal(&trunk, |r| r.refused += 1);
         // 503 (RFC 3261 §21.5.4): the trunk is busy now, the call is not forbidden; without Retry-After
         // the carrier may try another route for this call and keeps sending us the next ones.
         Verdict::Reject(503)
@@ -509,6 +613,7 @@ impl Engine {
             AlertKind::TrunkOverCap,
             evidence,
         );
+        self.count_refusal(&trunk, |r| r.placed_over_cap += 1);
     }
 
     /// Call bookkeeping for BYE, CANCEL and in-dialog requests (concurrent-call caps).
@@ -558,11 +663,8 @@ impl Engine {
             return Verdict::Accept;
         };
         // A full trunk is busy now (RFC 3261 §21.5.4); every other rule forbids the call.
-        let status = if violation.rule == pbxguard_numbers::policy::Rule::TrunkConcurrency {
-            503
-        } else {
-            403
-        };
+        let full = violation.rule == pbxguard_numbers::policy::Rule::TrunkConcurrency;
+        let status = if full { 503 } else { 403 };
         let evidence = Evidence {
             count: 1,
             threshold: 1,
@@ -581,6 +683,9 @@ impl Engine {
             evidence,
         );
         self.stats.rejected += 1;
+        if let Some(trunk) = trunk.as_deref().filter(|_| full) {
+            self.count_refusal(trunk, |r| r.refused += 1);
+        }
         Verdict::Reject(status)
     }
 
@@ -1176,6 +1281,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// The names of a call policy's `[trunks.NAME]`, each once, in the file's order.
+fn policy_trunks(calls: &CallGuard) -> impl Iterator<Item = &str> {
+    let trunks = &calls.policy().config().trunks;
+    trunks
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| !trunks.iter().take(*i).any(|u| u.name == t.name))
+        .map(|(_, t)| t.name.as_str())
 }
 
 fn numbers_time(t: Timestamp) -> pbxguard_numbers::Timestamp {

@@ -370,3 +370,144 @@ fn with_an_outbound_trunk_a_phones_call_on_a_full_trunk_gets_503_before_the_pbx_
     from_carrier(&mut e, 30, in_dialog("BYE", "b2b-1"));
     assert_eq!(phone_calls(&mut e, 31, "x3"), Verdict::Accept);
 }
+
+/// The policy of [`engine`], with `edit` applied, as a call guard.
+fn guard_with(edit: impl FnOnce(&mut PolicyConfig)) -> CallGuard {
+    let mut policy = PolicyConfig::default();
+    policy.trunk_caps.insert("carrier".into(), 2);
+    policy.trunks.push(Trunk {
+        name: "carrier".into(),
+        networks: vec!["203.0.113.0/28".parse().unwrap()],
+    });
+    edit(&mut policy);
+    let plan = DialPlan::new(Country::new("GB").unwrap()).with_outside_line("9");
+    CallGuard::new(plan, Classifier::default(), policy)
+}
+
+#[test]
+fn trunks_show_calls_in_progress_cap_and_refusals() {
+    let mut e = engine_with(|p| {
+        p.outbound_trunk = Some("carrier".into());
+        p.trunks.push(Trunk {
+            name: "backup".into(),
+            networks: vec!["203.0.113.14/31".parse().unwrap()],
+        });
+    });
+    let load = |e: &Engine| {
+        e.trunks()
+            .into_iter()
+            .map(|t| (t.name, t.calls, t.cap, t.refused, t.placed_over_cap))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        load(&e),
+        [
+            ("carrier".to_owned(), 0, Some(2), 0, 0),
+            ("backup".to_owned(), 0, None, 0, 0)
+        ]
+    );
+    from_carrier(&mut e, 0, invite("in-1"));
+    from_carrier(&mut e, 0, invite("in-2"));
+    // Refused: an offer from the carrier, and a phone's outside call on the full outbound trunk.
+    assert_eq!(
+        from_carrier(&mut e, 1, invite("in-3")),
+        Verdict::Reject(503)
+    );
+    let outside = Request {
+        credentials: Some(b"201"),
+        uri_user: Some(b"902079460001"),
+        ..invite("x1")
+    };
+    assert_eq!(
+        observe(&mut e, 1, PHONE, Event::Request(outside)),
+        Verdict::Reject(503)
+    );
+    // A number the policy forbids is no refusal of the trunk's.
+    let premium = Request {
+        credentials: Some(b"201"),
+        uri_user: Some(b"909012345678"),
+        ..invite("x2")
+    };
+    assert_eq!(
+        observe(&mut e, 1, PHONE, Event::Request(premium)),
+        Verdict::Reject(403)
+    );
+    // The PBX places a call on the full trunk: counted, and reported as placed over the cap.
+    pbx_sends(&mut e, 2, CARRIER, invite("out-1"));
+    assert_eq!(
+        load(&e),
+        [
+            ("carrier".to_owned(), 3, Some(2), 2, 1),
+            ("backup".to_owned(), 0, None, 0, 0)
+        ]
+    );
+    let mut without = Engine::new(Config::default(), at(0));
+    assert!(without.trunks().is_empty());
+    without.set_call_guard(None);
+    assert!(without.trunks().is_empty());
+}
+
+#[test]
+fn replacing_the_call_policy_with_the_same_one_keeps_calls_in_progress() {
+    let mut e = engine();
+    from_carrier(&mut e, 0, invite("in-1"));
+    from_carrier(&mut e, 0, invite("in-2"));
+    assert_eq!(
+        e.replace_call_guard(guard_with(|_| {})),
+        pbxguard_engine::CallGuardSwap::Unchanged
+    );
+    assert_eq!(e.trunks()[0].calls, 2);
+    assert_eq!(
+        from_carrier(&mut e, 1, invite("in-3")),
+        Verdict::Reject(503)
+    );
+}
+
+#[test]
+fn a_changed_call_policy_takes_effect_and_says_which_calls_it_no_longer_counts() {
+    let mut e = engine();
+    from_carrier(&mut e, 0, invite("in-1"));
+    from_carrier(&mut e, 0, invite("in-2"));
+    assert_eq!(
+        from_carrier(&mut e, 1, invite("in-3")),
+        Verdict::Reject(503)
+    );
+    // The cap goes down to 1 and a prefix is forbidden.
+    let swap = e.replace_call_guard(guard_with(|p| {
+        p.trunk_caps.insert("carrier".into(), 1);
+        p.denied_prefixes.push("+4420".into());
+    }));
+    assert_eq!(
+        swap,
+        pbxguard_engine::CallGuardSwap::Replaced {
+            uncounted: vec![("carrier".into(), 2)]
+        }
+    );
+    // The refusal stays on the books; the two calls are no longer counted.
+    let carrier = &e.trunks()[0];
+    assert_eq!(
+        (carrier.calls, carrier.cap, carrier.refused),
+        (0, Some(1), 1)
+    );
+    assert_eq!(from_carrier(&mut e, 2, invite("in-4")), Verdict::Accept);
+    assert_eq!(
+        from_carrier(&mut e, 2, invite("in-5")),
+        Verdict::Reject(503)
+    );
+    assert_eq!(e.trunks()[0].refused, 2);
+    let london = Request {
+        credentials: Some(b"201"),
+        uri_user: Some(b"902079460001"),
+        ..invite("x1")
+    };
+    assert_eq!(
+        observe(&mut e, 3, PHONE, Event::Request(london)),
+        Verdict::Reject(403)
+    );
+    // From no policy at all, nothing was counted before.
+    let mut fresh = Engine::new(Config::default(), at(0));
+    assert_eq!(
+        fresh.replace_call_guard(guard_with(|_| {})),
+        pbxguard_engine::CallGuardSwap::Replaced { uncounted: vec![] }
+    );
+}

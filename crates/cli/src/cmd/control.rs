@@ -136,8 +136,37 @@ pub fn status(socket: &SocketArg, ctx: &Context) -> Outcome {
             g("/inline/answered"),
         ));
     }
+    text.push_str(&trunk_table(&g("/trunks")));
     context::print(&text)?;
     Ok(Exit::Ok)
+}
+
+/// The call policy's trunks as lines of the status table: calls in progress against each cap, and what
+/// the cap turned away. Nothing without a call policy (or from a guard too old to report trunks).
+fn trunk_table(trunks: &Value) -> String {
+    let rows = trunks.as_array().map(Vec::as_slice).unwrap_or_default();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let line = |name: &str, calls: &str, cap: &str, refused: &str, over: &str| {
+        format!("\n{name:<16} {calls:>6} {cap:>5} {refused:>8} {over:>16}")
+    };
+    let mut out = line("trunk", "calls", "cap", "refused", "placed over cap");
+    for t in rows {
+        let n = |key: &str| {
+            t.get(key)
+                .and_then(Value::as_u64)
+                .map_or_else(|| "-".to_owned(), |n| n.to_string())
+        };
+        out.push_str(&line(
+            t.get("name").and_then(Value::as_str).unwrap_or("?"),
+            &n("calls"),
+            &n("cap"),
+            &n("refused"),
+            &n("placed_over_cap"),
+        ));
+    }
+    out
 }
 
 /// `pbxguard bans`
@@ -244,4 +273,33 @@ pub fn allow(cmd: &AllowCommand, ctx: &Context) -> Outcome {
         context::print(&v.to_string())?;
     }
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_table_lists_each_trunk_with_its_calls_cap_and_refusals() {
+        let trunks = json!([
+            { "name": "carrier", "calls": 2, "cap": 2, "refused": 1, "placed_over_cap": 0 },
+            { "name": "backup", "calls": 0, "cap": null, "refused": 0, "placed_over_cap": 0 },
+        ]);
+        let table = trunk_table(&trunks);
+        let lines: Vec<Vec<&str>> = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                vec!["trunk", "calls", "cap", "refused", "placed", "over", "cap"],
+                vec!["carrier", "2", "2", "1", "0"],
+                vec!["backup", "0", "-", "0", "0"],
+            ]
+        );
+        assert_eq!(trunk_table(&json!([])), "");
+        assert_eq!(trunk_table(&Value::Null), "");
+    }
 }

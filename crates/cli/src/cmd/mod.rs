@@ -48,8 +48,8 @@ pub enum Command {
     /// where the guard stopped; [guard] mode = "inline" judges each SIP/UDP request before the PBX sees it
     /// (NFQUEUE, fail-open); --policy also refuses forbidden calls. The control API is on [guard] socket
     /// (and on [guard] api_listen, loopback TCP with a token, for a scraper).
-    /// SIGHUP reloads the configuration; SIGTERM stops (bans stay in the kernel until they expire;
-    /// `nft delete table inet pbxguard` removes every trace).
+    /// SIGHUP reloads the configuration and the --policy file; SIGTERM stops (bans stay in the kernel
+    /// until they expire; `nft delete table inet pbxguard` removes every trace).
     Run(run::RunArgs),
 
     /// Show a running guard's state: bans, counters, kernel drops, ban latency.

@@ -25,18 +25,32 @@ pub struct RunArgs {
     site: crate::cmd::policy_file::SiteArgs,
 }
 
-/// Runs the guard until SIGTERM or SIGINT; SIGHUP reloads the configuration.
+/// Runs the guard until SIGTERM or SIGINT; SIGHUP reloads the configuration and the call policy.
 pub fn run(args: RunArgs, ctx: &Context) -> Outcome {
     let config = ctx.config()?;
-    let call_guard = match &args.site.policy {
-        Some(_) => {
-            let site = args.site.load()?;
-            check_trunks(&site.policy, &config)?;
-            Some(pbxguard_numbers::guard::CallGuard::new(
+    let policy_source = args.site.policy.as_ref().map(|path| {
+        let site = args.site.clone();
+        let load = move || {
+            let site = site.load().map_err(|e| match e {
+                Failure::Usage(m) => m.lines().map(str::to_owned).collect(),
+                other => vec![format!("{other:?}")],
+            })?;
+            Ok(pbxguard_numbers::guard::CallGuard::new(
                 site.plan,
                 pbxguard_numbers::Classifier::default(),
                 site.policy,
             ))
+        };
+        daemon::PolicySource::new(path, Arc::new(load))
+    });
+    let call_guard = match &policy_source {
+        Some(source) => {
+            let guard = source
+                .load()
+                .map_err(|mistakes| Failure::Usage(mistakes.join("\n")))?;
+            daemon::check_trunks(guard.policy().config(), &config)
+                .map_err(|problems| Failure::Usage(problems.join("\n")))?;
+            Some(guard)
         }
         None => None,
     };
@@ -57,45 +71,8 @@ pub fn run(args: RunArgs, ctx: &Context) -> Outcome {
         config_path: ctx.config_file(),
         dry_run: args.dry_run,
         call_guard,
+        policy_source,
     };
     daemon::run(opts, &stop, &reload).map_err(|e| Failure::Other(e.into()))?;
     Ok(Exit::Ok)
-}
-
-/// The policy's named trunks must be trunks of the configuration too: their addresses are never banned
-/// (UDP sources can be spoofed), and none may be allow-listed, since the allow list exempts an address from
-/// every check, the trunk's cap included.
-fn check_trunks(
-    policy: &pbxguard_numbers::policy::PolicyConfig,
-    config: &pbxguard_config::Config,
-) -> Result<(), Failure> {
-    let mut problems = Vec::new();
-    for trunk in &policy.trunks {
-        for net in &trunk.networks {
-            if !config.lists.trunks.iter().any(|t| t.contains(net)) {
-                problems.push(format!(
-                    "policy `trunks.{}.addresses`: {net} is not within [lists] trunks of the configuration \
-                     (add it there: a trunk's addresses are never banned)",
-                    trunk.name
-                ));
-            }
-            if let Some(a) = config
-                .lists
-                .allow
-                .iter()
-                .find(|a| a.contains(net) || net.contains(*a))
-            {
-                problems.push(format!(
-                    "policy `trunks.{}.addresses`: {net} overlaps [lists] allow {a}, which exempts it from \
-                     every check, the trunk's cap included",
-                    trunk.name
-                ));
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Usage(problems.join("\n")))
-    }
 }
