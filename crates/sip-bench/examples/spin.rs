@@ -1,11 +1,15 @@
 //! Parses one typical message N times; for `perf stat` / `perf record`, whose instruction
 //! counts do not depend on how busy the machine is.
 //!
-//! `cargo run --release -p pbxguard-sip-bench --example spin -- register 1000000 [facts]`
+//! `cargo run --release -p pbxguard-sip-bench --example spin -- register 1000000 [facts|facts_of]`
+//!
+//! `facts`: `validate()` and the accessors the guard reads ([`guard_facts`]); `facts_of`: the
+//! one-pass `Facts::of_input` the guard uses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
+use pbxguard_sip::facts::Facts;
 use pbxguard_sip::{Header, Message};
 use pbxguard_sip_bench::{TYPICAL, guard_facts};
 
@@ -13,7 +17,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map_or("register", String::as_str);
     let n: usize = args.get(2).map_or(1_000_000, |s| s.parse().expect("count"));
-    let facts = args.get(3).is_some_and(|s| s == "facts");
+    let mode = args.get(3).map_or("", String::as_str);
     let (_, buf) = TYPICAL
         .iter()
         .find(|(k, _)| *k == name)
@@ -23,10 +27,10 @@ fn main() {
     for _ in 0..n {
         let mut headers = [Header::EMPTY; 32];
         let m = Message::parse_datagram(black_box(buf), &mut headers).unwrap();
-        sum += if facts {
-            guard_facts(&m)
-        } else {
-            m.headers().len()
+        sum += match mode {
+            "facts" => guard_facts(&m),
+            "facts_of" => Facts::of_input(&m, buf).anomalies.len(),
+            _ => m.headers().len(),
         };
     }
     let el = start.elapsed();
