@@ -225,6 +225,70 @@ fn sarif_has_the_2_1_0_structure() {
     assert_eq!(run["invocations"][0]["executionSuccessful"], true);
 }
 
+/// Validates `sarif` against the OASIS SARIF 2.1.0 schema with Python's `jsonschema`; `false` when
+/// that is not installed and skipping is allowed (never under `CI=true`).
+fn valid_sarif(name: &str, sarif: &str) -> bool {
+    let check = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !check {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "test `{name}` needs python3 with jsonschema (apt python3-jsonschema), and CI=true forbids skipping it"
+        );
+        eprintln!("\n*** SKIPPED test `{name}`: python3 jsonschema is not installed. ***\n");
+        return false;
+    }
+    let dir = std::env::temp_dir().join(format!("pbxguard-sarif-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.sarif");
+    std::fs::write(&file, sarif).unwrap();
+    let schema = common::fixtures().join("sarif/sarif-schema-2.1.0.json");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[2]))\n\
+             jsonschema.Draft4Validator.check_schema(schema)\n\
+             errors = list(jsonschema.Draft4Validator(schema).iter_errors(json.load(open(sys.argv[1]))))\n\
+             for e in errors[:20]: print('/'.join(map(str, e.absolute_path)), e.message)\n\
+             sys.exit(1 if errors else 0)",
+        ])
+        .arg(&file)
+        .arg(&schema)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: SARIF does not validate against the 2.1.0 schema:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+#[test]
+fn sarif_validates_against_the_oasis_2_1_0_schema() {
+    // Suppressions, an unread-line notification and relative paths.
+    let r = report(&Options::default());
+    if !valid_sarif("suppressed", &output::sarif(&r, Severity::Info)) {
+        return;
+    }
+    // Every rule's fixtures: findings of all rules, absolute file URIs, columns in JSON rulesets.
+    let files = pbxguard_audit::fs::collect(&[common::fixtures().join("rules")]).0;
+    let r = audit(files, &mut NoIncludes, &Options::default());
+    let mut fired: Vec<&str> = r.findings.iter().map(|f| f.rule.id).collect();
+    fired.sort_unstable();
+    fired.dedup();
+    assert_eq!(fired.len(), pbxguard_audit::rules::ALL.len(), "{fired:?}");
+    valid_sarif("all-rules", &output::sarif(&r, Severity::Info));
+    // An empty report.
+    let r = audit(Vec::new(), &mut NoIncludes, &Options::default());
+    valid_sarif("empty", &output::sarif(&r, Severity::Info));
+}
+
 #[test]
 fn sarif_uses_file_uris_for_absolute_paths_and_columns_for_json_rulesets() {
     let dir = common::fixtures().join("rules/fw-established-before-ban/bad");
