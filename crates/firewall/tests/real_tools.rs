@@ -1,6 +1,7 @@
 //! The real tools accept every rendering: `nft -c -f` for nftables, `iptables-restore --test` for
-//! iptables. Both run inside a fresh network namespace, so nothing on the host is touched even if a
-//! check were to commit.
+//! iptables (both inside a fresh network namespace, so nothing on the host is touched even if a
+//! check were to commit), and firewalld's own loader for the zone (`firewall-offline-cmd` on a
+//! configuration directory of the test's own, never /etc/firewalld).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -142,5 +143,83 @@ fn every_firewalld_rendering_is_a_well_formed_zone() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// How firewalld reads a rendered zone: `firewall-offline-cmd --check-config` on a system
+/// configuration directory holding only that zone, then `--list-all` for what it understood.
+/// firewalld reports invalid rules as warnings and drops them, exit status 0 all the same, so
+/// any warning fails the check, and every rich rule and port must survive the loading.
+fn firewalld_loads(dir: &std::path::Path, zone_xml: &str) -> Result<(), String> {
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("pbxguard.xml"), zone_xml).unwrap();
+    // The daemon settings the tool expects beside the zones (the package's defaults).
+    std::fs::copy("/etc/firewalld/firewalld.conf", dir.join("firewalld.conf")).unwrap();
+    let config = dir.to_str().unwrap();
+    let check = pbxguard_testlab::run(
+        "firewall-offline-cmd",
+        ["--system-config", config, "--check-config"],
+    )
+    .map_err(|e| e.to_string())?;
+    let complaints = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
+    if complaints.contains("WARNING") || complaints.contains("ERROR") {
+        return Err(format!("--check-config: {}", complaints.trim()));
+    }
+    let listed = pbxguard_testlab::run(
+        "firewall-offline-cmd",
+        ["--system-config", config, "--zone=pbxguard", "--list-all"],
+    )
+    .map_err(|e| e.to_string())?;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let rich = listed
+        .lines()
+        .filter(|l| l.trim_start().starts_with("rule "))
+        .count();
+    let want_rich = zone_xml.matches("<rule ").count();
+    if rich != want_rich {
+        return Err(format!(
+            "{rich} of {want_rich} rich rules loaded:\n{listed}"
+        ));
+    }
+    let ports = listed
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("ports:"))
+        .map_or(0, |p| p.split_whitespace().count());
+    let want_ports = zone_xml.matches("\n  <port ").count();
+    if ports != want_ports {
+        return Err(format!("{ports} of {want_ports} ports loaded:\n{listed}"));
+    }
+    if !listed.contains("target: DROP") {
+        return Err(format!("target is not DROP:\n{listed}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn every_firewalld_rendering_loads_in_firewalld() {
+    let name = "every_firewalld_rendering_loads_in_firewalld";
+    if !tools_or_skip(name, &["firewall-offline-cmd"]) {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("pbxguard-firewalld-{}", std::process::id()));
+    let mut failures = Vec::new();
+    let plans = common::plans();
+    for (id, plan) in &plans {
+        let dir = base.join(id);
+        if let Err(e) = firewalld_loads(&dir, &render(plan, Format::Firewalld)) {
+            failures.push(format!("{id}: {e}"));
+        }
+    }
+    // The check itself catches what firewalld drops.
+    let (_, plan) = &plans[0];
+    let broken =
+        render(plan, Format::Firewalld).replacen("protocol=\"udp\"", "protocol=\"udpx\"", 1);
+    assert!(
+        firewalld_loads(&base.join("broken"), &broken).is_err(),
+        "an invalid protocol went unnoticed"
+    );
+    let _ = std::fs::remove_dir_all(&base);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
