@@ -5,7 +5,8 @@
 //! answered and stay up; the third is answered 503 by the guard and never reaches Kamailio; once one call
 //! ends with BYE, the next call is answered again. A call the PBX itself hangs up frees the trunk too: the
 //! guard sees the PBX's BYE leave. A call the PBX places on the trunk (a phone calling out) takes a channel
-//! as well, so the carrier's offer that would exceed the cap is refused.
+//! as well, so the carrier's offer that would exceed the cap is refused. A policy reloaded with SIGHUP
+//! keeps counting the calls already up.
 
 #![allow(
     clippy::unwrap_used,
@@ -604,6 +605,68 @@ fn inline_with_an_outbound_trunk_a_phones_call_on_a_full_trunk_never_reaches_kam
     let mut l = phone_call("l", 5084, Duration::from_secs(1), None);
     l.succeeds_within(Duration::from_secs(15));
     assert_eq!(labels(&invites_at_kamailio(&lab)), ["j", "l"]);
+}
+
+#[test]
+fn inline_calls_up_before_a_policy_reload_still_count_against_the_cap() {
+    let name = "inline_calls_up_before_a_policy_reload_still_count_against_the_cap";
+    if !ready(name) {
+        return;
+    }
+    let (lab, policy_dir) = trunk_lab(2);
+    let refused_xml = lab.path("refused.xml");
+    fs::write(&refused_xml, REFUSED).unwrap();
+    let _phone = phone(&lab, "5060", &["-sn", "uas"]);
+
+    let mut m = Call::start(&lab, "m", 5085, Duration::from_secs(12), None);
+    let mut n = Call::start(&lab, "n", 5086, Duration::from_secs(12), None);
+    wait_until(Duration::from_secs(10), "calls m and n are up", || {
+        m.established() && n.established()
+    });
+    // The policy changes (the same trunk and cap, London forbidden); systemctl reload.
+    fs::write(
+        policy_dir.path().join("policy.toml"),
+        format!(
+            "country = \"GB\"\ndenied_prefixes = [\"+4420\"]\n\
+             [trunks.carrier]\naddresses = [\"{ATK}\"]\ncap = 2\n"
+        ),
+    )
+    .unwrap();
+    let pid = lab.guard.as_ref().unwrap().id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    wait_until(Duration::from_secs(5), "the policy is reloaded", || {
+        lab.guard_log().contains("call policy reloaded")
+    });
+    assert!(
+        lab.guard_log()
+            .contains("kept: 2 calls in progress (carrier: 2 of cap 2)"),
+        "{}",
+        lab.guard_log()
+    );
+    // Both calls still count: the third is refused, and never reaches Kamailio.
+    let mut o = Call::start(&lab, "o", 5087, Duration::ZERO, Some(&refused_xml));
+    o.succeeds_within(Duration::from_secs(10));
+    assert!(
+        m.running() && n.running(),
+        "a call ended before the third was tried: the test proves nothing"
+    );
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["m", "n"]);
+    let out = lab.cli(&["--json", "status"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["trunks"],
+        serde_json::json!([{ "name": "carrier", "calls": 2, "cap": 2, "refused": 1, "placed_over_cap": 0 }])
+    );
+    // The calls kept across the reload end as any other and free the trunk.
+    m.succeeds_within(Duration::from_secs(30));
+    n.succeeds_within(Duration::from_secs(30));
+    let mut p = Call::start(&lab, "p", 5088, Duration::from_secs(1), None);
+    p.succeeds_within(Duration::from_secs(15));
+    assert_eq!(labels(&invites_at_kamailio(&lab)), ["m", "n", "p"]);
 }
 
 /// `pbxguard run --check` with `dir/pbxguard.toml` holding `config` and the policy `policy`.

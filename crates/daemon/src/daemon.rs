@@ -16,9 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
 use pbxguard_config::{Config, GuardMode};
-use pbxguard_engine::{CallGuardSwap, Decision, Engine, Timestamp, TrunkLoad, Verdict};
+use pbxguard_engine::{CallPolicyReload, Decision, Engine, Timestamp, TrunkLoad, Verdict};
 use pbxguard_numbers::guard::CallGuard;
-use pbxguard_numbers::policy::PolicyConfig;
+use pbxguard_numbers::policy::{PolicyConfig, Reconfigured};
 use pbxguard_sys::capture::{Capture, CaptureConfig, CaptureStats, Transports};
 use pbxguard_sys::nft::{Cidr, DryRun, Enforcer, NetList, Nft, Target};
 use pbxguard_sys::queue::reply::RawSender;
@@ -920,34 +920,56 @@ fn reload_files(opts: &Options, shared: &Mutex<Shared>) {
     }
     if let Some((src, guard)) = guard {
         let path = src.path().display();
-        match s.pipeline.engine_mut().replace_call_guard(guard) {
-            CallGuardSwap::Unchanged => tracing::info!(
+        match s.pipeline.engine_mut().reload_call_guard(guard) {
+            CallPolicyReload::Unchanged => tracing::info!(
                 "SIGHUP: the call policy {path} is unchanged; calls in progress and velocity windows kept"
             ),
-            CallGuardSwap::Replaced { uncounted } => {
-                let kept = "kept: bans, detector counters, refusals per trunk; started afresh: \
-                            per-extension call counts and velocity windows";
-                if uncounted.is_empty() {
-                    tracing::info!(
-                        "SIGHUP: call policy reloaded from {path}; {kept}; no call was in progress on a \
-                         capped trunk"
-                    );
-                } else {
-                    // Calls cannot be handed from one call guard to the next: say what that costs.
-                    tracing::warn!(
-                        "SIGHUP: call policy reloaded from {path}; {kept}; the calls in progress until now \
-                         are no longer counted against the caps ({}), so a trunk may carry that many calls \
-                         over its cap until they end",
-                        uncounted
-                            .iter()
-                            .map(|(trunk, n)| format!("{trunk}: {n}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-            }
-            _ => tracing::info!("SIGHUP: call policy reloaded from {path}"),
+            CallPolicyReload::Reconfigured(report) => log_policy_reload(src.path(), &report),
+            _ => tracing::info!("SIGHUP: call policy loaded from {path}"),
         }
+    }
+}
+
+/// Says what a changed call policy kept: every call in progress stays counted against its trunk by name,
+/// except on trunks the new policy no longer names or caps; a lowered cap below a trunk's calls is a
+/// warning, since that trunk refuses calls until enough of them end.
+fn log_policy_reload(path: &Path, report: &Reconfigured) {
+    let path = path.display();
+    let trunks = if report.trunks.is_empty() {
+        "no call in progress on a capped trunk".to_owned()
+    } else {
+        report
+            .trunks
+            .iter()
+            .map(|t| format!("{}: {} of cap {}", t.name, t.calls, t.cap))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    tracing::info!(
+        "SIGHUP: call policy reloaded from {path}; kept: {} calls in progress ({trunks}), per-extension \
+         counts, velocity windows, bans, detector counters, refusals per trunk",
+        report.calls
+    );
+    if !report.dropped.is_empty() {
+        tracing::info!(
+            "SIGHUP: trunks the call policy no longer names or caps; their calls stay tracked until they \
+             end but count against no trunk: {}",
+            report
+                .dropped
+                .iter()
+                .map(|(trunk, n)| format!("{trunk}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for t in report.trunks.iter().filter(|t| t.over_cap()) {
+        tracing::warn!(
+            "SIGHUP: trunk {} has {} calls in progress, over its new cap of {}: its calls are refused \
+             until enough of them end (none is cut)",
+            t.name,
+            t.calls,
+            t.cap
+        );
     }
 }
 
@@ -1563,6 +1585,7 @@ mod tests {
             invite(&s, "198.51.100.7", "x1", "90033123456789"),
             Verdict::Accept
         );
+        assert_eq!(invite(&s, CARRIER, "in-1", "2001"), Verdict::Accept);
         *file.lock().unwrap() = Ok(guard("203.0.113.0/28", 1, &["+33"]));
         reload_files(&opts, &s);
         assert_eq!(
@@ -1571,11 +1594,26 @@ mod tests {
         );
         assert_eq!(policy_in_force(&s).trunk_caps.get("carrier"), Some(&1));
         assert_eq!(
-            invite(&s, CARRIER, "in-1", "2001"),
-            Verdict::Accept,
-            "the trunk's calls start afresh"
+            invite(&s, CARRIER, "in-2", "2001"),
+            Verdict::Reject(503),
+            "the call up before the reload still counts against the new cap"
         );
-        assert_eq!(invite(&s, CARRIER, "in-2", "2001"), Verdict::Reject(503));
+        assert_eq!(lock(&s).pipeline.engine().trunks()[0].calls, 1);
+    }
+
+    #[test]
+    fn sighup_with_a_changed_policy_keeps_calls_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, s, file) = daemon(dir.path(), TRUNKS, Some(guard("203.0.113.0/28", 2, &[])));
+        assert_eq!(invite(&s, CARRIER, "in-1", "2001"), Verdict::Accept);
+        assert_eq!(invite(&s, CARRIER, "in-2", "2001"), Verdict::Accept);
+        // The same trunk and cap; London forbidden.
+        *file.lock().unwrap() = Ok(guard("203.0.113.0/28", 2, &["+4420"]));
+        reload_files(&opts, &s);
+        assert_eq!(policy_in_force(&s).denied_prefixes, ["+4420"]);
+        assert_eq!(invite(&s, CARRIER, "in-3", "2001"), Verdict::Reject(503));
+        let trunks = lock(&s).pipeline.engine().trunks();
+        assert_eq!((trunks[0].calls, trunks[0].refused), (2, 1));
     }
 
     #[test]

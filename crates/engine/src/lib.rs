@@ -35,6 +35,7 @@ use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
 use pbxguard_config::Config;
 use pbxguard_numbers::guard::CallGuard;
+use pbxguard_numbers::policy::Reconfigured;
 
 pub use decision::{Alert, AlertKind, Ban, Decision, Detector, Evidence, UnbanReason, Verdict};
 pub use observation::{Event, LogEvent, Observation, Request, Response, Timestamp};
@@ -98,7 +99,7 @@ pub struct Engine {
     decisions: VecDeque<Decision>,
     expiries: BinaryHeap<Reverse<(Timestamp, Key)>>,
     calls: Option<CallGuard>,
-    /// Refusals per trunk name since the engine started, kept when the call policy is replaced.
+    /// Refusals per trunk name since the engine started, kept when the call policy is reloaded.
     trunk_refusals: HashMap<String, TrunkRefusals>,
     stats: Stats,
 }
@@ -127,22 +128,20 @@ pub struct TrunkLoad {
     pub placed_over_cap: u64,
 }
 
-/// What [`Engine::replace_call_guard`] did with the running call policy.
+/// What [`Engine::reload_call_guard`] did with the running call policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum CallGuardSwap {
-    /// The new policy has the running one's dial plan and rules: the running one stays, with its calls in
-    /// progress, per-extension counts and velocity windows.
+pub enum CallPolicyReload {
+    /// The new policy has the running one's dial plan and rules: nothing changed.
     Unchanged,
-    /// The new policy is in force. Bans, detector state and the refusal counts per trunk are kept; the
-    /// policy's own state (calls in progress, per-extension counts, velocity windows) starts empty, since
-    /// the call guard has no way to hand it over.
-    Replaced {
-        /// Calls that were in progress per capped trunk (those with at least one), in the old policy's
-        /// trunk order: no longer counted against the caps, so each such trunk may take that many calls
-        /// over its cap until they end.
-        uncounted: Vec<(String, u32)>,
-    },
+    /// There was no call policy: the new one is in force, with nothing counted yet.
+    Installed,
+    /// The new dial plan and rules are in force over the running state: calls in progress, per-extension
+    /// counts and velocity windows are kept ([`CallPolicy::reconfigure`]), as are bans, detector state and
+    /// the refusal counts per trunk.
+    ///
+    /// [`CallPolicy::reconfigure`]: pbxguard_numbers::policy::CallPolicy::reconfigure
+    Reconfigured(Reconfigured),
 }
 
 impl std::fmt::Debug for Engine {
@@ -301,25 +300,20 @@ impl Engine {
         self.calls = guard;
     }
 
-    /// Puts `guard` in force in place of the running call policy (SIGHUP), unless it has the same dial
-    /// plan and rules, in which case the running one stays with all its state. The classifier is not
-    /// compared: it comes with the build, not with the policy file.
-    pub fn replace_call_guard(&mut self, guard: CallGuard) -> CallGuardSwap {
-        let uncounted = match &self.calls {
-            Some(old)
-                if old.plan() == guard.plan()
-                    && old.policy().config() == guard.policy().config() =>
-            {
-                return CallGuardSwap::Unchanged;
-            }
-            Some(old) => policy_trunks(old)
-                .map(|name| (name.to_owned(), old.policy().active_on_trunk(name)))
-                .filter(|(_, calls)| *calls > 0)
-                .collect(),
-            None => Vec::new(),
+    /// Puts the dial plan and rules of `guard` in force (SIGHUP). The running call guard keeps its state
+    /// and its classifier (which comes with the build, not with the policy file); it is only left alone
+    /// when nothing changed. Without a running call guard, `guard` is put in force as it is.
+    pub fn reload_call_guard(&mut self, guard: CallGuard) -> CallPolicyReload {
+        let Some(running) = &mut self.calls else {
+            self.calls = Some(guard);
+            return CallPolicyReload::Installed;
         };
-        self.calls = Some(guard);
-        CallGuardSwap::Replaced { uncounted }
+        if running.plan() == guard.plan() && running.policy().config() == guard.policy().config() {
+            return CallPolicyReload::Unchanged;
+        }
+        CallPolicyReload::Reconfigured(
+            running.reconfigure(guard.plan().clone(), guard.policy().config().clone()),
+        )
     }
 
     /// The call policy in force, if any.

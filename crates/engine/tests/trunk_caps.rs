@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use pbxguard_config::Config;
 use pbxguard_engine::{
-    Alert, AlertKind, Decision, Detector, Engine, Event, Observation, Request, Response, Timestamp,
-    Verdict,
+    Alert, AlertKind, CallPolicyReload, Decision, Detector, Engine, Event, Observation, Request,
+    Response, Timestamp, Verdict,
 };
 use pbxguard_numbers::guard::CallGuard;
-use pbxguard_numbers::policy::{PolicyConfig, Trunk};
+use pbxguard_numbers::policy::{KeptTrunk, PolicyConfig, Trunk};
 use pbxguard_numbers::{Classifier, Country, DialPlan};
 
 const CARRIER: &str = "203.0.113.10";
@@ -448,13 +448,13 @@ fn trunks_show_calls_in_progress_cap_and_refusals() {
 }
 
 #[test]
-fn replacing_the_call_policy_with_the_same_one_keeps_calls_in_progress() {
+fn reloading_the_same_call_policy_changes_nothing() {
     let mut e = engine();
     from_carrier(&mut e, 0, invite("in-1"));
     from_carrier(&mut e, 0, invite("in-2"));
     assert_eq!(
-        e.replace_call_guard(guard_with(|_| {})),
-        pbxguard_engine::CallGuardSwap::Unchanged
+        e.reload_call_guard(guard_with(|_| {})),
+        CallPolicyReload::Unchanged
     );
     assert_eq!(e.trunks()[0].calls, 2);
     assert_eq!(
@@ -464,7 +464,7 @@ fn replacing_the_call_policy_with_the_same_one_keeps_calls_in_progress() {
 }
 
 #[test]
-fn a_changed_call_policy_takes_effect_and_says_which_calls_it_no_longer_counts() {
+fn a_changed_call_policy_takes_effect_and_keeps_counting_the_calls_in_progress() {
     let mut e = engine();
     from_carrier(&mut e, 0, invite("in-1"));
     from_carrier(&mut e, 0, invite("in-2"));
@@ -472,26 +472,30 @@ fn a_changed_call_policy_takes_effect_and_says_which_calls_it_no_longer_counts()
         from_carrier(&mut e, 1, invite("in-3")),
         Verdict::Reject(503)
     );
-    // The cap goes down to 1 and a prefix is forbidden.
-    let swap = e.replace_call_guard(guard_with(|p| {
-        p.trunk_caps.insert("carrier".into(), 1);
+    // The same trunk and cap; another rule changes: London is forbidden.
+    let CallPolicyReload::Reconfigured(report) = e.reload_call_guard(guard_with(|p| {
         p.denied_prefixes.push("+4420".into());
-    }));
+    })) else {
+        panic!("a changed policy is put in force over the running state")
+    };
+    assert_eq!(report.calls, 2);
     assert_eq!(
-        swap,
-        pbxguard_engine::CallGuardSwap::Replaced {
-            uncounted: vec![("carrier".into(), 2)]
-        }
+        report.trunks,
+        [KeptTrunk {
+            name: "carrier".into(),
+            calls: 2,
+            cap: 2
+        }]
     );
-    // The refusal stays on the books; the two calls are no longer counted.
+    assert!(report.dropped.is_empty());
     let carrier = &e.trunks()[0];
     assert_eq!(
         (carrier.calls, carrier.cap, carrier.refused),
-        (0, Some(1), 1)
+        (2, Some(2), 1)
     );
-    assert_eq!(from_carrier(&mut e, 2, invite("in-4")), Verdict::Accept);
+    // The trunk is still full: the third call is refused as before the reload.
     assert_eq!(
-        from_carrier(&mut e, 2, invite("in-5")),
+        from_carrier(&mut e, 2, invite("in-3")),
         Verdict::Reject(503)
     );
     assert_eq!(e.trunks()[0].refused, 2);
@@ -504,10 +508,42 @@ fn a_changed_call_policy_takes_effect_and_says_which_calls_it_no_longer_counts()
         observe(&mut e, 3, PHONE, Event::Request(london)),
         Verdict::Reject(403)
     );
-    // From no policy at all, nothing was counted before.
+    // A call kept across the reload ends as any other and frees its channel.
+    from_carrier(&mut e, 4, in_dialog("BYE", "in-1"));
+    assert_eq!(from_carrier(&mut e, 4, invite("in-3")), Verdict::Accept);
+}
+
+#[test]
+fn a_lowered_cap_refuses_new_calls_until_enough_kept_ones_end() {
+    let mut e = engine();
+    from_carrier(&mut e, 0, invite("in-1"));
+    from_carrier(&mut e, 0, invite("in-2"));
+    let CallPolicyReload::Reconfigured(report) = e.reload_call_guard(guard_with(|p| {
+        p.trunk_caps.insert("carrier".into(), 1);
+    })) else {
+        panic!("a changed policy is put in force over the running state")
+    };
+    assert!(report.trunks[0].over_cap());
+    assert_eq!((e.trunks()[0].calls, e.trunks()[0].cap), (2, Some(1)));
+    assert_eq!(
+        from_carrier(&mut e, 1, invite("in-3")),
+        Verdict::Reject(503)
+    );
+    from_carrier(&mut e, 2, in_dialog("BYE", "in-1"));
+    assert_eq!(
+        from_carrier(&mut e, 2, invite("in-3")),
+        Verdict::Reject(503)
+    );
+    from_carrier(&mut e, 3, in_dialog("BYE", "in-2"));
+    assert_eq!(from_carrier(&mut e, 3, invite("in-3")), Verdict::Accept);
+}
+
+#[test]
+fn a_call_policy_loaded_without_one_running_is_installed() {
     let mut fresh = Engine::new(Config::default(), at(0));
     assert_eq!(
-        fresh.replace_call_guard(guard_with(|_| {})),
-        pbxguard_engine::CallGuardSwap::Replaced { uncounted: vec![] }
+        fresh.reload_call_guard(guard_with(|_| {})),
+        CallPolicyReload::Installed
     );
+    assert_eq!(fresh.trunks()[0].calls, 0);
 }

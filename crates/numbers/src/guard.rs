@@ -22,7 +22,7 @@ use crate::classify::{Classification, Classifier};
 use crate::dial::DialPlan;
 use std::net::IpAddr;
 
-use crate::policy::{CallAttempt, CallPolicy, PolicyConfig, Verdict, Violation};
+use crate::policy::{CallAttempt, CallPolicy, PolicyConfig, Reconfigured, Verdict, Violation};
 
 /// Dial plan + classifier + call policy.
 #[derive(Debug, Clone)]
@@ -41,6 +41,14 @@ impl CallGuard {
             classifier,
             policy: CallPolicy::new(policy),
         }
+    }
+
+    /// Puts a new dial plan and policy in force (the policy file read again) and keeps the calls in
+    /// progress, per-extension counts and velocity windows ([`CallPolicy::reconfigure`] says how).
+    /// The classifier stays: it comes with the build, not with the policy file.
+    pub fn reconfigure(&mut self, plan: DialPlan, policy: PolicyConfig) -> Reconfigured {
+        self.plan = plan;
+        self.policy.reconfigure(policy)
     }
 
     /// An initial INVITE: reads the dialled string (the Request-URI user part, or the whole URI),
@@ -148,7 +156,7 @@ impl CallGuard {
 mod tests {
     use super::*;
     use crate::Country;
-    use crate::policy::{Rule, Trunk};
+    use crate::policy::{KeptTrunk, Rule, Trunk};
 
     #[test]
     fn third_call_on_trunk_of_two_refused_until_a_failure_frees_one() {
@@ -386,5 +394,222 @@ mod tests {
         assert_eq!(g.handle_trunk_leg(t, "out", "carrier"), None);
         assert_eq!(g.policy().active_on_trunk("carrier"), 0);
         assert_eq!(g.poll_timeout(), None);
+    }
+
+    /// The same site with `change` made to its policy, as a reload would bring it.
+    fn reconfigured(g: &mut CallGuard, change: impl FnOnce(&mut PolicyConfig)) -> Reconfigured {
+        let mut cfg = g.policy().config().clone();
+        change(&mut cfg);
+        let plan = g.plan().clone();
+        g.reconfigure(plan, cfg)
+    }
+
+    #[test]
+    fn calls_up_before_a_reconfigure_still_count_against_the_cap_after() {
+        let mut g = carrier_guard(Some(2));
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        assert!(g.handle_trunk_offer(t, "in-1", "carrier").is_allowed());
+        assert!(g.handle_trunk_offer(t, "in-2", "carrier").is_allowed());
+        // Another rule changes, and the carrier's addresses: the trunk is the same by name.
+        let report = reconfigured(&mut g, |p| {
+            p.denied_prefixes.push("+4420".into());
+            p.trunks[0].networks = vec!["198.51.100.0/28".parse().unwrap()];
+        });
+        assert_eq!(report.calls, 2);
+        assert_eq!(
+            report.trunks,
+            [KeptTrunk {
+                name: "carrier".into(),
+                calls: 2,
+                cap: 2
+            }]
+        );
+        assert!(report.dropped.is_empty());
+        assert!(!report.trunks[0].over_cap());
+        assert_eq!(g.policy().active_on_trunk("carrier"), 2);
+        let v = g.handle_trunk_offer(t, "in-3", "carrier");
+        assert_eq!(v.violation().map(|v| v.rule), Some(Rule::TrunkConcurrency));
+        // The kept calls still end as before.
+        g.handle_final_response(t, "in-1", 200);
+        g.handle_bye(t, "in-1");
+        assert!(g.handle_trunk_offer(t, "in-3", "carrier").is_allowed());
+        // A retransmission of a call admitted before the reconfigure is the same call.
+        assert!(g.handle_trunk_offer(t, "in-2", "carrier").is_allowed());
+        assert_eq!(g.policy().active_on_trunk("carrier"), 2);
+    }
+
+    #[test]
+    fn a_cap_lowered_below_the_calls_in_progress_refuses_the_next_call_and_cuts_none() {
+        let mut g = carrier_guard(Some(3));
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        for id in ["in-1", "in-2", "in-3"] {
+            assert!(g.handle_trunk_offer(t, id, "carrier").is_allowed());
+        }
+        let report = reconfigured(&mut g, |p| {
+            p.trunk_caps.insert("carrier".into(), 1);
+        });
+        assert_eq!(
+            report.trunks,
+            [KeptTrunk {
+                name: "carrier".into(),
+                calls: 3,
+                cap: 1
+            }]
+        );
+        assert!(report.trunks[0].over_cap());
+        assert_eq!(g.policy().active_on_trunk("carrier"), 3);
+        assert!(!g.handle_trunk_offer(t, "in-4", "carrier").is_allowed());
+        // The PBX's own call on the full trunk is counted and reported.
+        let v = g.handle_trunk_leg(t, "out-1", "carrier").unwrap();
+        assert_eq!(v.detail, "trunk carrier has 3 calls in progress (cap 1)");
+        for id in ["in-1", "in-2", "out-1"] {
+            g.handle_bye(t, id);
+            assert!(!g.handle_trunk_offer(t, "in-4", "carrier").is_allowed());
+        }
+        g.handle_bye(t, "in-3");
+        assert!(g.handle_trunk_offer(t, "in-4", "carrier").is_allowed());
+        assert_eq!(g.policy().active_on_trunk("carrier"), 1);
+    }
+
+    #[test]
+    fn a_removed_trunks_calls_stay_tracked_until_they_end_but_count_against_nothing() {
+        let mut g = carrier_guard(None);
+        let mut cfg = g.policy().config().clone();
+        cfg.default_trunk_cap = Some(1);
+        cfg.outbound_trunk = Some("backup".into());
+        g = CallGuard::new(g.plan().clone(), Classifier::default(), cfg);
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        assert!(g.handle_trunk_offer(t, "in-1", "carrier").is_allowed());
+        assert!(
+            g.handle_invite(t, "x1", Some("201"), Some("backup"), "9 0121 234 5678")
+                .1
+                .is_allowed()
+        );
+        // `backup` goes, and with it the outbound trunk; the default cap would still cover the
+        // name, but no address leads to it any more.
+        let report = reconfigured(&mut g, |p| {
+            p.trunks.retain(|t| t.name != "backup");
+            p.outbound_trunk = None;
+            p.extension_cap = Some(1);
+        });
+        assert_eq!(report.calls, 2);
+        assert_eq!(report.dropped, [("backup".to_owned(), 1)]);
+        assert_eq!(report.trunks.len(), 1);
+        assert_eq!(g.policy().active_on_trunk("backup"), 0);
+        // The extension's call still counts for the extension, and still ends on its BYE.
+        assert_eq!(g.policy().active_from_extension("201"), 1);
+        let (_, v) = g.handle_invite(t, "x2", Some("201"), None, "9 0121 234 5679");
+        assert_eq!(
+            v.violation().map(|v| v.rule),
+            Some(Rule::ExtensionConcurrency)
+        );
+        g.handle_bye(t, "x1");
+        assert_eq!(g.policy().active_from_extension("201"), 0);
+        // Named again, the trunk starts from its new calls only.
+        let report = reconfigured(&mut g, |p| {
+            p.trunks.push(Trunk {
+                name: "backup".into(),
+                networks: vec!["2001:db8::/64".parse().unwrap()],
+            });
+        });
+        assert!(report.dropped.is_empty());
+        assert_eq!(g.policy().active_on_trunk("backup"), 0);
+        assert_eq!(g.policy().active_on_trunk("carrier"), 1);
+    }
+
+    #[test]
+    fn a_trunk_left_without_a_cap_stops_counting_its_calls() {
+        let mut g = carrier_guard(Some(1));
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        assert!(g.handle_trunk_offer(t, "in-1", "carrier").is_allowed());
+        let report = reconfigured(&mut g, |p| {
+            p.trunk_caps.clear();
+        });
+        assert_eq!(report.dropped, [("carrier".to_owned(), 1)]);
+        assert!(report.trunks.is_empty());
+        assert_eq!(g.policy().active_on_trunk("carrier"), 0);
+        assert!(g.handle_trunk_offer(t, "in-2", "carrier").is_allowed());
+        // The call is still tracked until it ends.
+        assert!(g.poll_timeout().is_some());
+        g.handle_bye(t, "in-1");
+        assert_eq!(g.poll_timeout(), None);
+    }
+
+    #[test]
+    fn velocity_windows_and_extension_counts_survive_a_reconfigure() {
+        let plan = DialPlan::new(Country::new("GB").unwrap()).with_outside_line("9");
+        let mut cfg = PolicyConfig::default();
+        cfg.velocity.intl_per_minute = Some(3);
+        cfg.extension_cap = Some(5);
+        let mut g = CallGuard::new(plan, Classifier::default(), cfg);
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        for (i, id) in ["f1", "f2"].into_iter().enumerate() {
+            let dialled = format!("9 00 33 1 23 45 67 8{i}");
+            assert!(
+                g.handle_invite(t, id, Some("201"), None, &dialled)
+                    .1
+                    .is_allowed()
+            );
+        }
+        // Another rule changes: the two calls of this minute still count.
+        let report = reconfigured(&mut g, |p| p.denied_prefixes.push("+4420".into()));
+        assert_eq!(report.calls, 2);
+        assert_eq!(g.policy().active_from_extension("201"), 2);
+        let t1 = t.plus_millis(10_000);
+        assert!(
+            g.handle_invite(t1, "f3", Some("201"), None, "9 00 33 1 23 45 67 82")
+                .1
+                .is_allowed()
+        );
+        let (_, v) = g.handle_invite(t1, "f4", Some("201"), None, "9 00 33 1 23 45 67 83");
+        assert_eq!(v.violation().map(|v| v.rule), Some(Rule::IntlPerMinute));
+        // A lowered limit reads the same window; so does a lowered extension cap.
+        reconfigured(&mut g, |p| {
+            p.velocity.intl_per_minute = Some(1);
+            p.extension_cap = Some(3);
+        });
+        let t2 = t.plus_millis(59_000);
+        let (_, v) = g.handle_invite(t2, "f5", Some("202"), None, "9 00 33 1 23 45 67 84");
+        assert!(v.is_allowed(), "another extension's window is its own");
+        let (_, v) = g.handle_invite(t2, "f6", Some("201"), None, "9 0121 234 5678");
+        assert_eq!(
+            v.violation().map(|v| v.rule),
+            Some(Rule::ExtensionConcurrency)
+        );
+        // Once the minute has passed, the window is empty again.
+        let t3 = t.plus_millis(70_000);
+        g.handle_bye(t3, "f1");
+        let (_, v) = g.handle_invite(t3, "f7", Some("201"), None, "9 00 33 1 23 45 67 85");
+        assert!(v.is_allowed());
+    }
+
+    #[test]
+    fn a_new_call_timeout_counts_from_each_calls_last_sign_of_life() {
+        let mut g = carrier_guard(Some(2));
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        assert!(g.handle_trunk_offer(t, "in-1", "carrier").is_allowed());
+        let t1 = t.plus_millis(600_000);
+        g.handle_in_dialog(t1, "in-1");
+        reconfigured(&mut g, |p| p.call_timeout_secs = 3600);
+        assert_eq!(g.poll_timeout(), Some(t1.plus_millis(3_600_000)));
+        g.handle_timeout(t1.plus_millis(3_600_000));
+        assert_eq!(g.policy().active_on_trunk("carrier"), 0);
+    }
+
+    #[test]
+    fn an_extensions_call_awaiting_its_leg_keeps_waiting_across_a_reconfigure() {
+        let mut g = outbound_guard();
+        let t = Timestamp::from_unix_secs(1_775_037_600);
+        assert!(
+            g.handle_invite(t, "x1", Some("201"), Some("carrier"), "9 0121 234 5678")
+                .1
+                .is_allowed()
+        );
+        reconfigured(&mut g, |p| p.denied_prefixes.push("+4420".into()));
+        assert_eq!(g.handle_trunk_leg(t, "b2b-1", "carrier"), None);
+        assert_eq!(g.policy().active_on_trunk("carrier"), 1);
+        g.handle_bye(t, "b2b-1");
+        assert_eq!(g.policy().active_on_trunk("carrier"), 0);
+        assert_eq!(g.policy().active_from_extension("201"), 0);
     }
 }

@@ -317,6 +317,24 @@ impl PolicyConfig {
             .max_by_key(|g| g.role)
     }
 
+    /// The concurrent-call cap of `trunk`, if it has one: its own, else the default.
+    #[must_use]
+    pub fn trunk_cap(&self, trunk: &str) -> Option<u32> {
+        self.trunk_caps
+            .get(trunk)
+            .copied()
+            .or(self.default_trunk_cap)
+    }
+
+    /// Whether `trunk` is named here: in [`PolicyConfig::trunks`], [`PolicyConfig::trunk_caps`] or
+    /// as the [`PolicyConfig::outbound_trunk`]. Trunks are only ever matched by name.
+    #[must_use]
+    pub fn names_trunk(&self, trunk: &str) -> bool {
+        self.trunk_caps.contains_key(trunk)
+            || self.outbound_trunk.as_deref() == Some(trunk)
+            || self.trunks.iter().any(|t| t.name == trunk)
+    }
+
     fn allowed_countries_of(&self, extension: Option<&str>) -> Option<&BTreeSet<Country>> {
         extension
             .and_then(|e| self.group_of(e))
@@ -458,6 +476,39 @@ struct ActiveCall {
     awaiting_leg: Option<String>,
     /// The Call-ID of the PBX's INVITE to the carrier, when a back-to-back PBX gave it its own.
     leg: Option<String>,
+}
+
+/// What [`CallPolicy::reconfigure`] kept of the running state, for the log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Reconfigured {
+    /// Calls in progress, all kept (those that no longer count against a trunk included).
+    pub calls: usize,
+    /// The trunks with calls in progress that the new configuration counts, by name.
+    pub trunks: Vec<KeptTrunk>,
+    /// Trunks the new configuration no longer counts calls against (no longer named, or no longer
+    /// capped), by name, with the calls in progress that stopped counting against them.
+    pub dropped: Vec<(String, u32)>,
+}
+
+/// A trunk whose calls in progress a reconfigured policy still counts ([`Reconfigured::trunks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptTrunk {
+    /// The trunk's name.
+    pub name: String,
+    /// Its calls in progress, still counted.
+    pub calls: u32,
+    /// Its cap under the new configuration.
+    pub cap: u32,
+}
+
+impl KeptTrunk {
+    /// Whether the trunk has more calls in progress than its new cap allows (a lowered cap): it
+    /// refuses calls until enough of them end.
+    #[must_use]
+    pub fn over_cap(&self) -> bool {
+        self.calls > self.cap
+    }
 }
 
 /// How long after an extension's INVITE the PBX's INVITE to the carrier with a Call-ID of its own
@@ -866,14 +917,78 @@ impl CallPolicy {
         self.active.insert(call_id.to_owned(), call);
     }
 
-    /// The concurrent-call cap of `trunk`, if it has one.
+    /// The concurrent-call cap of `trunk`, if it has one ([`PolicyConfig::trunk_cap`]).
     #[must_use]
     pub fn trunk_cap(&self, trunk: &str) -> Option<u32> {
-        self.config
-            .trunk_caps
-            .get(trunk)
-            .copied()
-            .or(self.config.default_trunk_cap)
+        self.config.trunk_cap(trunk)
+    }
+
+    /// Puts `config` in force in place of the running configuration (a policy file read again),
+    /// keeping what the policy has seen, so that the new rules apply to the site as it is:
+    ///
+    /// - Calls in progress stay counted, each against its trunks by name (a trunk whose addresses
+    ///   changed is the same trunk). A cap lowered below a trunk's calls in progress refuses its
+    ///   next calls until enough of them end; no call is cut.
+    /// - A trunk the new configuration no longer counts calls against (no longer named, or no
+    ///   longer capped) drops out of its calls: they stay tracked until they end (their end events
+    ///   still find them, they still count for their extension) but count against no trunk. A
+    ///   later configuration naming the trunk again does not count them again.
+    /// - Per-extension counts of calls in progress are kept whatever the roles say now: they are
+    ///   calls, not rules, and [`PolicyConfig::extension_cap`] applies to every extension.
+    /// - Velocity windows (per extension, site-wide, per number) are kept: they record what callers
+    ///   did, and the new limits are read against them. A window made longer sees only the events
+    ///   the shorter one still held.
+    /// - A call's lost-BYE timeout keeps its last sign of life and takes the new
+    ///   [`PolicyConfig::call_timeout_secs`].
+    /// - A recently refused Call-ID is remembered for the rest of SIP's Timer B: its retransmission
+    ///   is the same request, not a new call, and gets the same answer (one refused for a full trunk
+    ///   or extension is looked at again, as without a reconfigure).
+    pub fn reconfigure(&mut self, config: PolicyConfig) -> Reconfigured {
+        let old = std::mem::replace(&mut self.config, config);
+        let new = &self.config;
+        let dropped_names: BTreeSet<String> = self
+            .per_trunk
+            .keys()
+            .filter(|t| {
+                (old.names_trunk(t) && !new.names_trunk(t))
+                    || (old.trunk_cap(t).is_some() && new.trunk_cap(t).is_none())
+            })
+            .cloned()
+            .collect();
+        let longer_ms =
+            (i64::from(new.call_timeout_secs) - i64::from(old.call_timeout_secs)) * 1000;
+        for call in self.active.values_mut() {
+            call.trunks.retain(|t| !dropped_names.contains(t));
+            if call
+                .awaiting_leg
+                .as_ref()
+                .is_some_and(|t| dropped_names.contains(t))
+            {
+                call.awaiting_leg = None;
+            }
+            call.expires = call.expires.plus_millis(longer_ms);
+        }
+        let dropped = dropped_names
+            .into_iter()
+            .filter_map(|t| self.per_trunk.remove(&t).map(|n| (t, n)))
+            .collect();
+        let mut kept: Vec<KeptTrunk> = self
+            .per_trunk
+            .iter()
+            .filter_map(|(name, calls)| {
+                Some(KeptTrunk {
+                    name: name.clone(),
+                    calls: *calls,
+                    cap: new.trunk_cap(name)?,
+                })
+            })
+            .collect();
+        kept.sort_by(|a, b| a.name.cmp(&b.name));
+        Reconfigured {
+            calls: self.active.len(),
+            trunks: kept,
+            dropped,
+        }
     }
 
     /// The violation when `trunk`'s cap is reached (the caller forgets timed-out calls first).
