@@ -145,10 +145,15 @@ impl Screen {
         if let Some(rest) = msg.strip_prefix(b"IP ") {
             // IP 203.0.113.5 Rejected by acl "domains"   (a plain rejection)
             // IP 203.0.113.5 Rejected by acl "domains". Falling back to Digest auth.   (not a failure)
+            // IP 203.0.113.5 Rejected by register acl "domains"   (sofia_reg_handle_sip_i_register, 403)
+            // "IP %s Rejected by user acl %s" is not read: sofia_reg_parse_auth fills it from the
+            // X-AUTH-IP header a proxy (or anyone) sends, not from the network.
             let addr = address_run(rest);
             let peer = ip(addr)?;
             let tail = rest.get(addr.len()..)?;
-            if !tail.starts_with(b" Rejected by acl") || find(tail, b"Falling back").is_some() {
+            let acl =
+                tail.starts_with(b" Rejected by acl") && find(tail, b"Falling back").is_none();
+            if !acl && !tail.starts_with(b" Rejected by register acl \"") {
                 return None;
             }
             return Some((peer, LogEvent::Rejected { user: None }));

@@ -102,6 +102,10 @@ pub struct Parsed<'a> {
 
 /// Parses lines of one format. Cheap to call: lines are first screened with one multi-pattern scan, and
 /// only the few that carry a known phrase are looked at further.
+///
+/// A parser follows one file (or journal) line by line: it remembers where it stands inside FreeSWITCH's
+/// multi-line registration entry (see [`LineParser::parse`]), so it is `Send` but not `Sync`, and a
+/// clone carries that position with it.
 #[derive(Debug, Clone)]
 pub struct LineParser {
     format: Format,

@@ -310,6 +310,15 @@ fn freeswitch_sofia_lines() {
                 "2026-11-22 20:44:38.123456 [DEBUG] sofia.c:10395 IP 203.0.113.5 Rejected by acl \"domains\"",
                 want("203.0.113.5", "rejected", None),
             ),
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:2960 IP 203.0.113.5 Rejected by register acl \"domains\"",
+                want("203.0.113.5", "rejected", None),
+            ),
+            // The address a proxy's (or anyone's) X-AUTH-IP header names, not the network's.
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1532 IP 192.0.2.66 Rejected by user acl domains",
+                None,
+            ),
             // Must not count: challenges are the normal handshake.
             (
                 "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1855 SIP auth challenge (REGISTER) on sofia profile 'internal' for [1000@192.0.2.10] from ip 198.51.100.20",
