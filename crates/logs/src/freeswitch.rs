@@ -32,8 +32,9 @@ use std::net::IpAddr;
 
 use memchr::memmem;
 
-use crate::LogEvent;
 use crate::scan::{address_run, find, ip, rfind, until};
+use crate::time::parse_prefix_time;
+use crate::{LogEvent, Timestamp};
 
 type Found<'a> = (IpAddr, LogEvent<'a>);
 
@@ -71,10 +72,10 @@ enum Entry {
     /// Not inside one.
     #[default]
     Outside,
-    /// The last line was `… sofia_reg.c:LINE Register:`.
-    Header,
+    /// The last line was `… sofia_reg.c:LINE Register:`, written at that time.
+    Header(Option<Timestamp>),
     /// The last two lines were the header and `From:    [USER@HOST]` (the user, unless too long).
-    From(Option<User>),
+    From(Option<User>, Option<Timestamp>),
 }
 
 /// Parses FreeSWITCH lines, with its source-file searcher built once.
@@ -92,18 +93,21 @@ impl Screen {
         }
     }
 
-    pub fn parse<'a>(&self, line: &'a [u8]) -> Option<Found<'a>> {
+    /// What `line` reports, and when, if that is not the line's own timestamp: a success reported on an
+    /// entry's `Contact:` line happened when the entry's first line says. `year` completes timestamps
+    /// without one.
+    pub fn parse<'a>(&self, line: &'a [u8], year: i32) -> Option<(Found<'a>, Option<Timestamp>)> {
         // The continuation lines of a `Register:` entry have no prefix: they count only right after the
         // lines FreeSWITCH writes before them, and only starting in the first column (a SIP trace indents
         // every line it dumps, and a folded header value starts with white space).
         match self.entry.replace(Entry::Outside) {
-            Entry::Header => {
+            Entry::Header(time) => {
                 if let Some(user) = from_line(line) {
-                    self.entry.set(Entry::From(User::copy(user)));
+                    self.entry.set(Entry::From(User::copy(user), time));
                     return None;
                 }
             }
-            Entry::From(user) => {
+            Entry::From(user, time) => {
                 if line.starts_with(b"Contact: [") {
                     let mut buf = [0; MAX_PATH];
                     let (peer, path_user) = contact_line(line, &mut buf)?;
@@ -111,11 +115,16 @@ impl Screen {
                     let user = user.filter(|u| u.get() == path_user).and_then(|u| {
                         find(line, u.get()).and_then(|at| line.get(at..at + u.get().len()))
                     });
-                    return Some((peer, LogEvent::AuthSucceeded { user }));
+                    return Some(((peer, LogEvent::AuthSucceeded { user }), time));
                 }
             }
             Entry::Outside => {}
         }
+        Some((self.single(line, year)?, None))
+    }
+
+    /// What `line` reports on its own (or the start of a `Register:` entry, remembered).
+    fn single<'a>(&self, line: &'a [u8], year: i32) -> Option<Found<'a>> {
         let (file, msg) = message(line, &self.source)?;
         if let Some(rest) = msg.strip_prefix(b"Register:") {
             // sofia_reg_handle_register_token's debug entry (see the module documentation).
@@ -123,7 +132,7 @@ impl Screen {
                 return None;
             }
             if rest.trim_ascii_end().is_empty() {
-                self.entry.set(Entry::Header);
+                self.entry.set(Entry::Header(parse_prefix_time(line, year)));
                 return None;
             }
             return register_one_line(rest);

@@ -92,7 +92,8 @@ impl fmt::Display for Format {
 /// What one log line says about one peer.
 #[derive(Debug, Clone, Copy)]
 pub struct Parsed<'a> {
-    /// When the line says it happened, if it carries a timestamp the parser understands.
+    /// When the line says it happened, if it carries a timestamp the parser understands. For a success
+    /// FreeSWITCH logs over several lines, the time on the entry's first line.
     pub time: Option<Timestamp>,
     /// The remote peer the line is about.
     pub peer: IpAddr,
@@ -149,13 +150,13 @@ impl LineParser {
     /// and the user when the Contact's user is the `From:` user. The same entry on one line, as rsyslog
     /// (`#012`) or journald (a `MESSAGE` with newlines) passes it on, needs no memory.
     pub fn parse<'a>(&self, line: &'a [u8]) -> Option<Parsed<'a>> {
-        let (peer, event) = match self.format {
-            Format::Asterisk => self.asterisk.parse(line)?,
-            Format::FreeSwitch => self.freeswitch.parse(line)?,
-            Format::Kamailio => self.patterns.iter().find_map(|p| p.apply(line))?,
+        let ((peer, event), time) = match self.format {
+            Format::Asterisk => (self.asterisk.parse(line)?, None),
+            Format::FreeSwitch => self.freeswitch.parse(line, self.year)?,
+            Format::Kamailio => (self.patterns.iter().find_map(|p| p.apply(line))?, None),
         };
         Some(Parsed {
-            time: time::parse_prefix_time(line, self.year),
+            time: time.or_else(|| time::parse_prefix_time(line, self.year)),
             peer,
             event,
         })

@@ -720,3 +720,23 @@ fn freeswitch_lookalikes_of_success_are_not_successes() {
         ],
     );
 }
+
+#[test]
+fn freeswitch_registration_success_is_timed_by_the_entry_first_line() {
+    // The Contact line carries no timestamp; replay would otherwise place the success at whatever time
+    // it saw last.
+    let parser = LineParser::new(Format::FreeSwitch, Vec::new(), 2026);
+    let contact = "\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20%3A41302>";
+    let text = format!(
+        "2026-11-22 20:44:38.123456 97.53% [DEBUG] sofia_reg.c:1921 {}",
+        register_body("1000@pbx.example.com", contact, "\n")
+    );
+    let header_time = pbxguard_logs::parse_prefix_time(text.as_bytes(), 2026);
+    assert!(header_time.is_some());
+    let times: Vec<_> = text
+        .lines()
+        .filter_map(|l| parser.parse(l.as_bytes()))
+        .map(|p| p.time)
+        .collect();
+    assert_eq!(times, vec![header_time]);
+}
