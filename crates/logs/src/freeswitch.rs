@@ -25,7 +25,13 @@
 //! URI. That address is where the REGISTER came from, so it is the peer. A registration FreeSWITCH did not
 //! treat as NATed has only the address the phone wrote in its Contact, which proves nothing about where the
 //! request came from: such an entry reports nothing. A client that sends a `Path` header gets that path
-//! encoded instead (it starts with `<`), which is not an address and reports nothing either.
+//! encoded instead (its URI without `<>`, normally a proxy's `sip:HOST;lr`, which has no user part and
+//! reports nothing). A Path written as `sip:USER@IP:PORT` would be read as the source: only a client that
+//! has just passed authentication (or a proxy in front of FreeSWITCH) can put it there.
+//!
+//! The `sofia::register` event carries `network-ip` and `network-port`, but it goes to the event system
+//! (event socket), not to the log. The only `SIP auth OK` line (`… due to user-agent-filter`) is written
+//! before the password is checked, names no address, and is not a success.
 
 use std::cell::Cell;
 use std::net::IpAddr;

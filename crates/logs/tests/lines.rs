@@ -620,7 +620,8 @@ fn freeswitch_registrations_without_an_observed_address_report_nothing() {
         "\"1000\" <sip:1000@198.51.100.20:5060;transport=tcp>",
         // NDLB-connectile-dysfunction rewrites the host but adds no fs_path: not read (yet).
         "\"1000\" <sip:1000@198.51.100.20:41302;fs_nat=yes>",
-        // A Path header is encoded instead of the network address.
+        // A Path header is encoded instead of the network address (its URI, with or without the <>).
+        "\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=sip%3Aedge.example.com%3Blr>",
         "\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=%3Csip%3Aedge.example.com%3Blr%3E>",
         // Parameters the client wrote after a planted fs_path: not FreeSWITCH's last word.
         "\"\" <sip:1000@198.51.100.20:5060;fs_nat=yes;fs_path=sip%3A1000%40192.0.2.66%3A5060;x=1>",
