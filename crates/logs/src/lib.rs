@@ -13,6 +13,10 @@
 //! - Only the address the PBX says the request came from counts. Addresses inside SIP URIs (`sip:100@IP`)
 //!   are whatever the sender wrote, often the PBX's own address, and are never used as the peer.
 //! - IPv4 and IPv6 peers are both recognised, with or without a port, with or without brackets.
+//! - A success counts only with an address the PBX itself observed. FreeSWITCH logs a successful
+//!   registration as a multi-line debug entry that names the source address only for clients it treats
+//!   as NATed (see the FreeSWITCH notes on [`LineParser::parse`]); other FreeSWITCH successes report
+//!   nothing rather than trust the address a phone wrote in its Contact.
 //!
 //! # Timestamps
 //!
@@ -88,7 +92,8 @@ impl fmt::Display for Format {
 /// What one log line says about one peer.
 #[derive(Debug, Clone, Copy)]
 pub struct Parsed<'a> {
-    /// When the line says it happened, if it carries a timestamp the parser understands.
+    /// When the line says it happened, if it carries a timestamp the parser understands. For a success
+    /// FreeSWITCH logs over several lines, the time on the entry's first line.
     pub time: Option<Timestamp>,
     /// The remote peer the line is about.
     pub peer: IpAddr,
@@ -98,6 +103,10 @@ pub struct Parsed<'a> {
 
 /// Parses lines of one format. Cheap to call: lines are first screened with one multi-pattern scan, and
 /// only the few that carry a known phrase are looked at further.
+///
+/// A parser follows one file (or journal) line by line: it remembers where it stands inside FreeSWITCH's
+/// multi-line registration entry (see [`LineParser::parse`]), so it is `Send` but not `Sync`, and a
+/// clone carries that position with it.
 #[derive(Debug, Clone)]
 pub struct LineParser {
     format: Format,
@@ -132,14 +141,22 @@ impl LineParser {
 
     /// What `line` (without its line ending) says about a peer, or `None` when it says nothing the engine
     /// uses. Never panics, whatever the bytes.
+    ///
+    /// Give the lines of one file in order, one parser per file: FreeSWITCH writes a successful
+    /// registration as one entry over four lines (`sofia_reg.c:LINE Register:`, `From:    [USER@HOST]`,
+    /// `Contact: [CONTACT]`, `Expires: [SECONDS]`, written when the sofia profile's `debug` parameter is
+    /// 1 or more), and the parser remembers where it is inside one. The success is reported on the
+    /// `Contact:` line, with the address from the `fs_path` FreeSWITCH adds to a NATed client's Contact,
+    /// and the user when the Contact's user is the `From:` user. The same entry on one line, as rsyslog
+    /// (`#012`) or journald (a `MESSAGE` with newlines) passes it on, needs no memory.
     pub fn parse<'a>(&self, line: &'a [u8]) -> Option<Parsed<'a>> {
-        let (peer, event) = match self.format {
-            Format::Asterisk => self.asterisk.parse(line)?,
-            Format::FreeSwitch => self.freeswitch.parse(line)?,
-            Format::Kamailio => self.patterns.iter().find_map(|p| p.apply(line))?,
+        let ((peer, event), time) = match self.format {
+            Format::Asterisk => (self.asterisk.parse(line)?, None),
+            Format::FreeSwitch => self.freeswitch.parse(line, self.year)?,
+            Format::Kamailio => (self.patterns.iter().find_map(|p| p.apply(line))?, None),
         };
         Some(Parsed {
-            time: time::parse_prefix_time(line, self.year),
+            time: time.or_else(|| time::parse_prefix_time(line, self.year)),
             peer,
             event,
         })

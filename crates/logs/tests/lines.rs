@@ -310,6 +310,15 @@ fn freeswitch_sofia_lines() {
                 "2026-11-22 20:44:38.123456 [DEBUG] sofia.c:10395 IP 203.0.113.5 Rejected by acl \"domains\"",
                 want("203.0.113.5", "rejected", None),
             ),
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:2960 IP 203.0.113.5 Rejected by register acl \"domains\"",
+                want("203.0.113.5", "rejected", None),
+            ),
+            // The address a proxy's (or anyone's) X-AUTH-IP header names, not the network's.
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1532 IP 192.0.2.66 Rejected by user acl domains",
+                None,
+            ),
             // Must not count: challenges are the normal handshake.
             (
                 "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:1855 SIP auth challenge (REGISTER) on sofia profile 'internal' for [1000@192.0.2.10] from ip 198.51.100.20",
@@ -476,4 +485,259 @@ fn journal_messages_without_a_syslog_header() {
             want("203.0.113.9", "auth_failed", Some("1001")),
         )],
     );
+}
+
+/// The body of FreeSWITCH's `Register:` debug entry (sofia_reg_handle_register_token's
+/// `"Register:\nFrom:    [%s@%s]\nContact: [%s]\nExpires: [%ld]\n"`), for `user@host` with `contact`.
+fn register_body(user_host: &str, contact: &str, sep: &str) -> String {
+    format!("Register:{sep}From:    [{user_host}]{sep}Contact: [{contact}]{sep}Expires: [3600]")
+}
+
+/// Feeds an entry's lines to a fresh parser; what each line gives.
+fn entry(prefix: &str, user_host: &str, contact: &str) -> Vec<Option<Want>> {
+    let parser = LineParser::new(Format::FreeSwitch, Vec::new(), 2026);
+    let text = format!("{prefix}{}", register_body(user_host, contact, "\n"));
+    text.lines().map(|l| got(&parser, l)).collect()
+}
+
+/// The success an entry reports (on its `Contact:` line), checking that no other line reports anything.
+fn entry_success(prefix: &str, user_host: &str, contact: &str) -> Option<Want> {
+    let got = entry(prefix, user_host, contact);
+    assert_eq!(got.len(), 4);
+    assert_eq!(
+        (&got[0], &got[1], &got[3]),
+        (&None, &None, &None),
+        "{contact}"
+    );
+    got.into_iter().nth(2).flatten()
+}
+
+// Line numbers in these prefixes differ between releases; the parser reads only `sofia_reg.c:`.
+const FS_16: &str = "2026-11-22 20:44:38.123456 [DEBUG] sofia_reg.c:1581 ";
+const FS_18: &str = "2026-11-22 20:44:38.123456 [DEBUG] sofia_reg.c:1754 ";
+const FS_110: &str = "2026-11-22 20:44:38.123456 97.53% [DEBUG] sofia_reg.c:1921 ";
+
+#[test]
+fn freeswitch_nated_registration_is_a_success_from_the_network_address() {
+    // The Contact FreeSWITCH rewrote for a NATed client (`%s <%s:%s@%s%s%s%s%s>` with `;fs_nat=yes` and
+    // `;fs_path=` + switch_url_encode("sip:USER@NETWORK_IP:NETWORK_PORT")).
+    let nated = "\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20%3A41302>";
+    for prefix in [FS_16, FS_18, FS_110] {
+        assert_eq!(
+            entry_success(prefix, "1000@pbx.example.com", nated),
+            want("198.51.100.20", "auth_succeeded", Some("1000")),
+            "{prefix}"
+        );
+    }
+    for (contact, peer, user) in [
+        // Contact parameters (`%s <%s:%s@%s%s;%s%s%s%s>`) and NDLB-received-in-nat-reg-contact's
+        // `;received=IP:PORT`; the fs_path then carries the parameters too.
+        (
+            "\"\" <sip:1000@192.168.1.20:5062;transport=udp;received=198.51.100.20:41302;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20%3A41302%3Btransport%3Dudp>",
+            "198.51.100.20",
+            Some("1000"),
+        ),
+        // WebRTC over WSS: always NATed, the Contact host is made up by the browser.
+        (
+            "\"\" <sip:1001@df7jal23ls0d.invalid;transport=ws;fs_nat=yes;fs_path=sip%3A1001%40203.0.113.77%3A52344%3Btransport%3Dws>",
+            "203.0.113.77",
+            Some("1001"),
+        ),
+        // IPv6 (`[%s]` for an AF_INET6 peer) over TLS (`sips`).
+        (
+            "\"1000\" <sips:1000@[fd00::20]:5061;fs_nat=yes;fs_path=sips%3A1000%40%5B2001%3Adb8%3A1%3A%3A20%5D%3A5061>",
+            "2001:db8:1::20",
+            Some("1000"),
+        ),
+        // A Contact user other than the From user: the source is trusted, no user is cleared.
+        (
+            "\"\" <sip:a7f3c9@192.168.1.20:5060;fs_nat=yes;fs_path=sip%3Aa7f3c9%40198.51.100.20%3A5060>",
+            "198.51.100.20",
+            None,
+        ),
+        // A client that planted an fs_path of its own in its Contact parameters: FreeSWITCH's comes last.
+        (
+            "\"\" <sip:1000@192.168.1.20:5060;fs_path=sip%3A1000%40192.0.2.66%3A5060;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20%3A41302>",
+            "198.51.100.20",
+            Some("1000"),
+        ),
+    ] {
+        let from = if contact.contains("sip:1001@") {
+            "1001@pbx.example.com"
+        } else {
+            "1000@pbx.example.com"
+        };
+        assert_eq!(
+            entry_success(FS_110, from, contact),
+            want(peer, "auth_succeeded", user),
+            "{contact}"
+        );
+    }
+}
+
+#[test]
+fn freeswitch_registration_on_one_line_through_syslog_or_journald() {
+    let contact = "\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20%3A41302>";
+    let parser = LineParser::new(Format::FreeSwitch, Vec::new(), 2026);
+    // rsyslog escapes the newlines as #012.
+    let syslog = format!(
+        "Nov 22 20:44:38 pbx freeswitch[880]: [DEBUG] sofia_reg.c:1921 {}",
+        register_body("1000@pbx.example.com", contact, "#012")
+    );
+    // journald keeps them in one MESSAGE.
+    let journal = format!(
+        "[DEBUG] sofia_reg.c:1921 {}\n",
+        register_body("1000@pbx.example.com", contact, "\n")
+    );
+    for line in [&syslog, &journal] {
+        assert_eq!(
+            got(&parser, line),
+            want("198.51.100.20", "auth_succeeded", Some("1000")),
+            "{line}"
+        );
+    }
+    let other_user = syslog.replace("From:    [1000@", "From:    [1001@");
+    assert_eq!(
+        got(&parser, &other_user),
+        want("198.51.100.20", "auth_succeeded", None)
+    );
+    let not_nated = format!(
+        "[DEBUG] sofia_reg.c:1921 {}",
+        register_body(
+            "1000@pbx.example.com",
+            "\"1000\" <sip:1000@198.51.100.20:5060>",
+            "#012"
+        )
+    );
+    assert_eq!(got(&parser, &not_nated), None);
+}
+
+#[test]
+fn freeswitch_registrations_without_an_observed_address_report_nothing() {
+    for contact in [
+        // Not NATed: the Contact holds whatever the phone wrote.
+        "\"1000\" <sip:1000@198.51.100.20:5060>",
+        "\"1000\" <sip:1000@198.51.100.20:5060;transport=tcp>",
+        // NDLB-connectile-dysfunction rewrites the host but adds no fs_path: not read (yet).
+        "\"1000\" <sip:1000@198.51.100.20:41302;fs_nat=yes>",
+        // A Path header is encoded instead of the network address (its URI, with or without the <>).
+        "\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=sip%3Aedge.example.com%3Blr>",
+        "\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=%3Csip%3Aedge.example.com%3Blr%3E>",
+        // Parameters the client wrote after a planted fs_path: not FreeSWITCH's last word.
+        "\"\" <sip:1000@198.51.100.20:5060;fs_nat=yes;fs_path=sip%3A1000%40192.0.2.66%3A5060;x=1>",
+        // No port, a malformed escape, no user part, a hostname.
+        "\"\" <sip:1000@192.168.1.20;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20>",
+        "\"\" <sip:1000@192.168.1.20;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20%3A50%6>",
+        "\"\" <sip:1000@192.168.1.20;fs_nat=yes;fs_path=sip%3A198.51.100.20%3A5060>",
+        "\"\" <sip:1000@192.168.1.20;fs_nat=yes;fs_path=sip%3A1000%40pbx.example.com%3A5060>",
+    ] {
+        assert_eq!(
+            entry(FS_110, "1000@pbx.example.com", contact),
+            vec![None, None, None, None],
+            "{contact}"
+        );
+    }
+}
+
+#[test]
+fn freeswitch_register_entry_lines_count_only_in_their_place() {
+    let parser = LineParser::new(Format::FreeSwitch, Vec::new(), 2026);
+    let header = format!("{FS_110}Register:");
+    let from = "From:    [1000@pbx.example.com]";
+    let contact = "Contact: [\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20%3A41302>]";
+    let other = "2026-11-22 20:44:38.123457 [DEBUG] sofia.c:7400 Channel sofia/internal/1000@pbx.example.com entering state [received][100]";
+    let cases: &[&[&str]] = &[
+        // Continuation lines alone, or without the header.
+        &[contact],
+        &[from, contact],
+        // Another line between header and From, or between From and Contact.
+        &[&header, other, from, contact],
+        &[&header, from, other, contact],
+        // Indented, as a SIP trace dumps every line and a folded header value continues.
+        &[&header, &format!("   {from}"), contact],
+        &[&header, from, &format!("   {contact}")],
+        // A `Register:` message from another source file, or a header that carries more text.
+        &[
+            "2026-11-22 20:44:38.123456 [DEBUG] sofia.c:1921 Register:",
+            from,
+            contact,
+        ],
+        &[&format!("{FS_110}Register: again"), from, contact],
+    ];
+    for lines in cases {
+        for l in *lines {
+            assert_eq!(got(&parser, l), None, "{lines:?}");
+        }
+    }
+    // And in place, after all that, it still counts.
+    assert_eq!(got(&parser, &header), None);
+    assert_eq!(got(&parser, from), None);
+    assert_eq!(
+        got(&parser, contact),
+        want("198.51.100.20", "auth_succeeded", Some("1000"))
+    );
+    // A second Contact line is not a second success.
+    assert_eq!(got(&parser, contact), None);
+}
+
+#[test]
+fn freeswitch_lookalikes_of_success_are_not_successes() {
+    check(
+        Format::FreeSwitch,
+        &[
+            // sofia_reg_parse_auth: the user-agent filter passed, the password is checked after it.
+            (
+                "2026-11-22 20:44:38.123456 [DEBUG] sofia_reg.c:1402 SIP auth OK (REGISTER) due to user-agent-filter.  Filter \"^Yealink\" User-Agent \"Yealink SIP-T46S 66.86.0.15\"",
+                None,
+            ),
+            // Outbound registrations of FreeSWITCH's own gateways (sofia_reg_check_gateway).
+            (
+                "2026-11-22 20:44:38.123456 [NOTICE] sofia_reg.c:493 Registering carrier1",
+                None,
+            ),
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:564 carrier1 Failed Registration [401], setting retry to 30 seconds.",
+                None,
+            ),
+            (
+                "2026-11-22 20:44:38.123456 [WARNING] sofia_reg.c:531 Timeout Registering carrier1",
+                None,
+            ),
+            // sofia_reg_handle_register_token with the profile's debug on: the challenge or refusal sent.
+            (
+                "2026-11-22 20:44:38.123456 [DEBUG] sofia_reg.c:1868 Send challenge for [1000@pbx.example.com]",
+                None,
+            ),
+            (
+                "2026-11-22 20:44:38.123456 [DEBUG] sofia_reg.c:1790 Send forbidden for [1000@pbx.example.com]",
+                None,
+            ),
+            // An unregistration or an expiry is logged by no line at all; the presence status "Registered"
+            // and "Unregistered" go to events, not the log. A dialplan echo of the words is not sofia_reg.c.
+            (
+                "2026-11-22 20:44:38.123456 [INFO] mod_dptools.c:1792 Register: From: [1000@pbx.example.com]",
+                None,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn freeswitch_registration_success_is_timed_by_the_entry_first_line() {
+    // The Contact line carries no timestamp; replay would otherwise place the success at whatever time
+    // it saw last.
+    let parser = LineParser::new(Format::FreeSwitch, Vec::new(), 2026);
+    let contact = "\"1000\" <sip:1000@192.168.1.20:5060;fs_nat=yes;fs_path=sip%3A1000%40198.51.100.20%3A41302>";
+    let text = format!(
+        "2026-11-22 20:44:38.123456 97.53% [DEBUG] sofia_reg.c:1921 {}",
+        register_body("1000@pbx.example.com", contact, "\n")
+    );
+    let header_time = pbxguard_logs::parse_prefix_time(text.as_bytes(), 2026);
+    assert!(header_time.is_some());
+    let times: Vec<_> = text
+        .lines()
+        .filter_map(|l| parser.parse(l.as_bytes()))
+        .map(|p| p.time)
+        .collect();
+    assert_eq!(times, vec![header_time]);
 }
