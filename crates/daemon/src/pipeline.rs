@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pbxguard_engine::{Engine, Event, Observation, Timestamp, Verdict};
 use pbxguard_sip::{
-    Anomaly, Error as SipError, Frame as SipFrame, Header, Message, Status, StreamCursor,
+    Anomaly, Error as SipError, Frame as SipFrame, HeaderSlots, Message, Status, StreamCursor,
     StreamParser,
 };
 use pbxguard_sys::decode::{self, Decoded, Packet, ReasmLimits, Reassembler, Transport};
@@ -212,8 +212,8 @@ impl Pipeline {
         at: Timestamp,
         last: bool,
     ) -> Option<Verdict> {
-        let mut headers = [Header::EMPTY; N];
-        match Message::parse_datagram(payload, &mut headers) {
+        let mut slots = HeaderSlots::<N>::new();
+        match Message::parse_datagram(payload, &mut slots.0) {
             Ok(msg) if !last && msg.anomalies().contains(Anomaly::TooManyHeaders) => None,
             Ok(msg) => Some(self.message(&msg, payload, direction, peer, at)),
             Err(SipError::Empty) => {
@@ -360,8 +360,8 @@ impl Pipeline {
         let parser = self.stream_parser;
         loop {
             let rest = buf.get(consumed..).unwrap_or_default();
-            let mut headers = [Header::EMPTY; HEADERS];
-            match parser.parse_resume(rest, &mut headers, cursor) {
+            let mut slots = HeaderSlots::<HEADERS>::new();
+            match parser.parse_resume(rest, &mut slots.0, cursor) {
                 Ok(Status::Complete(SipFrame::Message(msg))) => {
                     let n = msg.len().max(1);
                     verdict = self.message(&msg, rest, direction, peer, at);

@@ -378,6 +378,35 @@ pub struct Header<'b> {
     kind: HeaderName,
 }
 
+/// Storage for the headers of one message, aligned to a cache line: filling a fresh array of
+/// [`Header::EMPTY`] before each parse is one aligned memory fill, and the slots the parser writes
+/// never straddle cache lines more than they must. A plain `[Header::EMPTY; N]` works the same,
+/// only its fill and stores can be slower where the stack happens to place it.
+///
+/// ```
+/// use pbxguard_sip::{HeaderSlots, Message};
+/// let mut slots = HeaderSlots::<32>::new();
+/// let msg = Message::parse_datagram(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n", &mut slots.0).unwrap();
+/// assert_eq!(msg.headers().len(), 1);
+/// ```
+#[repr(C, align(64))]
+pub struct HeaderSlots<'b, const N: usize>(pub [Header<'b>; N]);
+
+impl<const N: usize> HeaderSlots<'_, N> {
+    /// `N` empty slots.
+    #[must_use]
+    #[inline]
+    pub const fn new() -> Self {
+        Self([Header::EMPTY; N])
+    }
+}
+
+impl<const N: usize> Default for HeaderSlots<'_, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<'b> Header<'b> {
     /// An empty header, to initialise the storage array: `[Header::EMPTY; 64]`.
     pub const EMPTY: Header<'static> = Header {

@@ -56,7 +56,7 @@ mod via;
 
 pub use anomaly::{Anomalies, Anomaly};
 pub use auth::{AuthHeader, AuthParams};
-pub use header::{Header, HeaderName, Values};
+pub use header::{Header, HeaderName, HeaderSlots, Values};
 pub use message::{Message, StartLine};
 pub use method::{Method, StatusCode};
 pub use name_addr::{Contact, NameAddr};
