@@ -671,7 +671,10 @@ pub static KEYS: &[Key] = &[
         "Log files to follow, each as \"FORMAT:PATH\" with FORMAT one of asterisk, freeswitch, kamailio \
          (e.g. \"asterisk:/var/log/asterisk/full\", \"freeswitch:/var/log/freeswitch/freeswitch.log\"). \
          Reading starts where the guard stopped if that was within the last hour (positions are kept in \
-         the state store), else at the end of each file; rotated and truncated files are followed."
+         the state store), else at the end of each file; rotated and truncated files are followed. \
+         FreeSWITCH writes authentication failures only with log-auth-failures=true on the sofia profile, \
+         and successful registrations (which earn a phone's address trust) only with the profile's \
+         debug at 1 or more, for phones it handles as behind NAT."
     ),
     key!(
         "logs",
