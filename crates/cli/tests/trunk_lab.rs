@@ -80,10 +80,18 @@ request_route {
 }
 "#;
 
-/// A call the PBX hangs up: INVITE, 200, ACK, then BYE from the PBX, answered 200.
-const HUNG_UP: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="A call the PBX hangs up">
-  <send retrans="500">
+/// A SIPp scenario of the carrier: its INVITE with an SDP offer, then `rest`.
+fn carrier_scenario(name: &str, rest: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="{name}">
+{CARRIER_INVITE}{rest}</scenario>
+"#
+    )
+}
+
+/// The carrier's INVITE (an offer from a UK number, retransmitted every 500 ms).
+const CARRIER_INVITE: &str = r#"  <send retrans="500">
     <![CDATA[
 
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -107,7 +115,13 @@ const HUNG_UP: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 
     ]]>
   </send>
-  <recv response="100" optional="true"/>
+"#;
+
+/// A call the PBX hangs up: INVITE, 200, ACK, then BYE from the PBX, answered 200.
+fn hung_up() -> String {
+    carrier_scenario(
+        "A call the PBX hangs up",
+        r#"  <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200"/>
   <send>
@@ -138,37 +152,15 @@ const HUNG_UP: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 
     ]]>
   </send>
-</scenario>
-"#;
+"#,
+    )
+}
 
 /// A call the guard refuses: INVITE, 503, ACK.
-const REFUSED: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="A call offered on a full trunk">
-  <send retrans="500">
-    <![CDATA[
-
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: carrier <sip:+442079460000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: sip:carrier@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=carrier 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
+fn refused() -> String {
+    carrier_scenario(
+        "A call offered on a full trunk",
+        r#"  <recv response="100" optional="true"/>
   <recv response="503"/>
   <send>
     <![CDATA[
@@ -184,8 +176,9 @@ const REFUSED: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 
     ]]>
   </send>
-</scenario>
-"#;
+"#,
+    )
+}
 
 /// The phone: SIPp's built-in UAS (180, 200, waits for ACK and BYE), killed on drop.
 struct Phone(Child);
@@ -438,7 +431,7 @@ fn inline_the_third_concurrent_call_on_a_trunk_capped_at_two_is_refused_until_on
     }
     let (lab, _policy_dir) = trunk_lab(2);
     let refused_xml = lab.path("refused.xml");
-    fs::write(&refused_xml, REFUSED).unwrap();
+    fs::write(&refused_xml, refused()).unwrap();
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
 
     // Two calls, answered and held (a for 20 s, b for 6 s after the answer).
@@ -507,8 +500,8 @@ fn inline_a_call_the_pbx_hangs_up_frees_its_trunk() {
     }
     let (lab, _policy_dir) = trunk_lab(1);
     let (refused_xml, hung_up_xml) = (lab.path("refused.xml"), lab.path("hung-up.xml"));
-    fs::write(&refused_xml, REFUSED).unwrap();
-    fs::write(&hung_up_xml, HUNG_UP).unwrap();
+    fs::write(&refused_xml, refused()).unwrap();
+    fs::write(&hung_up_xml, hung_up()).unwrap();
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
 
     // The carrier's call to 2002 takes the trunk's one channel; the PBX hangs up after 3 s.
@@ -535,7 +528,7 @@ fn inline_a_call_the_pbx_places_on_the_trunk_counts_against_its_cap() {
     }
     let (lab, _policy_dir) = trunk_lab(1);
     let refused_xml = lab.path("refused.xml");
-    fs::write(&refused_xml, REFUSED).unwrap();
+    fs::write(&refused_xml, refused()).unwrap();
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
     let _gateway = gateway(&lab);
 
@@ -577,7 +570,7 @@ fn inline_with_an_outbound_trunk_a_phones_call_on_a_full_trunk_never_reaches_kam
     }
     let (lab, _policy_dir) = trunk_lab_with(1, "outbound_trunk = \"carrier\"\n");
     let refused_xml = lab.path("refused.xml");
-    fs::write(&refused_xml, REFUSED).unwrap();
+    fs::write(&refused_xml, refused()).unwrap();
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
     let _gateway = gateway(&lab);
 
@@ -615,7 +608,7 @@ fn inline_calls_up_before_a_policy_reload_still_count_against_the_cap() {
     }
     let (lab, policy_dir) = trunk_lab(2);
     let refused_xml = lab.path("refused.xml");
-    fs::write(&refused_xml, REFUSED).unwrap();
+    fs::write(&refused_xml, refused()).unwrap();
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
 
     let mut m = Call::start(&lab, "m", 5085, Duration::from_secs(12), None);
