@@ -6,7 +6,9 @@
 //! directories and reads files for the command line.
 //!
 //! Readers ([`read`]) understand Asterisk's `.conf` format, FreeSWITCH XML, `kamailio.cfg` with its
-//! preprocessor, and `iptables-save` / `nft list ruleset` / `nft -j list ruleset` output. They are tolerant:
+//! preprocessor, `iptables-save` / `nft list ruleset` / `nft -j list ruleset` output, and firewalld's
+//! permanent configuration (`zones/*.xml`, `services/*.xml` and `firewalld.conf` of one directory such as
+//! `/etc/firewalld`, read together; see [`read::firewalld`]). They are tolerant:
 //! what they cannot read is reported in [`Report::unread`] and the rest is still audited. Every finding
 //! carries the file and line where the fix goes; the [`rules`] catalog says why each rule matters and how
 //! to fix it. Findings can be suppressed with a reason, inline
@@ -39,11 +41,12 @@ pub use rules::Rule;
 pub use sources::{NoIncludes, Resolver};
 pub use suppress::Suppression;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use check::Sink;
 use read::conf::Conf;
 use read::firewall::Ruleset;
+use read::firewalld::Firewalld;
 use read::kamailio::KamCfg;
 use read::xml::XmlDoc;
 use sources::Sources;
@@ -89,7 +92,24 @@ pub enum Format {
     Nft,
     /// `nft -j list ruleset` output.
     NftJson,
+    /// A firewalld zone (`zones/NAME.xml`, document element `<zone>`).
+    FirewalldZone,
+    /// A firewalld service definition (`services/NAME.xml`, document element `<service>`).
+    FirewalldService,
+    /// `firewalld.conf` (the default zone).
+    FirewalldConf,
 }
+
+/// Document elements of firewalld's other configuration files (ipsets, policies, helpers, ICMP types,
+/// the lockdown whitelist, direct rules): recognised so they are not read as FreeSWITCH XML.
+const FIREWALLD_OTHER_ROOTS: &[&str] = &[
+    "ipset",
+    "policy",
+    "helper",
+    "icmptype",
+    "whitelist",
+    "direct",
+];
 
 /// Recognises a file's format; `None` for files the audit does not read (other `.conf` files, …).
 pub fn detect(path: &str, text: &str) -> Option<Format> {
@@ -124,8 +144,22 @@ pub fn detect(path: &str, text: &str) -> Option<Format> {
             return Some(Format::Asterisk(k));
         }
     }
+    if name == "firewalld.conf" {
+        return Some(Format::FirewalldConf);
+    }
     if name.ends_with(".xml") {
-        return Some(Format::FreeSwitchXml);
+        let parent = path
+            .replace('\\', "/")
+            .rsplit('/')
+            .nth(1)
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        return match read::firewalld::root_element(text) {
+            Some("zone") => Some(Format::FirewalldZone),
+            Some("service") if parent == "services" => Some(Format::FirewalldService),
+            Some(r) if FIREWALLD_OTHER_ROOTS.contains(&r) => None,
+            _ => Some(Format::FreeSwitchXml),
+        };
     }
     if name.starts_with("kamailio") && name.ends_with(".cfg") {
         return Some(Format::Kamailio);
@@ -170,6 +204,7 @@ pub(crate) enum Doc {
     Xml(XmlDoc),
     Kamailio(KamCfg),
     Firewall(Ruleset),
+    Firewalld(Firewalld),
 }
 
 impl Doc {
@@ -179,6 +214,7 @@ impl Doc {
             Doc::Xml(d) => &d.files,
             Doc::Kamailio(k) => &k.files,
             Doc::Firewall(r) => &r.files,
+            Doc::Firewalld(f) => &f.ruleset.files,
         }
     }
 }
@@ -191,6 +227,8 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
     let mut sources = Sources::new(resolver);
     let mut docs: Vec<Doc> = Vec::new();
     let mut skipped = Vec::new();
+    // firewalld files are read together, per configuration directory, once all roots are known.
+    let mut firewalld: BTreeMap<String, read::firewalld::Tree> = BTreeMap::new();
     let ids: Vec<(FileId, Option<Format>)> = roots
         .into_iter()
         .map(|f| {
@@ -213,6 +251,19 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
             }
             Some(Format::Nft) => Doc::Firewall(read::firewall::read_nft(&mut sources, id)),
             Some(Format::NftJson) => Doc::Firewall(read::nftjson::read(&mut sources, id)),
+            Some(
+                f @ (Format::FirewalldZone | Format::FirewalldService | Format::FirewalldConf),
+            ) => {
+                let tree = firewalld
+                    .entry(read::firewalld::directory(sources.path(id)))
+                    .or_default();
+                match f {
+                    Format::FirewalldZone => tree.zones.push(id),
+                    Format::FirewalldService => tree.services.push(id),
+                    _ => tree.conf = Some(id),
+                }
+                continue;
+            }
             None => {
                 skipped.push(id);
                 continue;
@@ -240,11 +291,20 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
             *k = false;
         }
     }
-    let docs: Vec<Doc> = docs
+    let mut docs: Vec<Doc> = docs
         .into_iter()
         .zip(keep)
         .filter_map(|(d, k)| k.then_some(d))
         .collect();
+    for tree in firewalld.values() {
+        // Service definitions alone change nothing: they matter only to zones.
+        if tree.zones.is_empty() && tree.conf.is_none() {
+            skipped.extend(&tree.services);
+            continue;
+        }
+        sources.begin_root();
+        docs.push(Doc::Firewalld(read::firewalld::read(&mut sources, tree)));
+    }
 
     let groups: Vec<String> = docs
         .iter()

@@ -102,6 +102,17 @@ fn mutated_fixtures_never_panic_in_any_format() {
             files.push(SourceFile::new("fw", format!("*filter\n{text}")));
             files.push(SourceFile::new("nft", format!("table inet t {{\n{text}")));
             files.push(SourceFile::new("json", format!("{{\"nftables\":{text}")));
+            // firewalld: a zone, a service it may name, and the default-zone setting, as one tree.
+            files.push(SourceFile::new(
+                "fwd/zones/public.xml",
+                format!("<zone>{text}"),
+            ));
+            files.push(SourceFile::new("fwd/zones/m.xml", text.clone()));
+            files.push(SourceFile::new(
+                "fwd/services/sip.xml",
+                format!("<service>{text}"),
+            ));
+            files.push(SourceFile::new("fwd/firewalld.conf", text.clone()));
             let mut n = 0;
             let mut resolver = |_: &str, t: &str| {
                 n += 1;

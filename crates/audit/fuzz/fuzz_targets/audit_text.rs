@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
     files.push(SourceFile::new("rules.v4", format!("*filter\n{text}")));
     files.push(SourceFile::new("ruleset.nft", format!("table inet f {{\n{text}")));
     files.push(SourceFile::new("ruleset.json", format!("{{\"nftables\": {text}")));
+    // firewalld is read per directory: a zone, a service definition and firewalld.conf together.
+    files.push(SourceFile::new("firewalld/zones/public.xml", format!("<zone>{text}")));
+    files.push(SourceFile::new("firewalld/services/sip.xml", format!("<service>{text}")));
+    files.push(SourceFile::new("firewalld/firewalld.conf", text.clone()));
     let mut n = 0u32;
     // Every include resolves to the same text under a new name: exercises depth limits.
     let mut resolver = |_: &str, target: &str| {

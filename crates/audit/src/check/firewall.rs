@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::Sink;
 use crate::read::firewall::{Chain, FwRule, Hook, Ruleset, Verdict};
+use crate::read::firewalld::Firewalld;
 use crate::rules::{
     FW_ESTABLISHED_BEFORE_BAN, FW_EXPOSED_SERVICE, FW_NO_DEFAULT_DROP, FW_SIP_UNLIMITED,
 };
@@ -217,6 +218,34 @@ pub(crate) fn run(rs: &Ruleset, sink: &mut Sink) {
     }
     if !any_default_drop && let Some((loc, msg)) = open_chain {
         sink.push(&FW_NO_DEFAULT_DROP, loc, msg);
+    }
+}
+
+/// A firewalld configuration: its input path like any ruleset, and its ban ipsets, which firewalld
+/// always consults after it has accepted established/related traffic (`filter_INPUT` does that before
+/// dispatching to any zone), so none of them can cut a flow that is already established.
+pub(crate) fn run_firewalld(fw: &Firewalld, sink: &mut Sink) {
+    let mut found = Sink::default();
+    run(&fw.ruleset, &mut found);
+    for mut f in found.findings {
+        // The input path ends with the default zone's target: say it in firewalld's words.
+        if f.rule.id == FW_NO_DEFAULT_DROP.id {
+            f.message = format!(
+                "the default zone `{}` has target ACCEPT: every port not allowed above is accepted from any source (set the zone's target to default, DROP or REJECT, or choose another DefaultZone)",
+                fw.default_zone
+            );
+        }
+        sink.findings.push(f);
+    }
+    for b in &fw.bans {
+        sink.push(
+            &FW_ESTABLISHED_BEFORE_BAN,
+            b.loc,
+            format!(
+                "firewalld accepts established/related traffic before any zone: the ban ipset `{}` in zone `{}` stops new flows only, and a banned source keeps sending on the SIP flow it has; drop the set before conntrack (a raw-priority nftables table or `pbxguard run`)",
+                b.set, b.zone
+            ),
+        );
     }
 }
 

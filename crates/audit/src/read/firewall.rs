@@ -68,7 +68,7 @@ pub struct FwRule {
 }
 
 impl FwRule {
-    fn new(loc: Loc) -> Self {
+    pub(crate) fn new(loc: Loc) -> Self {
         Self {
             loc,
             protos: Vec::new(),

@@ -2,6 +2,8 @@
 
 pub mod conf;
 pub mod firewall;
+pub mod firewalld;
+mod firewalld_services;
 pub mod json;
 pub mod kamailio;
 pub mod nftjson;
