@@ -8,7 +8,8 @@
 //! Readers ([`read`]) understand Asterisk's `.conf` format, FreeSWITCH XML, `kamailio.cfg` with its
 //! preprocessor, `iptables-save` / `nft list ruleset` / `nft -j list ruleset` output, and firewalld's
 //! permanent configuration (`zones/*.xml`, `services/*.xml` and `firewalld.conf` of one directory such as
-//! `/etc/firewalld`, read together; see [`read::firewalld`]). They are tolerant:
+//! `/etc/firewalld`, read together; see [`read::firewalld`]) and ufw's (`/etc/ufw/*.rules`, `ufw.conf`
+//! and `/etc/default/ufw`, read together; see [`read::ufw`]). They are tolerant:
 //! what they cannot read is reported in [`Report::unread`] and the rest is still audited. Every finding
 //! carries the file and line where the fix goes; the [`rules`] catalog says why each rule matters and how
 //! to fix it. Findings can be suppressed with a reason, inline
@@ -48,6 +49,7 @@ use read::conf::Conf;
 use read::firewall::Ruleset;
 use read::firewalld::Firewalld;
 use read::kamailio::KamCfg;
+use read::ufw::Ufw;
 use read::xml::XmlDoc;
 use sources::Sources;
 
@@ -98,6 +100,12 @@ pub enum Format {
     FirewalldService,
     /// `firewalld.conf` (the default zone).
     FirewalldConf,
+    /// One of ufw's `iptables-restore` files (`user.rules`, `before.rules`, `after.rules`, `*6.rules`).
+    UfwRules,
+    /// `/etc/default/ufw` (the default input policy).
+    UfwDefault,
+    /// `/etc/ufw/ufw.conf` (whether ufw is enabled).
+    UfwConf,
 }
 
 /// Document elements of firewalld's other configuration files (ipsets, policies, helpers, ICMP types,
@@ -118,6 +126,15 @@ pub fn detect(path: &str, text: &str) -> Option<Format> {
         .next()
         .unwrap_or(path)
         .to_ascii_lowercase();
+    if read::ufw::rules_file(&name).is_some() && read::firewall::sniff_iptables(text) {
+        return Some(Format::UfwRules);
+    }
+    if name == "ufw" && text.contains("DEFAULT_INPUT_POLICY") {
+        return Some(Format::UfwDefault);
+    }
+    if name == "ufw.conf" && text.contains("ENABLED") {
+        return Some(Format::UfwConf);
+    }
     if let Some(stem) = name.strip_suffix(".conf") {
         // Same prefixes, other formats: NOTIFY templates, the PJSIP wizard, IAX provisioning.
         let other = ["sip_notify", "pjsip_notify", "pjsip_wizard", "iaxprov"]
@@ -205,6 +222,7 @@ pub(crate) enum Doc {
     Kamailio(KamCfg),
     Firewall(Ruleset),
     Firewalld(Firewalld),
+    Ufw(Ufw),
 }
 
 impl Doc {
@@ -215,6 +233,7 @@ impl Doc {
             Doc::Kamailio(k) => &k.files,
             Doc::Firewall(r) => &r.files,
             Doc::Firewalld(f) => &f.ruleset.files,
+            Doc::Ufw(u) => &u.ruleset.files,
         }
     }
 }
@@ -229,6 +248,8 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
     let mut skipped = Vec::new();
     // firewalld files are read together, per configuration directory, once all roots are known.
     let mut firewalld: BTreeMap<String, read::firewalld::Tree> = BTreeMap::new();
+    // So are ufw's: its rules files, /etc/default/ufw and ufw.conf.
+    let mut ufw: BTreeMap<String, read::ufw::Tree> = BTreeMap::new();
     let ids: Vec<(FileId, Option<Format>)> = roots
         .into_iter()
         .map(|f| {
@@ -260,6 +281,22 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
                 match f {
                     Format::FirewalldZone => tree.zones.push(id),
                     Format::FirewalldService => tree.services.push(id),
+                    _ => tree.conf = Some(id),
+                }
+                continue;
+            }
+            Some(f @ (Format::UfwRules | Format::UfwDefault | Format::UfwConf)) => {
+                let path = sources.path(id);
+                let name = path
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or(path)
+                    .to_ascii_lowercase();
+                let v6 = read::ufw::rules_file(&name);
+                let tree = ufw.entry(read::ufw::installation(path)).or_default();
+                match (f, v6) {
+                    (Format::UfwRules, Some(v6)) => tree.rules.push((id, v6)),
+                    (Format::UfwDefault, _) => tree.default = Some(id),
                     _ => tree.conf = Some(id),
                 }
                 continue;
@@ -304,6 +341,15 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
         }
         sources.begin_root();
         docs.push(Doc::Firewalld(read::firewalld::read(&mut sources, tree)));
+    }
+    for tree in ufw.values() {
+        // The policy or the enabled switch without any rules file: nothing to walk.
+        if tree.rules.is_empty() {
+            skipped.extend(tree.default.iter().chain(&tree.conf));
+            continue;
+        }
+        sources.begin_root();
+        docs.push(Doc::Ufw(read::ufw::read(&mut sources, tree)));
     }
 
     let groups: Vec<String> = docs

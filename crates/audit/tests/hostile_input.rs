@@ -113,6 +113,23 @@ fn mutated_fixtures_never_panic_in_any_format() {
                 format!("<service>{text}"),
             ));
             files.push(SourceFile::new("fwd/firewalld.conf", text.clone()));
+            // ufw: its rules files, the default policy and ufw.conf, as one installation.
+            files.push(SourceFile::new(
+                "etc/ufw/user.rules",
+                format!("*filter\n{text}"),
+            ));
+            files.push(SourceFile::new(
+                "etc/ufw/before6.rules",
+                format!("*filter\n{text}"),
+            ));
+            files.push(SourceFile::new(
+                "etc/ufw/ufw.conf",
+                format!("ENABLED={text}"),
+            ));
+            files.push(SourceFile::new(
+                "etc/default/ufw",
+                format!("DEFAULT_INPUT_POLICY={text}"),
+            ));
             let mut n = 0;
             let mut resolver = |_: &str, t: &str| {
                 n += 1;

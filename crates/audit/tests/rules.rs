@@ -77,7 +77,7 @@ const CASES: &[(&str, &[&str])] = &[
 /// directory under the rule's (holding `bad/` and `good/`), and `path:line` of every finding its `bad/`
 /// must produce.
 /// The firewall formats besides `iptables-save` and nft that every `fw-` rule has fixtures for.
-const FORMATS: &[&str] = &["firewalld"];
+const FORMATS: &[&str] = &["firewalld", "ufw"];
 
 const FORMAT_CASES: &[(&str, &str, &[&str])] = &[
     (
@@ -109,6 +109,30 @@ const FORMAT_CASES: &[(&str, &str, &[&str])] = &[
         "fw-no-default-drop",
         "firewalld",
         &["builtin/firewalld.conf:6", "custom/zones/pbx.xml:2"],
+    ),
+    (
+        "fw-exposed-service",
+        "ufw",
+        &[
+            "etc/ufw/user.rules:21",
+            "etc/ufw/user.rules:24",
+            "etc/ufw/user.rules:29",
+        ],
+    ),
+    (
+        "fw-sip-unlimited",
+        "ufw",
+        &["etc/ufw/user.rules:21", "etc/ufw/user.rules:24"],
+    ),
+    (
+        "fw-established-before-ban",
+        "ufw",
+        &["etc/ufw/before.rules:25"],
+    ),
+    (
+        "fw-no-default-drop",
+        "ufw",
+        &["disabled/etc/ufw/ufw.conf:6", "policy/etc/default/ufw:11"],
     ),
 ];
 

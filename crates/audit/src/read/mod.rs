@@ -7,4 +7,5 @@ mod firewalld_services;
 pub mod json;
 pub mod kamailio;
 pub mod nftjson;
+pub mod ufw;
 pub mod xml;
