@@ -116,6 +116,41 @@ fn firewall_rulesets() {
 }
 
 #[test]
+fn firewalld_on_an_asterisk_host() {
+    // Debian's firewalld.conf; the public zone after `firewall-cmd --permanent --add-service=sip` and
+    // friends (the shipped ssh and dhcpv6-client kept), a service of the tree's own for ARI, the office in
+    // the trusted zone, and a hand-kept ban list bound to the drop zone.
+    check(
+        "firewalld",
+        &[
+            "etc/firewalld/zones/drop.xml:5 fw-established-before-ban",
+            "etc/firewalld/zones/public.xml:5 fw-exposed-service",
+            "etc/firewalld/zones/public.xml:7 fw-sip-unlimited",
+            "etc/firewalld/zones/public.xml:8 fw-sip-unlimited",
+            "etc/firewalld/zones/public.xml:9 fw-exposed-service",
+            "etc/firewalld/zones/public.xml:11 fw-exposed-service",
+        ],
+    );
+}
+
+#[test]
+fn ufw_on_a_freeswitch_host() {
+    // Ubuntu's shipped before/after rules and defaults, ufw enabled, `ufw allow OpenSSH`, SIP on 5060 and
+    // 5080 and the RTP range for everyone, ESL for one network (IPv4 only).
+    check(
+        "ufw",
+        &[
+            "etc/ufw/user.rules:21 fw-exposed-service",
+            "etc/ufw/user.rules:24 fw-sip-unlimited",
+            "etc/ufw/user.rules:27 fw-sip-unlimited",
+            "etc/ufw/user6.rules:21 fw-exposed-service",
+            "etc/ufw/user6.rules:24 fw-sip-unlimited",
+            "etc/ufw/user6.rules:27 fw-sip-unlimited",
+        ],
+    );
+}
+
+#[test]
 fn a_file_included_by_another_is_audited_once() {
     // sip_custom.conf is a root (the walker found it) and is included by sip.conf: its findings appear
     // once, attributed to sip_custom.conf.

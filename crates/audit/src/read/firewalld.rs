@@ -279,6 +279,10 @@ fn port_entry(sources: &mut Sources<'_>, el: &Element, port_attr: &str) -> Optio
         .trim()
         .to_ascii_lowercase();
     let port = el.attr(port_attr).unwrap_or("").trim();
+    // `<port protocol="esp" port=""/>` (firewalld's ipsec service) is the whole protocol.
+    if port.is_empty() && !proto.is_empty() {
+        return Some(Entry::Protocol(proto));
+    }
     match parse_range(port) {
         Some(r) if !proto.is_empty() => Some(Entry::Port(proto, r)),
         _ => {
@@ -865,6 +869,27 @@ mod tests {
         assert_eq!(ports[1], (vec!["udp".to_owned()], Some(vec![(5080, 5080)])));
         assert_eq!(ports[2], (vec!["tcp".to_owned()], Some(vec![(22, 22)])));
         assert_eq!(c.rules[2].loc.line, 4);
+    }
+
+    #[test]
+    fn a_port_without_a_number_is_the_whole_protocol() {
+        // As firewalld's own ipsec service writes ESP and AH.
+        let (fw, unread) = read_tree(&[
+            (
+                "services/vpn.xml",
+                "<service>\n  <port protocol=\"esp\" port=\"\"/>\n</service>\n",
+            ),
+            (
+                "zones/public.xml",
+                "<zone>\n  <service name=\"vpn\"/>\n</zone>\n",
+            ),
+        ]);
+        assert!(unread.is_empty(), "{unread:?}");
+        let r = &fw.ruleset.chains[0].rules[0];
+        assert_eq!(
+            (r.protos.clone(), r.dports.clone()),
+            (vec!["esp".to_owned()], Some(Vec::new()))
+        );
     }
 
     #[test]
