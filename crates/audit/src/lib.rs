@@ -23,7 +23,8 @@
 //! context).
 //!
 //! Work is bounded whatever the input: include depth (16) and included files per root (2000), XML
-//! nesting (256), JSON nesting (128), rules followed through firewall jumps (200,000). The fuzz target in
+//! nesting (256), JSON nesting (128), rules followed through firewall jumps (200,000), firewalld services
+//! pulled in through `<include>` (64 per service). The fuzz target in
 //! `fuzz/` (`cargo +nightly fuzz run audit_text`) reads any bytes as every format.
 
 pub mod check;
@@ -126,7 +127,11 @@ pub fn detect(path: &str, text: &str) -> Option<Format> {
         .next()
         .unwrap_or(path)
         .to_ascii_lowercase();
-    if read::ufw::rules_file(&name).is_some() && read::firewall::sniff_iptables(text) {
+    // A dump someone named user.rules is still plain iptables-save output unless it has ufw's chains.
+    if read::ufw::rules_file(&name).is_some()
+        && read::firewall::sniff_iptables(text)
+        && text.contains(":ufw")
+    {
         return Some(Format::UfwRules);
     }
     if name == "ufw" && text.contains("DEFAULT_INPUT_POLICY") {

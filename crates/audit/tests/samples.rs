@@ -240,3 +240,43 @@ fn same_continues_the_extension_named_last_not_the_last_new_one() {
         vec!["extensions.conf:5 dialplan-unfiltered-exten"]
     );
 }
+
+#[test]
+fn firewalld_and_ufw_files_are_told_from_lookalikes() {
+    use pbxguard_audit::{Format, detect};
+    let zone = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<zone>\n</zone>\n";
+    assert_eq!(
+        detect("zones/public.xml", zone),
+        Some(Format::FirewalldZone)
+    );
+    let service = "<service>\n  <port protocol=\"tcp\" port=\"8088\"/>\n</service>\n";
+    assert_eq!(
+        detect("etc/firewalld/services/ari.xml", service),
+        Some(Format::FirewalldService)
+    );
+    assert_eq!(
+        detect("other/ari.xml", service),
+        Some(Format::FreeSwitchXml)
+    );
+    assert_eq!(
+        detect("etc/firewalld/ipsets/ban.xml", "<ipset type=\"hash:ip\"/>"),
+        None
+    );
+    let ufw = "*filter\n:ufw-user-input - [0:0]\nCOMMIT\n";
+    assert_eq!(detect("etc/ufw/user.rules", ufw), Some(Format::UfwRules));
+    // A dump that only happens to be called user.rules is read as what it is.
+    let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    assert_eq!(detect("backup/user.rules", dump), Some(Format::Iptables));
+    let report = pbxguard_audit::audit(
+        vec![pbxguard_audit::SourceFile::new("backup/user.rules", dump)],
+        &mut pbxguard_audit::NoIncludes,
+        &Options::default(),
+    );
+    assert_eq!(
+        common::lines(&report),
+        vec![
+            "backup/user.rules:2 fw-no-default-drop",
+            "backup/user.rules:3 fw-exposed-service"
+        ]
+    );
+}
