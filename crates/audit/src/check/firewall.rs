@@ -72,18 +72,19 @@ fn flatten<'a>(
         {
             rule.to_mut().other_match = true;
         }
+        // Whether a RETURN is unconditional or partial is a matter of its own matches, not of the jump's.
         if r.verdict == Verdict::Return && stack.len() > 1 {
-            if rule.catch_all() {
+            if r.catch_all() {
                 break;
             }
             // Returning trusted sources or interfaces leaves every attacker's packet on the path, so what
             // follows still holds for the world; returning by destination type, port or protocol
             // (ufw's `--dst-type LOCAL -j RETURN`) leaves only some of them.
-            if rule.other_match
-                || !rule.protos.is_empty()
-                || rule.dports.as_ref().is_none_or(|d| !d.is_empty())
-                || rule.ct_other
-                || rule.rate_limited
+            if r.other_match
+                || !r.protos.is_empty()
+                || r.dports.as_ref().is_none_or(|d| !d.is_empty())
+                || r.ct_other
+                || r.rate_limited
             {
                 after_return = true;
             }
@@ -435,6 +436,11 @@ mod tests {
                 ("fw-exposed-service".to_owned(), 5)
             ]
         );
+        // Reached through a port jump, a RETURN of trusted sources still leaves the drop closing that port.
+        let got = found(
+            ":INPUT ACCEPT [0:0]\n:ssh - [0:0]\n-A INPUT -p tcp --dport 22 -j ssh\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j DROP\n-A ssh -s 10.0.0.0/8 -j RETURN\n-A ssh -j DROP\n",
+        );
+        assert_eq!(got, Vec::<(String, u32)>::new());
         // Returning trusted sources and dropping the rest is a default drop for everyone else.
         let got = found(
             ":INPUT ACCEPT [0:0]\n:allow - [0:0]\n-A INPUT -j allow\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A allow -s 10.0.0.0/8 -j RETURN\n-A allow -j DROP\n",
