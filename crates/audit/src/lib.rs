@@ -7,7 +7,7 @@
 //!
 //! Readers ([`read`]) understand Asterisk's `.conf` format, FreeSWITCH XML, `kamailio.cfg` with its
 //! preprocessor, `iptables-save` / `nft list ruleset` / `nft -j list ruleset` output, and firewalld's
-//! permanent configuration (`zones/*.xml`, `services/*.xml` and `firewalld.conf` of one directory such as
+//! permanent configuration (`zones/*.xml`, `services/*.xml`, `policies/*.xml` and `firewalld.conf` of one directory such as
 //! `/etc/firewalld`, read together; see [`read::firewalld`]) and ufw's (`/etc/ufw/*.rules`, `ufw.conf`
 //! and `/etc/default/ufw`, read together; see [`read::ufw`]). They are tolerant:
 //! what they cannot read is reported in [`Report::unread`] and the rest is still audited. Every finding
@@ -101,6 +101,8 @@ pub enum Format {
     FirewalldService,
     /// `firewalld.conf` (the default zone).
     FirewalldConf,
+    /// A firewalld policy (`policies/NAME.xml`, document element `<policy>`).
+    FirewalldPolicy,
     /// One of ufw's `iptables-restore` files (`user.rules`, `before.rules`, `after.rules`, `*6.rules`).
     UfwRules,
     /// `/etc/default/ufw` (the default input policy).
@@ -109,7 +111,7 @@ pub enum Format {
     UfwConf,
 }
 
-/// Document elements of firewalld's other configuration files (ipsets, policies, helpers, ICMP types,
+/// Document elements of firewalld's other configuration files (ipsets, helpers, ICMP types,
 /// the lockdown whitelist, direct rules): recognised so they are not read as FreeSWITCH XML.
 const FIREWALLD_OTHER_ROOTS: &[&str] = &[
     "ipset",
@@ -179,6 +181,7 @@ pub fn detect(path: &str, text: &str) -> Option<Format> {
         return match read::firewalld::root_element(text) {
             Some("zone") => Some(Format::FirewalldZone),
             Some("service") if parent == "services" => Some(Format::FirewalldService),
+            Some("policy") if parent == "policies" => Some(Format::FirewalldPolicy),
             Some(r) if FIREWALLD_OTHER_ROOTS.contains(&r) => None,
             _ => Some(Format::FreeSwitchXml),
         };
@@ -278,7 +281,10 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
             Some(Format::Nft) => Doc::Firewall(read::firewall::read_nft(&mut sources, id)),
             Some(Format::NftJson) => Doc::Firewall(read::nftjson::read(&mut sources, id)),
             Some(
-                f @ (Format::FirewalldZone | Format::FirewalldService | Format::FirewalldConf),
+                f @ (Format::FirewalldZone
+                | Format::FirewalldService
+                | Format::FirewalldConf
+                | Format::FirewalldPolicy),
             ) => {
                 let tree = firewalld
                     .entry(read::firewalld::directory(sources.path(id)))
@@ -286,6 +292,7 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
                 match f {
                     Format::FirewalldZone => tree.zones.push(id),
                     Format::FirewalldService => tree.services.push(id),
+                    Format::FirewalldPolicy => tree.policies.push(id),
                     _ => tree.conf = Some(id),
                 }
                 continue;
@@ -341,7 +348,7 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
     for tree in firewalld.values() {
         // Service definitions alone change nothing: they matter only to zones.
         if tree.zones.is_empty() && tree.conf.is_none() {
-            skipped.extend(&tree.services);
+            skipped.extend(tree.services.iter().chain(&tree.policies));
             continue;
         }
         sources.begin_root();

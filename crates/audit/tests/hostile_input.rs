@@ -113,6 +113,10 @@ fn mutated_fixtures_never_panic_in_any_format() {
                 format!("<service>{text}"),
             ));
             files.push(SourceFile::new("fwd/firewalld.conf", text.clone()));
+            files.push(SourceFile::new(
+                "fwd/policies/p.xml",
+                format!("<policy><egress-zone name=\"HOST\"/>{text}"),
+            ));
             // ufw: its rules files, the default policy and ufw.conf, as one installation.
             files.push(SourceFile::new(
                 "etc/ufw/user.rules",

@@ -84,6 +84,7 @@ const FORMAT_CASES: &[(&str, &str, &[&str])] = &[
         "fw-exposed-service",
         "firewalld",
         &[
+            "policies/admin-in.xml:7",
             "zones/public.xml:14",
             "zones/public.xml:5",
             "zones/public.xml:7",

@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
     files.push(SourceFile::new("firewalld/zones/public.xml", format!("<zone>{text}")));
     files.push(SourceFile::new("firewalld/services/sip.xml", format!("<service>{text}")));
     files.push(SourceFile::new("firewalld/firewalld.conf", text.clone()));
+    files.push(SourceFile::new("firewalld/policies/p.xml", format!("<policy><egress-zone name=\"HOST\"/>{text}")));
     // ufw is read per installation: rules files, /etc/default/ufw and ufw.conf together.
     files.push(SourceFile::new("etc/ufw/user.rules", format!("*filter\n{text}")));
     files.push(SourceFile::new("etc/ufw/ufw.conf", format!("ENABLED={text}")));

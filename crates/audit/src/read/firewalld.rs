@@ -1,5 +1,6 @@
 //! firewalld's permanent configuration (`/etc/firewalld`): zone files (`zones/NAME.xml`), service
-//! definitions (`services/NAME.xml`) and `firewalld.conf`, turned into the input path firewalld builds
+//! definitions (`services/NAME.xml`), policies (`policies/NAME.xml`) and `firewalld.conf`, turned into
+//! the input path firewalld builds
 //! from them, as a [`Ruleset`] the firewall checks walk like any other.
 //!
 //! The model follows firewalld's nftables backend (firewalld 1.x, `core/nftables.py`):
@@ -22,6 +23,12 @@
 //!   A rich rule's `<source invert="True">` matches every other source, so it is not a restriction.
 //!   `<forward-port>` exposes the port it forwards (to this host or to `to-addr`), so it counts as an
 //!   accept of the port the packet is delivered to.
+//!
+//! - Policies (`policies/*.xml`) whose egress zone is `HOST` filter traffic to this host: those with a
+//!   negative priority before any zone, the others inside the zone just before its target. Their rules
+//!   apply to what their ingress zones receive (`ANY` and the default zone: the world; a zone bound to
+//!   sources or interfaces: restricted like it; an unbound zone: nothing); target `CONTINUE` (the default)
+//!   lets the rest go on, `ACCEPT`, `DROP` and `REJECT` end the path for it.
 //!
 //! Services are looked up in the tree's `services/` first (a file there overrides or extends firewalld's
 //! own), then in the definitions firewalld ships ([`super::firewalld_services`]). When the default zone
@@ -68,6 +75,8 @@ pub(crate) struct Tree {
     pub(crate) zones: Vec<FileId>,
     /// `services/*.xml`.
     pub(crate) services: Vec<FileId>,
+    /// `policies/*.xml`.
+    pub(crate) policies: Vec<FileId>,
     /// `firewalld.conf`.
     pub(crate) conf: Option<FileId>,
 }
@@ -121,7 +130,7 @@ pub(crate) fn directory(path: &str) -> String {
     let p = path.replace('\\', "/");
     let dir = p.rsplit_once('/').map_or("", |(d, _)| d);
     let (parent, last) = dir.rsplit_once('/').unwrap_or(("", dir));
-    if last == "zones" || last == "services" {
+    if last == "zones" || last == "services" || last == "policies" {
         parent.to_owned()
     } else {
         dir.to_owned()
@@ -166,6 +175,10 @@ struct Zone {
     bans: Vec<Ban>,
     /// A `<source ipset=…>` binding whose set looks like a ban list.
     ban_sources: Vec<(Loc, String)>,
+    /// A policy's `<ingress-zone>` names (empty for a zone).
+    ingress: Vec<String>,
+    /// A policy's `<egress-zone>` names (empty for a zone).
+    egress: Vec<String>,
 }
 
 struct Ctx<'a, 's> {
@@ -306,6 +319,7 @@ pub(crate) fn read(sources: &mut Sources<'_>, tree: &Tree) -> Firewalld {
     files.extend(tree.conf);
     files.extend(&tree.zones);
     files.extend(&tree.services);
+    files.extend(&tree.policies);
 
     // firewalld.conf: DefaultZone=.
     let mut default_zone = ("public".to_owned(), None::<Loc>);
@@ -355,6 +369,34 @@ pub(crate) fn read(sources: &mut Sources<'_>, tree: &Tree) -> Firewalld {
         }
     }
 
+    // Policies that filter traffic to this host (egress zone HOST), with their priority.
+    let mut policies: Vec<(i64, Zone)> = Vec::new();
+    for id in &tree.policies {
+        let doc = xml::read(ctx.sources, *id);
+        let name = stem(ctx.sources.path(*id));
+        let Some(root) = doc.root.kids("policy").next() else {
+            continue;
+        };
+        let priority = match root.attr("priority").map(str::trim) {
+            None => -1,
+            Some(p) => p.parse::<i64>().unwrap_or_else(|_| {
+                ctx.sources.unread(
+                    root.loc,
+                    format!(
+                        "policy priority `{}` is not a number (read as -1)",
+                        super::conf::shorten(p)
+                    ),
+                );
+                -1
+            }),
+        };
+        let p = read_zone(&mut ctx, root, name);
+        if p.egress.iter().any(|e| e == "HOST") {
+            policies.push((priority, p));
+        }
+    }
+    policies.sort_by_key(|(prio, _)| *prio);
+
     let (dz_name, dz_loc) = default_zone;
     if !zones.iter().any(|z| z.name == dz_name) {
         match (
@@ -371,6 +413,8 @@ pub(crate) fn read(sources: &mut Sources<'_>, tree: &Tree) -> Firewalld {
                     rules: Vec::new(),
                     bans: Vec::new(),
                     ban_sources: Vec::new(),
+                    ingress: Vec::new(),
+                    egress: Vec::new(),
                 };
                 for s in *svcs {
                     if let Some(rs) = ctx.service_rules(s, loc) {
@@ -430,6 +474,63 @@ pub(crate) fn read(sources: &mut Sources<'_>, tree: &Tree) -> Firewalld {
         rules: Vec::new(),
     };
     let mut bans = Vec::new();
+    // How a policy's ingress zone restricts its rules: ANY and the default zone face the world; a zone
+    // bound to sources or interfaces restricts like that binding; an unbound zone is not on the path.
+    let bindings: Vec<(String, Option<bool>)> = active
+        .iter()
+        .map(|z| {
+            let binding = if z.name == dz_name {
+                None
+            } else {
+                Some(z.by_source)
+            };
+            (z.name.clone(), binding)
+        })
+        .collect();
+    let policy_rules = |p: &mut Zone, out: &mut Vec<FwRule>, bans: &mut Vec<Ban>| {
+        let mut restrictions: Vec<Option<bool>> = Vec::new();
+        for ingress in &p.ingress {
+            if ingress == "ANY" {
+                restrictions.push(None);
+            } else if let Some((_, b)) = bindings.iter().find(|(n, _)| n == ingress) {
+                restrictions.push(*b);
+            }
+        }
+        restrictions.dedup();
+        p.rules.sort_by_key(|(s, _)| *s);
+        let target = p.target.to_ascii_uppercase();
+        for restriction in restrictions {
+            let restrict = |r: &mut FwRule| match restriction {
+                Some(true) => r.src_restricted = true,
+                Some(false) => r.iif_restricted = true,
+                None => {}
+            };
+            for (_, r) in &p.rules {
+                let mut r = r.clone();
+                restrict(&mut r);
+                out.push(r);
+            }
+            if target != "CONTINUE" {
+                let mut t = FwRule::new(p.target_loc);
+                t.verdict = match target.as_str() {
+                    "ACCEPT" => Verdict::Accept,
+                    "DROP" => Verdict::Drop,
+                    _ => Verdict::Reject,
+                };
+                restrict(&mut t);
+                out.push(t);
+            }
+            bans.extend(p.bans.iter().cloned().map(|mut b| {
+                b.zone = format!("policy {}", p.name);
+                b
+            }));
+        }
+    };
+    let (mut pre, mut post): (Vec<_>, Vec<_>) =
+        policies.into_iter().partition(|(prio, _)| *prio < 0);
+    for (_, p) in &mut pre {
+        policy_rules(p, &mut chain.rules, &mut bans);
+    }
     for mut z in active {
         let default = z.name == dz_name;
         if default {
@@ -449,6 +550,12 @@ pub(crate) fn read(sources: &mut Sources<'_>, tree: &Tree) -> Firewalld {
         for (_, mut r) in std::mem::take(&mut z.rules) {
             restrict(&mut r);
             chain.rules.push(r);
+        }
+        // Zones are terminal: policies with a positive priority are consulted just before the target.
+        if default {
+            for (_, p) in &mut post {
+                policy_rules(p, &mut chain.rules, &mut bans);
+            }
         }
         let target = z.target.to_ascii_uppercase();
         let mut t = FwRule::new(z.target_loc);
@@ -479,19 +586,32 @@ pub(crate) fn read(sources: &mut Sources<'_>, tree: &Tree) -> Firewalld {
     }
 }
 
+/// Reads a `<zone>`, or a `<policy>` (same elements plus ingress and egress zones; its target defaults to
+/// `CONTINUE`, which lets packets go on to the zones).
 fn read_zone(ctx: &mut Ctx<'_, '_>, root: &Element, name: String) -> Zone {
+    let policy = root.name == "policy";
     let (target, target_loc) = match root.attr_full("target") {
         Some(a) => (a.value.trim().to_owned(), a.loc),
+        None if policy => ("CONTINUE".to_owned(), root.loc),
         None => ("default".to_owned(), root.loc),
     };
-    if !matches!(
-        target.to_ascii_uppercase().as_str(),
-        "DEFAULT" | "ACCEPT" | "DROP" | "REJECT" | "%%REJECT%%" | ""
-    ) {
+    let known = if policy {
+        matches!(
+            target.to_ascii_uppercase().as_str(),
+            "CONTINUE" | "ACCEPT" | "DROP" | "REJECT"
+        )
+    } else {
+        matches!(
+            target.to_ascii_uppercase().as_str(),
+            "DEFAULT" | "ACCEPT" | "DROP" | "REJECT" | "%%REJECT%%" | ""
+        )
+    };
+    if !known {
         ctx.sources.unread(
             target_loc,
             format!(
-                "unknown zone target `{}` (read as reject)",
+                "unknown {} target `{}` (read as reject)",
+                root.name,
                 super::conf::shorten(&target)
             ),
         );
@@ -505,6 +625,8 @@ fn read_zone(ctx: &mut Ctx<'_, '_>, root: &Element, name: String) -> Zone {
         rules: Vec::new(),
         bans: Vec::new(),
         ban_sources: Vec::new(),
+        ingress: Vec::new(),
+        egress: Vec::new(),
     };
     for el in &root.children {
         let accept = |mut r: FwRule| {
@@ -513,6 +635,8 @@ fn read_zone(ctx: &mut Ctx<'_, '_>, root: &Element, name: String) -> Zone {
         };
         match el.name.as_str() {
             "interface" => z.by_interface |= el.attr("name").is_some(),
+            "ingress-zone" if policy => z.ingress.extend(el.attr("name").map(str::to_owned)),
+            "egress-zone" if policy => z.egress.extend(el.attr("name").map(str::to_owned)),
             "source" => {
                 if let Some(set) = el.attr("ipset") {
                     z.by_source = true;
@@ -569,7 +693,11 @@ fn read_zone(ctx: &mut Ctx<'_, '_>, root: &Element, name: String) -> Zone {
             | "egress-priority" => {}
             other => ctx.sources.unread(
                 el.loc,
-                format!("unknown zone element <{}>", super::conf::shorten(other)),
+                format!(
+                    "unknown {} element <{}>",
+                    root.name,
+                    super::conf::shorten(other)
+                ),
             ),
         }
     }
@@ -726,6 +854,8 @@ mod tests {
                 tree.conf = Some(id);
             } else if p.contains("services/") {
                 tree.services.push(id);
+            } else if p.contains("policies/") {
+                tree.policies.push(id);
             } else {
                 tree.zones.push(id);
             }
@@ -889,6 +1019,53 @@ mod tests {
         assert_eq!(
             (r.protos.clone(), r.dports.clone()),
             (vec!["esp".to_owned()], Some(Vec::new()))
+        );
+    }
+
+    #[test]
+    fn policies_to_the_host_come_before_the_zones_or_before_the_default_target() {
+        let policy = |prio: &str, ingress: &str, egress: &str, port: &str| {
+            format!(
+                "<policy priority=\"{prio}\">\n  <ingress-zone name=\"{ingress}\"/>\n  <egress-zone name=\"{egress}\"/>\n  <port port=\"{port}\" protocol=\"tcp\"/>\n</policy>\n"
+            )
+        };
+        let (fw, unread) = read_tree(&[
+            (
+                "zones/public.xml",
+                "<zone>\n  <service name=\"ssh\"/>\n</zone>\n",
+            ),
+            (
+                "zones/internal.xml",
+                "<zone>\n  <interface name=\"eth1\"/>\n</zone>\n",
+            ),
+            ("policies/pre.xml", &policy("-5", "ANY", "HOST", "8021")),
+            (
+                "policies/lan.xml",
+                &policy("-1", "internal", "HOST", "5038"),
+            ),
+            ("policies/post.xml", &policy("5", "public", "HOST", "8088")),
+            ("policies/out.xml", &policy("-1", "HOST", "ANY", "21")),
+            ("policies/unbound.xml", &policy("-1", "dmz", "HOST", "23")),
+        ]);
+        assert!(unread.is_empty(), "{unread:?}");
+        let c = &fw.ruleset.chains[0];
+        // Ports, interface-restricted, verdict.
+        type Seen = (Option<Vec<(u16, u16)>>, bool, Verdict);
+        let seen: Vec<Seen> = c
+            .rules
+            .iter()
+            .map(|r| (r.dports.clone(), r.iif_restricted, r.verdict.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (Some(vec![(8021, 8021)]), false, Verdict::Accept),
+                (Some(vec![(5038, 5038)]), true, Verdict::Accept),
+                (Some(Vec::new()), true, Verdict::Reject),
+                (Some(vec![(22, 22)]), false, Verdict::Accept),
+                (Some(vec![(8088, 8088)]), false, Verdict::Accept),
+                (Some(Vec::new()), false, Verdict::Reject),
+            ]
         );
     }
 
