@@ -6,7 +6,10 @@
 //! directories and reads files for the command line.
 //!
 //! Readers ([`read`]) understand Asterisk's `.conf` format, FreeSWITCH XML, `kamailio.cfg` with its
-//! preprocessor, and `iptables-save` / `nft list ruleset` / `nft -j list ruleset` output. They are tolerant:
+//! preprocessor, `iptables-save` / `nft list ruleset` / `nft -j list ruleset` output, and firewalld's
+//! permanent configuration (`zones/*.xml`, `services/*.xml`, `policies/*.xml` and `firewalld.conf` of one directory such as
+//! `/etc/firewalld`, read together; see [`read::firewalld`]) and ufw's (`/etc/ufw/*.rules`, `ufw.conf`
+//! and `/etc/default/ufw`, read together; see [`read::ufw`]). They are tolerant:
 //! what they cannot read is reported in [`Report::unread`] and the rest is still audited. Every finding
 //! carries the file and line where the fix goes; the [`rules`] catalog says why each rule matters and how
 //! to fix it. Findings can be suppressed with a reason, inline
@@ -20,7 +23,8 @@
 //! context).
 //!
 //! Work is bounded whatever the input: include depth (16) and included files per root (2000), XML
-//! nesting (256), JSON nesting (128), rules followed through firewall jumps (200,000). The fuzz target in
+//! nesting (256), JSON nesting (128), rules followed through firewall jumps (200,000), firewalld services
+//! pulled in through `<include>` (64 per service). The fuzz target in
 //! `fuzz/` (`cargo +nightly fuzz run audit_text`) reads any bytes as every format.
 
 pub mod check;
@@ -39,12 +43,14 @@ pub use rules::Rule;
 pub use sources::{NoIncludes, Resolver};
 pub use suppress::Suppression;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use check::Sink;
 use read::conf::Conf;
 use read::firewall::Ruleset;
+use read::firewalld::Firewalld;
 use read::kamailio::KamCfg;
+use read::ufw::Ufw;
 use read::xml::XmlDoc;
 use sources::Sources;
 
@@ -89,7 +95,32 @@ pub enum Format {
     Nft,
     /// `nft -j list ruleset` output.
     NftJson,
+    /// A firewalld zone (`zones/NAME.xml`, document element `<zone>`).
+    FirewalldZone,
+    /// A firewalld service definition (`services/NAME.xml`, document element `<service>`).
+    FirewalldService,
+    /// `firewalld.conf` (the default zone).
+    FirewalldConf,
+    /// A firewalld policy (`policies/NAME.xml`, document element `<policy>`).
+    FirewalldPolicy,
+    /// One of ufw's `iptables-restore` files (`user.rules`, `before.rules`, `after.rules`, `*6.rules`).
+    UfwRules,
+    /// `/etc/default/ufw` (the default input policy).
+    UfwDefault,
+    /// `/etc/ufw/ufw.conf` (whether ufw is enabled).
+    UfwConf,
 }
+
+/// Document elements of firewalld's other configuration files (ipsets, helpers, ICMP types,
+/// the lockdown whitelist, direct rules): recognised so they are not read as FreeSWITCH XML.
+const FIREWALLD_OTHER_ROOTS: &[&str] = &[
+    "ipset",
+    "policy",
+    "helper",
+    "icmptype",
+    "whitelist",
+    "direct",
+];
 
 /// Recognises a file's format; `None` for files the audit does not read (other `.conf` files, …).
 pub fn detect(path: &str, text: &str) -> Option<Format> {
@@ -98,6 +129,19 @@ pub fn detect(path: &str, text: &str) -> Option<Format> {
         .next()
         .unwrap_or(path)
         .to_ascii_lowercase();
+    // A dump someone named user.rules is still plain iptables-save output unless it has ufw's chains.
+    if read::ufw::rules_file(&name).is_some()
+        && read::firewall::sniff_iptables(text)
+        && text.contains(":ufw")
+    {
+        return Some(Format::UfwRules);
+    }
+    if name == "ufw" && text.contains("DEFAULT_INPUT_POLICY") {
+        return Some(Format::UfwDefault);
+    }
+    if name == "ufw.conf" && text.contains("ENABLED") {
+        return Some(Format::UfwConf);
+    }
     if let Some(stem) = name.strip_suffix(".conf") {
         // Same prefixes, other formats: NOTIFY templates, the PJSIP wizard, IAX provisioning.
         let other = ["sip_notify", "pjsip_notify", "pjsip_wizard", "iaxprov"]
@@ -124,8 +168,23 @@ pub fn detect(path: &str, text: &str) -> Option<Format> {
             return Some(Format::Asterisk(k));
         }
     }
+    if name == "firewalld.conf" {
+        return Some(Format::FirewalldConf);
+    }
     if name.ends_with(".xml") {
-        return Some(Format::FreeSwitchXml);
+        let parent = path
+            .replace('\\', "/")
+            .rsplit('/')
+            .nth(1)
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        return match read::firewalld::root_element(text) {
+            Some("zone") => Some(Format::FirewalldZone),
+            Some("service") if parent == "services" => Some(Format::FirewalldService),
+            Some("policy") if parent == "policies" => Some(Format::FirewalldPolicy),
+            Some(r) if FIREWALLD_OTHER_ROOTS.contains(&r) => None,
+            _ => Some(Format::FreeSwitchXml),
+        };
     }
     if name.starts_with("kamailio") && name.ends_with(".cfg") {
         return Some(Format::Kamailio);
@@ -170,6 +229,8 @@ pub(crate) enum Doc {
     Xml(XmlDoc),
     Kamailio(KamCfg),
     Firewall(Ruleset),
+    Firewalld(Firewalld),
+    Ufw(Ufw),
 }
 
 impl Doc {
@@ -179,6 +240,8 @@ impl Doc {
             Doc::Xml(d) => &d.files,
             Doc::Kamailio(k) => &k.files,
             Doc::Firewall(r) => &r.files,
+            Doc::Firewalld(f) => &f.ruleset.files,
+            Doc::Ufw(u) => &u.ruleset.files,
         }
     }
 }
@@ -191,6 +254,10 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
     let mut sources = Sources::new(resolver);
     let mut docs: Vec<Doc> = Vec::new();
     let mut skipped = Vec::new();
+    // firewalld files are read together, per configuration directory, once all roots are known.
+    let mut firewalld: BTreeMap<String, read::firewalld::Tree> = BTreeMap::new();
+    // So are ufw's: its rules files, /etc/default/ufw and ufw.conf.
+    let mut ufw: BTreeMap<String, read::ufw::Tree> = BTreeMap::new();
     let ids: Vec<(FileId, Option<Format>)> = roots
         .into_iter()
         .map(|f| {
@@ -213,6 +280,39 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
             }
             Some(Format::Nft) => Doc::Firewall(read::firewall::read_nft(&mut sources, id)),
             Some(Format::NftJson) => Doc::Firewall(read::nftjson::read(&mut sources, id)),
+            Some(
+                f @ (Format::FirewalldZone
+                | Format::FirewalldService
+                | Format::FirewalldConf
+                | Format::FirewalldPolicy),
+            ) => {
+                let tree = firewalld
+                    .entry(read::firewalld::directory(sources.path(id)))
+                    .or_default();
+                match f {
+                    Format::FirewalldZone => tree.zones.push(id),
+                    Format::FirewalldService => tree.services.push(id),
+                    Format::FirewalldPolicy => tree.policies.push(id),
+                    _ => tree.conf = Some(id),
+                }
+                continue;
+            }
+            Some(f @ (Format::UfwRules | Format::UfwDefault | Format::UfwConf)) => {
+                let path = sources.path(id);
+                let name = path
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or(path)
+                    .to_ascii_lowercase();
+                let v6 = read::ufw::rules_file(&name);
+                let tree = ufw.entry(read::ufw::installation(path)).or_default();
+                match (f, v6) {
+                    (Format::UfwRules, Some(v6)) => tree.rules.push((id, v6)),
+                    (Format::UfwDefault, _) => tree.default = Some(id),
+                    _ => tree.conf = Some(id),
+                }
+                continue;
+            }
             None => {
                 skipped.push(id);
                 continue;
@@ -240,11 +340,29 @@ pub fn audit(roots: Vec<SourceFile>, resolver: &mut dyn Resolver, options: &Opti
             *k = false;
         }
     }
-    let docs: Vec<Doc> = docs
+    let mut docs: Vec<Doc> = docs
         .into_iter()
         .zip(keep)
         .filter_map(|(d, k)| k.then_some(d))
         .collect();
+    for tree in firewalld.values() {
+        // Service definitions alone change nothing: they matter only to zones.
+        if tree.zones.is_empty() && tree.conf.is_none() {
+            skipped.extend(tree.services.iter().chain(&tree.policies));
+            continue;
+        }
+        sources.begin_root();
+        docs.push(Doc::Firewalld(read::firewalld::read(&mut sources, tree)));
+    }
+    for tree in ufw.values() {
+        // The policy or the enabled switch without any rules file: nothing to walk.
+        if tree.rules.is_empty() {
+            skipped.extend(tree.default.iter().chain(&tree.conf));
+            continue;
+        }
+        sources.begin_root();
+        docs.push(Doc::Ufw(read::ufw::read(&mut sources, tree)));
+    }
 
     let groups: Vec<String> = docs
         .iter()

@@ -102,6 +102,38 @@ fn mutated_fixtures_never_panic_in_any_format() {
             files.push(SourceFile::new("fw", format!("*filter\n{text}")));
             files.push(SourceFile::new("nft", format!("table inet t {{\n{text}")));
             files.push(SourceFile::new("json", format!("{{\"nftables\":{text}")));
+            // firewalld: a zone, a service it may name, and the default-zone setting, as one tree.
+            files.push(SourceFile::new(
+                "fwd/zones/public.xml",
+                format!("<zone>{text}"),
+            ));
+            files.push(SourceFile::new("fwd/zones/m.xml", text.clone()));
+            files.push(SourceFile::new(
+                "fwd/services/sip.xml",
+                format!("<service>{text}"),
+            ));
+            files.push(SourceFile::new("fwd/firewalld.conf", text.clone()));
+            files.push(SourceFile::new(
+                "fwd/policies/p.xml",
+                format!("<policy><egress-zone name=\"HOST\"/>{text}"),
+            ));
+            // ufw: its rules files, the default policy and ufw.conf, as one installation.
+            files.push(SourceFile::new(
+                "etc/ufw/user.rules",
+                format!("*filter\n{text}"),
+            ));
+            files.push(SourceFile::new(
+                "etc/ufw/before6.rules",
+                format!("*filter\n{text}"),
+            ));
+            files.push(SourceFile::new(
+                "etc/ufw/ufw.conf",
+                format!("ENABLED={text}"),
+            ));
+            files.push(SourceFile::new(
+                "etc/default/ufw",
+                format!("DEFAULT_INPUT_POLICY={text}"),
+            ));
             let mut n = 0;
             let mut resolver = |_: &str, t: &str| {
                 n += 1;

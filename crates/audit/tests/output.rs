@@ -312,3 +312,75 @@ fn sarif_uses_file_uris_for_absolute_paths_and_columns_for_json_rulesets() {
     let col = text.find("{\"rule\"").unwrap() as u64 + 1;
     assert_eq!(region["startColumn"], col);
 }
+
+#[test]
+fn sarif_and_json_point_at_the_zone_element_and_the_ufw_rule() {
+    // firewalld: the findings sit in the zone file at the element; ufw: at the user.rules line.
+    let files = pbxguard_audit::fs::collect(&[
+        common::fixtures().join("samples/firewalld"),
+        common::fixtures().join("samples/ufw"),
+    ])
+    .0;
+    let r = audit(files, &mut NoIncludes, &Options::default());
+    let v: Value = serde_json::from_str(&output::sarif(&r, Severity::Info)).unwrap();
+    let places: Vec<(String, String, u64)> = v["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|res| {
+            let loc = &res["locations"][0]["physicalLocation"];
+            let uri = loc["artifactLocation"]["uri"].as_str().unwrap();
+            let tail = uri.rsplit("samples/").next().unwrap().to_owned();
+            (
+                res["ruleId"].as_str().unwrap().to_owned(),
+                tail,
+                loc["region"]["startLine"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for want in [
+        (
+            "fw-established-before-ban",
+            "firewalld/etc/firewalld/zones/drop.xml",
+            5,
+        ),
+        (
+            "fw-exposed-service",
+            "firewalld/etc/firewalld/zones/public.xml",
+            11,
+        ),
+        ("fw-sip-unlimited", "ufw/etc/ufw/user6.rules", 27),
+    ] {
+        assert!(
+            places
+                .iter()
+                .any(|(id, p, l)| id == want.0 && p == want.1 && *l == want.2),
+            "{want:?} not in {places:?}"
+        );
+    }
+    let j: Value = serde_json::from_str(&output::json(&r, Severity::Info)).unwrap();
+    let json_places: Vec<(String, u64)> = j["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            let path = f["path"].as_str().unwrap().to_owned();
+            f["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |x| (path.clone(), x["line"].as_u64().unwrap()))
+        })
+        .collect();
+    for (tail, line) in [
+        ("firewalld/etc/firewalld/zones/public.xml", 9),
+        ("ufw/etc/ufw/user.rules", 21),
+    ] {
+        assert!(
+            json_places
+                .iter()
+                .any(|(p, l)| p.ends_with(tail) && *l == line),
+            "{tail}:{line} not in {json_places:?}"
+        );
+    }
+}

@@ -73,6 +73,70 @@ const CASES: &[(&str, &[&str])] = &[
     ("fw-no-default-drop", &["rules.v4:2"]),
 ];
 
+/// The firewall rules again, for the formats read beside `iptables-save` and nft: rule id, the fixture
+/// directory under the rule's (holding `bad/` and `good/`), and `path:line` of every finding its `bad/`
+/// must produce.
+/// The firewall formats besides `iptables-save` and nft that every `fw-` rule has fixtures for.
+const FORMATS: &[&str] = &["firewalld", "ufw"];
+
+const FORMAT_CASES: &[(&str, &str, &[&str])] = &[
+    (
+        "fw-exposed-service",
+        "firewalld",
+        &[
+            "policies/admin-in.xml:7",
+            "zones/public.xml:14",
+            "zones/public.xml:5",
+            "zones/public.xml:7",
+            "zones/public.xml:8",
+            "zones/public.xml:9",
+        ],
+    ),
+    (
+        "fw-sip-unlimited",
+        "firewalld",
+        &[
+            "zones/public.xml:5",
+            "zones/public.xml:6",
+            "zones/public.xml:8",
+        ],
+    ),
+    (
+        "fw-established-before-ban",
+        "firewalld",
+        &["zones/drop.xml:5", "zones/public.xml:6"],
+    ),
+    (
+        "fw-no-default-drop",
+        "firewalld",
+        &["builtin/firewalld.conf:6", "custom/zones/pbx.xml:2"],
+    ),
+    (
+        "fw-exposed-service",
+        "ufw",
+        &[
+            "etc/ufw/user.rules:21",
+            "etc/ufw/user.rules:24",
+            "etc/ufw/user.rules:29",
+        ],
+    ),
+    (
+        "fw-sip-unlimited",
+        "ufw",
+        &["etc/ufw/user.rules:21", "etc/ufw/user.rules:24"],
+    ),
+    (
+        "fw-established-before-ban",
+        "ufw",
+        &["etc/ufw/before.rules:25"],
+    ),
+    (
+        "fw-no-default-drop",
+        "ufw",
+        &["disabled/etc/ufw/ufw.conf:6", "policy/etc/default/ufw:11"],
+    ),
+];
+
 fn found(rule: &str, variant: &str) -> (Vec<String>, String) {
     let dir = common::fixtures().join("rules").join(rule).join(variant);
     assert!(dir.is_dir(), "missing fixture {}", dir.display());
@@ -120,6 +184,45 @@ fn fixed_fixtures_do_not_fire() {
         assert!(
             hits.is_empty(),
             "rule {rule} still fires on the fixed fixture:\n{dump}"
+        );
+    }
+}
+
+#[test]
+fn every_firewall_rule_has_a_case_per_format() {
+    for r in rules::ALL.iter().filter(|r| r.id.starts_with("fw-")) {
+        for format in FORMATS {
+            assert!(
+                FORMAT_CASES
+                    .iter()
+                    .any(|(id, f, _)| *id == r.id && f == format),
+                "rule {} has no {format} fixture case",
+                r.id
+            );
+        }
+    }
+}
+
+#[test]
+fn triggering_fixtures_of_other_formats_fire_at_the_exact_lines() {
+    for (rule, format, expected) in FORMAT_CASES {
+        let (hits, dump) = found(rule, &format!("{format}/bad"));
+        let mut want: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
+        want.sort();
+        assert_eq!(
+            hits, want,
+            "rule {rule} ({format}): all findings were:\n{dump}"
+        );
+    }
+}
+
+#[test]
+fn fixed_fixtures_of_other_formats_do_not_fire() {
+    for (rule, format, _) in FORMAT_CASES {
+        let (hits, dump) = found(rule, &format!("{format}/good"));
+        assert!(
+            hits.is_empty(),
+            "rule {rule} ({format}) still fires on the fixed fixture:\n{dump}"
         );
     }
 }

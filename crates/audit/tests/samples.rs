@@ -116,6 +116,41 @@ fn firewall_rulesets() {
 }
 
 #[test]
+fn firewalld_on_an_asterisk_host() {
+    // Debian's firewalld.conf; the public zone after `firewall-cmd --permanent --add-service=sip` and
+    // friends (the shipped ssh and dhcpv6-client kept), a service of the tree's own for ARI, the office in
+    // the trusted zone, and a hand-kept ban list bound to the drop zone.
+    check(
+        "firewalld",
+        &[
+            "etc/firewalld/zones/drop.xml:5 fw-established-before-ban",
+            "etc/firewalld/zones/public.xml:5 fw-exposed-service",
+            "etc/firewalld/zones/public.xml:7 fw-sip-unlimited",
+            "etc/firewalld/zones/public.xml:8 fw-sip-unlimited",
+            "etc/firewalld/zones/public.xml:9 fw-exposed-service",
+            "etc/firewalld/zones/public.xml:11 fw-exposed-service",
+        ],
+    );
+}
+
+#[test]
+fn ufw_on_a_freeswitch_host() {
+    // Ubuntu's shipped before/after rules and defaults, ufw enabled, `ufw allow OpenSSH`, SIP on 5060 and
+    // 5080 and the RTP range for everyone, ESL for one network (IPv4 only).
+    check(
+        "ufw",
+        &[
+            "etc/ufw/user.rules:21 fw-exposed-service",
+            "etc/ufw/user.rules:24 fw-sip-unlimited",
+            "etc/ufw/user.rules:27 fw-sip-unlimited",
+            "etc/ufw/user6.rules:21 fw-exposed-service",
+            "etc/ufw/user6.rules:24 fw-sip-unlimited",
+            "etc/ufw/user6.rules:27 fw-sip-unlimited",
+        ],
+    );
+}
+
+#[test]
 fn a_file_included_by_another_is_audited_once() {
     // sip_custom.conf is a root (the walker found it) and is included by sip.conf: its findings appear
     // once, attributed to sip_custom.conf.
@@ -203,5 +238,45 @@ fn same_continues_the_extension_named_last_not_the_last_new_one() {
     assert_eq!(
         common::lines(&report),
         vec!["extensions.conf:5 dialplan-unfiltered-exten"]
+    );
+}
+
+#[test]
+fn firewalld_and_ufw_files_are_told_from_lookalikes() {
+    use pbxguard_audit::{Format, detect};
+    let zone = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<zone>\n</zone>\n";
+    assert_eq!(
+        detect("zones/public.xml", zone),
+        Some(Format::FirewalldZone)
+    );
+    let service = "<service>\n  <port protocol=\"tcp\" port=\"8088\"/>\n</service>\n";
+    assert_eq!(
+        detect("etc/firewalld/services/ari.xml", service),
+        Some(Format::FirewalldService)
+    );
+    assert_eq!(
+        detect("other/ari.xml", service),
+        Some(Format::FreeSwitchXml)
+    );
+    assert_eq!(
+        detect("etc/firewalld/ipsets/ban.xml", "<ipset type=\"hash:ip\"/>"),
+        None
+    );
+    let ufw = "*filter\n:ufw-user-input - [0:0]\nCOMMIT\n";
+    assert_eq!(detect("etc/ufw/user.rules", ufw), Some(Format::UfwRules));
+    // A dump that only happens to be called user.rules is read as what it is.
+    let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    assert_eq!(detect("backup/user.rules", dump), Some(Format::Iptables));
+    let report = pbxguard_audit::audit(
+        vec![pbxguard_audit::SourceFile::new("backup/user.rules", dump)],
+        &mut pbxguard_audit::NoIncludes,
+        &Options::default(),
+    );
+    assert_eq!(
+        common::lines(&report),
+        vec![
+            "backup/user.rules:2 fw-no-default-drop",
+            "backup/user.rules:3 fw-exposed-service"
+        ]
     );
 }

@@ -22,6 +22,15 @@ fuzz_target!(|data: &[u8]| {
     files.push(SourceFile::new("rules.v4", format!("*filter\n{text}")));
     files.push(SourceFile::new("ruleset.nft", format!("table inet f {{\n{text}")));
     files.push(SourceFile::new("ruleset.json", format!("{{\"nftables\": {text}")));
+    // firewalld is read per directory: a zone, a service definition and firewalld.conf together.
+    files.push(SourceFile::new("firewalld/zones/public.xml", format!("<zone>{text}")));
+    files.push(SourceFile::new("firewalld/services/sip.xml", format!("<service>{text}")));
+    files.push(SourceFile::new("firewalld/firewalld.conf", text.clone()));
+    files.push(SourceFile::new("firewalld/policies/p.xml", format!("<policy><egress-zone name=\"HOST\"/>{text}")));
+    // ufw is read per installation: rules files, /etc/default/ufw and ufw.conf together.
+    files.push(SourceFile::new("etc/ufw/user.rules", format!("*filter\n{text}")));
+    files.push(SourceFile::new("etc/ufw/ufw.conf", format!("ENABLED={text}")));
+    files.push(SourceFile::new("etc/default/ufw", format!("DEFAULT_INPUT_POLICY={text}")));
     let mut n = 0u32;
     // Every include resolves to the same text under a new name: exercises depth limits.
     let mut resolver = |_: &str, target: &str| {

@@ -63,6 +63,8 @@ pub(crate) fn run(docs: &[Doc], groups: &[String], sink: &mut Sink) {
         match d {
             Doc::Kamailio(k) => kamailio::run(k, sink),
             Doc::Firewall(r) => firewall::run(r, sink),
+            Doc::Firewalld(f) => firewall::run_firewalld(f, sink),
+            Doc::Ufw(u) => firewall::run_ufw(u, sink),
             Doc::Asterisk(..) | Doc::Xml(_) => {}
         }
     }

@@ -68,7 +68,7 @@ pub struct FwRule {
 }
 
 impl FwRule {
-    fn new(loc: Loc) -> Self {
+    pub(crate) fn new(loc: Loc) -> Self {
         Self {
             loc,
             protos: Vec::new(),
@@ -174,6 +174,10 @@ pub(crate) fn parse_range(s: &str) -> Option<(u16, u16)> {
 /// Whether a set or chain name looks like a ban list (fail2ban chains, `banned`, `blacklist`, …).
 pub(crate) fn ban_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
+    // ufw's `ufw-logging-deny` only logs what its callers drop.
+    if n.ends_with("-logging-deny") {
+        return false;
+    }
     n.starts_with("f2b-")
         || n.starts_with("fail2ban")
         || ["ban", "black", "block", "deny", "attack", "drop"]

@@ -2,7 +2,10 @@
 
 pub mod conf;
 pub mod firewall;
+pub mod firewalld;
+mod firewalld_services;
 pub mod json;
 pub mod kamailio;
 pub mod nftjson;
+pub mod ufw;
 pub mod xml;
