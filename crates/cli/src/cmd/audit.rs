@@ -17,7 +17,10 @@ pub struct AuditArgs {
     /// Recognised: Asterisk sip.conf, pjsip.conf, iax.conf, extensions.conf, voicemail.conf,
     /// manager.conf (and their *_custom.conf / *_additional.conf parts); FreeSWITCH XML (vars.xml,
     /// autoload_configs, sip_profiles, directory, dialplan); kamailio.cfg; firewall rulesets saved with
-    /// `iptables-save`, `nft list ruleset` or `nft -j list ruleset`. Other files are skipped.
+    /// `iptables-save`, `nft list ruleset` or `nft -j list ruleset`; a firewalld configuration
+    /// directory (`/etc/firewalld`: zones, services, policies and firewalld.conf, read together);
+    /// ufw's rules with its defaults (`/etc/ufw /etc/default/ufw`). Other files are skipped.
+    /// docs/audit.md says how firewalld zones and ufw chains are read.
     #[arg(required_unless_present = "list_rules", value_name = "PATH")]
     paths: Vec<PathBuf>,
 
