@@ -34,9 +34,9 @@ pub enum Command {
     /// Reads Asterisk, FreeSWITCH and Kamailio configuration and iptables, nft, firewalld and ufw
     /// rulesets, and reports each risk (guest calls, missing permit/deny, open dial plans, default
     /// passwords, exposed control ports, bans that conntrack bypasses…) with its file:line, why it
-    /// matters and the fix. Exits 1 when a
-    /// finding at or above --min-severity remains. Accept a finding with a reason inline
-    /// (`; pbxguard-audit: ignore RULE reason`) or in `[audit] suppress`.
+    /// matters and the fix. Exits 1 when a finding at or above --min-severity remains. Accept a
+    /// finding with a reason inline (`; pbxguard-audit: ignore RULE reason`) or in
+    /// `[audit] suppress`.
     Audit(audit::AuditArgs),
 
     /// Run the guard: watch SIP traffic, ban attackers in the kernel (nftables), keep state, serve the API.
