@@ -16,6 +16,8 @@ const PARAM_BIT: u8 = 4;
 const HEADER_BIT: u8 = 8;
 const HOST_BIT: u8 = 16;
 const WS_BIT: u8 = 32;
+/// Ends an unquoted header-parameter value: whitespace and `; , " < > ?`.
+const HVAL_END_BIT: u8 = 64;
 
 /// One byte of character-class bits per octet: every class test in the header parsers is a
 /// single table load.
@@ -43,7 +45,10 @@ static CLASS: [u8; 256] = {
             c |= HOST_BIT;
         }
         if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
-            c |= WS_BIT;
+            c |= WS_BIT | HVAL_END_BIT;
+        }
+        if matches!(b, b';' | b',' | b'"' | b'<' | b'>' | b'?') {
+            c |= HVAL_END_BIT;
         }
         t[i] = c;
         i += 1;
@@ -512,8 +517,12 @@ pub(crate) fn parse_params<'b>(cur: &mut Cursor<'b>, ctx: ParamCtx) -> Result<Pa
         if ctx == ParamCtx::Header {
             cur.skip_ws();
         }
-        let name =
-            cur.take_while(|b| is_token(b) || (ctx == ParamCtx::Uri && is_uri_param_char(b)));
+        // One table lookup per byte: a token, or in a URI also a URI parameter character.
+        let name_bits = match ctx {
+            ParamCtx::Header => TOKEN_BIT,
+            ParamCtx::Uri => TOKEN_BIT | PARAM_BIT,
+        };
+        let name = cur.take_while(|b| class(b, name_bits));
         if name.is_empty() {
             return Err(Anomaly::EmptyParameter);
         }
@@ -538,9 +547,7 @@ pub(crate) fn parse_params<'b>(cur: &mut Cursor<'b>, ctx: ParamCtx) -> Result<Pa
                 }
                 _ => {
                     let v = match ctx {
-                        ParamCtx::Header => cur.take_while(|b| {
-                            !is_ws(b) && !matches!(b, b';' | b',' | b'"' | b'<' | b'>' | b'?')
-                        }),
+                        ParamCtx::Header => cur.take_while(|b| !class(b, HVAL_END_BIT)),
                         ParamCtx::Uri => cur.take_while(is_uri_param_char),
                     };
                     if v.is_empty() {
@@ -611,6 +618,23 @@ mod tests {
             "\"lf \\\n\"",
         ] {
             assert_eq!(q(bad), Err(Anomaly::UnbalancedQuotes), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn combined_class_bits_mean_what_the_single_classes_say() {
+        for b in 0..=255u8 {
+            assert_eq!(
+                class(b, HVAL_END_BIT),
+                is_ws(b) || matches!(b, b';' | b',' | b'"' | b'<' | b'>' | b'?'),
+                "{b:#x}"
+            );
+            assert_eq!(
+                class(b, TOKEN_BIT | PARAM_BIT),
+                is_token(b) || is_uri_param_char(b),
+                "{b:#x}"
+            );
+            assert_eq!(class(b, TOKEN_BIT), is_token(b), "{b:#x}");
         }
     }
 
