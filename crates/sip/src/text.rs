@@ -317,9 +317,9 @@ impl<'b> Cursor<'b> {
     #[inline]
     pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'b str {
         let start = self.pos;
-        while self.peek().is_some_and(&f) {
-            self.pos += 1;
-        }
+        let rest = self.s.as_bytes().get(start..).unwrap_or_default();
+        let n = rest.iter().position(|b| !f(*b)).unwrap_or(rest.len());
+        self.pos = start + n;
         self.slice(start, self.pos)
     }
 
