@@ -18,6 +18,8 @@ const HOST_BIT: u8 = 16;
 const WS_BIT: u8 = 32;
 /// Ends an unquoted header-parameter value: whitespace and `; , " < > ?`.
 const HVAL_END_BIT: u8 = 64;
+/// A character of a Call-ID `word` (RFC 3261 §25.1).
+const WORD_BIT: u8 = 128;
 
 /// One byte of character-class bits per octet: every class test in the header parsers is a
 /// single table load.
@@ -49,6 +51,9 @@ static CLASS: [u8; 256] = {
         }
         if matches!(b, b';' | b',' | b'"' | b'<' | b'>' | b'?') {
             c |= HVAL_END_BIT;
+        }
+        if word_class(b) {
+            c |= WORD_BIT;
         }
         t[i] = c;
         i += 1;
@@ -90,6 +95,34 @@ pub(crate) fn is_header_char(b: u8) -> bool {
 #[inline]
 pub(crate) fn is_host_char(b: u8) -> bool {
     class(b, HOST_BIT)
+}
+
+/// Characters of a Call-ID `word`: `token` characters and `( ) < > : \ " / [ ] ? { }`.
+const fn word_class(b: u8) -> bool {
+    token_class(b)
+        || matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        )
+}
+
+/// Length of the leading run of Call-ID `word` characters of `b`.
+#[inline]
+pub(crate) fn word_run(b: &[u8]) -> usize {
+    b.iter()
+        .position(|c| !class(*c, WORD_BIT))
+        .unwrap_or(b.len())
 }
 
 /// Characters of `user` / `password` (RFC 3261 §25.1: unreserved, escaped, user-unreserved,
@@ -855,6 +888,7 @@ mod tests {
                 b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
             );
             assert_eq!(is_ws(b), matches!(b, b' ' | b'\t' | b'\r' | b'\n'), "{b}");
+            assert_eq!(class(b, WORD_BIT), word_class(b), "{b}");
         }
     }
 
