@@ -93,6 +93,13 @@ pub(crate) fn parse_port(cur: &mut Cursor<'_>) -> Result<Option<u16>, Anomaly> {
         return Ok(None);
     }
     let digits = cur.take_while(|b| b.is_ascii_digit());
+    if let 1..=4 = digits.len() {
+        // Up to four digits cannot exceed the largest port: no overflow checks needed.
+        let n = digits
+            .bytes()
+            .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+        return Ok(Some(n));
+    }
     crate::text::parse_number(digits.as_bytes(), u64::from(u16::MAX))
         .map(|p| u16::try_from(p).ok())
         .map_err(|_| Anomaly::BadRequestUri)
