@@ -539,6 +539,13 @@ pub(crate) fn parse_params<'b>(cur: &mut Cursor<'b>, ctx: ParamCtx) -> Result<Pa
     let start = cur.pos;
     let b = cur.s.as_bytes().get(start..).unwrap_or_default();
     let header = ctx == ParamCtx::Header;
+    // Most URIs and many headers have no parameters: a byte that can neither be nor lead to
+    // a `;` ends the list before it starts.
+    match b.first() {
+        Some(b';') => {}
+        Some(c) if header && is_ws(*c) => {}
+        _ => return Ok(Params::new(cur.slice(start, start))),
+    }
     // Whitespace is skipped only between the parts of a header parameter.
     let ws = |i: usize| {
         if header {

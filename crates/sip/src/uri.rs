@@ -165,7 +165,8 @@ pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>,
         .rest()
         .as_bytes()
         .first_chunk::<4>()
-        .is_some_and(|s| s.eq_ignore_ascii_case(b"sip:"))
+        // `s`, `i` and `p` in either case, then exactly `:`.
+        .is_some_and(|s| u32::from_le_bytes(*s) | 0x0020_2020 == u32::from_le_bytes(*b"sip:"))
     {
         // The usual scheme, read as `parse_scheme` would read it.
         cur.advance(4);
@@ -442,6 +443,17 @@ mod tests {
         #[test]
         fn fast_paths_give_what_the_general_parser_gives(s in uri_text()) {
             agrees(&s);
+        }
+    }
+
+    #[test]
+    fn scheme_fast_path_agrees_for_every_ascii_byte_in_every_position() {
+        for k in 0..4 {
+            for b in 0..128u8 {
+                let mut s = *b"sip:a@h";
+                s[k] = b;
+                agrees(core::str::from_utf8(&s).unwrap());
+            }
         }
     }
 
