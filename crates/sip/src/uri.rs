@@ -78,13 +78,15 @@ pub(crate) fn parse_host<'b>(cur: &mut Cursor<'b>) -> Result<Host<'b>, Anomaly> 
         if inner.is_empty() || !cur.eat(b']') {
             return Err(Anomaly::BadRequestUri);
         }
+        Ok(Host(cur.slice(start, cur.pos())))
     } else {
+        // The run of host characters is the whole host.
         let h = cur.take_while(is_host_char);
         if h.is_empty() {
             return Err(Anomaly::BadRequestUri);
         }
+        Ok(Host(h))
     }
-    Ok(Host(cur.slice(start, cur.pos())))
 }
 
 /// Parses `[":" port]`; `Ok(None)` if there is no colon.
@@ -443,6 +445,42 @@ mod tests {
         #[test]
         fn fast_paths_give_what_the_general_parser_gives(s in uri_text()) {
             agrees(&s);
+        }
+    }
+
+    #[test]
+    fn hosts_are_the_text_between_start_and_end_on_every_short_input() {
+        let reference = |cur: &mut Cursor<'static>| -> Result<Host<'static>, Anomaly> {
+            let start = cur.pos();
+            if cur.eat(b'[') {
+                let inner = cur.take_while(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+                if inner.is_empty() || !cur.eat(b']') {
+                    return Err(Anomaly::BadRequestUri);
+                }
+            } else if cur.take_while(is_host_char).is_empty() {
+                return Err(Anomaly::BadRequestUri);
+            }
+            Ok(Host(cur.slice(start, cur.pos())))
+        };
+        let alphabet = ["a", "1", ".", "-", "[", "]", ":", "@", ";", " ", "é"];
+        let mut inputs = std::vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = inputs
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| std::format!("{s}{c}")))
+                .collect();
+            inputs.extend(longer);
+        }
+        for s in inputs {
+            let s: &'static str = std::boxed::Box::leak(s.into_boxed_str());
+            for skip in [0, 1] {
+                let (mut a, mut b) = (Cursor::new(s), Cursor::new(s));
+                a.advance(skip);
+                b.advance(skip);
+                let (fast, slow) = (parse_host(&mut a), reference(&mut b));
+                assert_eq!(fast, slow, "{s:?}");
+                assert_eq!(a.pos(), b.pos(), "{s:?}");
+            }
         }
     }
 
