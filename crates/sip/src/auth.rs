@@ -104,11 +104,13 @@ impl<'b> AuthHeader<'b> {
                 return Err(Anomaly::BadAuthorization);
             };
             // token68 (Basic credentials) may end in `=` padding.
-            let mut pad = cur.clone();
-            pad.take_while(|b| b == b'=');
-            pad.skip_ws();
-            if items == 1 && pad.at_end() {
-                break;
+            if items == 1 {
+                let mut pad = cur.clone();
+                pad.take_while(|b| b == b'=');
+                pad.skip_ws();
+                if pad.at_end() {
+                    break;
+                }
             }
             cur.skip_ws();
             if !cur.eat(b'=') {

@@ -14,7 +14,7 @@ use crate::header::HeaderName;
 use crate::message::{Message, StartLine};
 use crate::method::{Method, StatusCode};
 use crate::name_addr::{Contact, NameAddr};
-use crate::text::{Params, is_token, is_ws, parse_number, sub_str};
+use crate::text::{Params, is_token, is_ws, parse_number, sub_str, word_run};
 use crate::typed::{CSeq, ContentType, check_date};
 use crate::uri::{Host, Uri};
 use crate::via::{Transport, Via};
@@ -536,32 +536,18 @@ impl<'b> Facts<'b> {
     }
 }
 
-/// `callid = word [ "@" word ]` (RFC 3261 §25.1).
+/// `callid = word [ "@" word ]` (RFC 3261 §25.1). `@` is no word character, so one run of word
+/// characters ends at the `@` (or at a byte that makes the Call-ID invalid).
 fn is_call_id(v: &[u8]) -> bool {
-    let is_word = |b: &u8| {
-        is_token(*b)
-            || matches!(
-                b,
-                b'(' | b')'
-                    | b'<'
-                    | b'>'
-                    | b':'
-                    | b'\\'
-                    | b'"'
-                    | b'/'
-                    | b'['
-                    | b']'
-                    | b'?'
-                    | b'{'
-                    | b'}'
-            )
-    };
-    let mut parts = v.split(|b| *b == b'@');
-    let ok = |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(is_word));
-    match (parts.next(), parts.next(), parts.next()) {
-        (first, None, _) => ok(first),
-        (first, second @ Some(_), None) => ok(first) && ok(second),
-        _ => false,
+    let first = word_run(v);
+    match v.get(first) {
+        None => first > 0,
+        Some(b'@') if first > 0 => {
+            let rest = v.get(first + 1..).unwrap_or_default();
+            let second = word_run(rest);
+            second > 0 && second == rest.len()
+        }
+        Some(_) => false,
     }
 }
 
@@ -572,6 +558,63 @@ mod tests {
     use proptest::prelude::*;
     use std::string::{String, ToString};
     use std::vec::Vec;
+
+    /// `is_call_id` as it was before it scanned with the class table: the reference.
+    fn reference_is_call_id(v: &[u8]) -> bool {
+        let is_word = |b: &u8| {
+            is_token(*b)
+                || matches!(
+                    b,
+                    b'(' | b')'
+                        | b'<'
+                        | b'>'
+                        | b':'
+                        | b'\\'
+                        | b'"'
+                        | b'/'
+                        | b'['
+                        | b']'
+                        | b'?'
+                        | b'{'
+                        | b'}'
+                )
+        };
+        let mut parts = v.split(|b| *b == b'@');
+        let ok = |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(is_word));
+        match (parts.next(), parts.next(), parts.next()) {
+            (first, None, _) => ok(first),
+            (first, second @ Some(_), None) => ok(first) && ok(second),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn call_id_check_matches_the_split_definition_on_every_short_value() {
+        let alphabet = [
+            b'a', b'@', b'(', b'}', b'\\', b' ', b';', b'=', 0x80, b'"', b'.',
+        ];
+        let mut v = Vec::new();
+        for len in 0..=4u32 {
+            for mut k in 0..alphabet.len().pow(len) {
+                v.clear();
+                for _ in 0..len {
+                    v.push(alphabet[k % alphabet.len()]);
+                    k /= alphabet.len();
+                }
+                assert_eq!(is_call_id(&v), reference_is_call_id(&v), "{v:?}");
+            }
+        }
+        for b in 0..=255u8 {
+            for v in [
+                [b].as_slice(),
+                &[b'x', b, b'y'],
+                &[b'x', b'@', b],
+                &[b, b'@', b'y'],
+            ] {
+                assert_eq!(is_call_id(v), reference_is_call_id(v), "{v:?}");
+            }
+        }
+    }
 
     /// What the accessors and [`Message::validate`] say, field by field: the reference [`Facts`] must match.
     fn by_accessors<'b>(m: &Message<'_, 'b>) -> Facts<'b> {
@@ -951,6 +994,11 @@ mod tests {
         #[test]
         fn facts_agree_with_the_accessors_on_random_bytes(buf in prop::collection::vec(any::<u8>(), 0..256)) {
             agrees(&buf, 32);
+        }
+
+        #[test]
+        fn call_id_check_matches_the_split_definition(v in proptest::collection::vec(any::<u8>(), 0..48)) {
+            prop_assert_eq!(is_call_id(&v), reference_is_call_id(&v));
         }
     }
 }

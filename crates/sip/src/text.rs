@@ -18,6 +18,8 @@ const HOST_BIT: u8 = 16;
 const WS_BIT: u8 = 32;
 /// Ends an unquoted header-parameter value: whitespace and `; , " < > ?`.
 const HVAL_END_BIT: u8 = 64;
+/// A character of a Call-ID `word` (RFC 3261 §25.1).
+const WORD_BIT: u8 = 128;
 
 /// One byte of character-class bits per octet: every class test in the header parsers is a
 /// single table load.
@@ -49,6 +51,9 @@ static CLASS: [u8; 256] = {
         }
         if matches!(b, b';' | b',' | b'"' | b'<' | b'>' | b'?') {
             c |= HVAL_END_BIT;
+        }
+        if word_class(b) {
+            c |= WORD_BIT;
         }
         t[i] = c;
         i += 1;
@@ -90,6 +95,34 @@ pub(crate) fn is_header_char(b: u8) -> bool {
 #[inline]
 pub(crate) fn is_host_char(b: u8) -> bool {
     class(b, HOST_BIT)
+}
+
+/// Characters of a Call-ID `word`: `token` characters and `( ) < > : \ " / [ ] ? { }`.
+const fn word_class(b: u8) -> bool {
+    token_class(b)
+        || matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        )
+}
+
+/// Length of the leading run of Call-ID `word` characters of `b`.
+#[inline]
+pub(crate) fn word_run(b: &[u8]) -> usize {
+    b.iter()
+        .position(|c| !class(*c, WORD_BIT))
+        .unwrap_or(b.len())
 }
 
 /// Characters of `user` / `password` (RFC 3261 §25.1: unreserved, escaped, user-unreserved,
@@ -317,9 +350,9 @@ impl<'b> Cursor<'b> {
     #[inline]
     pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'b str {
         let start = self.pos;
-        while self.peek().is_some_and(&f) {
-            self.pos += 1;
-        }
+        let rest = self.s.as_bytes().get(start..).unwrap_or_default();
+        let n = rest.iter().position(|b| !f(*b)).unwrap_or(rest.len());
+        self.pos = start + n;
         self.slice(start, self.pos)
     }
 
@@ -503,62 +536,83 @@ pub(crate) enum ParamCtx {
 /// Parses `*( SEMI param )` at the cursor and returns the raw list. Stops at the first byte
 /// that cannot continue the list (the caller decides whether that is an error).
 pub(crate) fn parse_params<'b>(cur: &mut Cursor<'b>, ctx: ParamCtx) -> Result<Params<'b>, Anomaly> {
-    let start = cur.pos();
-    let mut end = start;
-    loop {
-        let save = cur.clone();
-        if ctx == ParamCtx::Header {
-            cur.skip_ws();
+    let start = cur.pos;
+    let b = cur.s.as_bytes().get(start..).unwrap_or_default();
+    let header = ctx == ParamCtx::Header;
+    // Most URIs and many headers have no parameters: a byte that can neither be nor lead to
+    // a `;` ends the list before it starts.
+    match b.first() {
+        Some(b';') => {}
+        Some(c) if header && is_ws(*c) => {}
+        _ => return Ok(Params::new(cur.slice(start, start))),
+    }
+    // Whitespace is skipped only between the parts of a header parameter.
+    let ws = |i: usize| {
+        if header {
+            i + b
+                .get(i..)
+                .map_or(0, |r| r.iter().take_while(|c| is_ws(**c)).count())
+        } else {
+            i
         }
-        if !cur.eat(b';') {
-            *cur = save;
+    };
+    // One table lookup per byte: a token, or in a URI also a URI parameter character.
+    let name_bits = match ctx {
+        ParamCtx::Header => TOKEN_BIT,
+        ParamCtx::Uri => TOKEN_BIT | PARAM_BIT,
+    };
+    let run = |i: usize, f: &dyn Fn(u8) -> bool| {
+        b.get(i..)
+            .map_or(0, |r| r.iter().position(|c| !f(*c)).unwrap_or(r.len()))
+    };
+    // `end` is where the last complete parameter ends, relative to `start`.
+    let mut end = 0;
+    loop {
+        let mut i = ws(end);
+        if b.get(i) != Some(&b';') {
             break;
         }
-        if ctx == ParamCtx::Header {
-            cur.skip_ws();
-        }
-        // One table lookup per byte: a token, or in a URI also a URI parameter character.
-        let name_bits = match ctx {
-            ParamCtx::Header => TOKEN_BIT,
-            ParamCtx::Uri => TOKEN_BIT | PARAM_BIT,
-        };
-        let name = cur.take_while(|b| class(b, name_bits));
-        if name.is_empty() {
+        i = ws(i + 1);
+        let name = run(i, &|c| class(c, name_bits));
+        if name == 0 {
             return Err(Anomaly::EmptyParameter);
         }
-        let mut after_name = cur.clone();
-        if ctx == ParamCtx::Header {
-            after_name.skip_ws();
-        }
-        if after_name.eat(b'=') {
-            *cur = after_name;
-            if ctx == ParamCtx::Header {
-                cur.skip_ws();
-            }
-            match cur.peek() {
+        i += name;
+        let eq = ws(i);
+        if b.get(eq) == Some(&b'=') {
+            i = ws(eq + 1);
+            match b.get(i) {
                 Some(b'"') => {
-                    cur.quoted()?;
+                    let mut q = Cursor {
+                        s: cur.s,
+                        pos: start + i,
+                    };
+                    q.quoted()?;
+                    i = q.pos - start;
                 }
                 Some(b'[') => {
-                    cur.take_while(|b| b != b']' && !is_ws(b) && b != b';' && b != b',');
-                    if !cur.eat(b']') {
+                    i += run(i, &|c| c != b']' && !is_ws(c) && c != b';' && c != b',');
+                    if b.get(i) != Some(&b']') {
                         return Err(Anomaly::EmptyParameter);
                     }
+                    i += 1;
                 }
                 _ => {
                     let v = match ctx {
-                        ParamCtx::Header => cur.take_while(|b| !class(b, HVAL_END_BIT)),
-                        ParamCtx::Uri => cur.take_while(is_uri_param_char),
+                        ParamCtx::Header => run(i, &|c| !class(c, HVAL_END_BIT)),
+                        ParamCtx::Uri => run(i, &is_uri_param_char),
                     };
-                    if v.is_empty() {
+                    if v == 0 {
                         return Err(Anomaly::EmptyParameter);
                     }
+                    i += v;
                 }
             }
         }
-        end = cur.pos();
+        end = i;
     }
-    Ok(Params::new(cur.slice(start, end)))
+    cur.pos = start + end;
+    Ok(Params::new(cur.slice(start, start + end)))
 }
 
 /// Decodes `%HH` escapes of `input` into `out` and returns the decoded bytes.
@@ -596,6 +650,156 @@ const fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::string::String;
+
+    /// `parse_params` as it was before it walked the bytes by index: the reference it must
+    /// agree with.
+    fn reference_parse_params<'b>(
+        cur: &mut Cursor<'b>,
+        ctx: ParamCtx,
+    ) -> Result<Params<'b>, Anomaly> {
+        let start = cur.pos();
+        let mut end = start;
+        loop {
+            let save = cur.clone();
+            if ctx == ParamCtx::Header {
+                cur.skip_ws();
+            }
+            if !cur.eat(b';') {
+                *cur = save;
+                break;
+            }
+            if ctx == ParamCtx::Header {
+                cur.skip_ws();
+            }
+            // One table lookup per byte: a token, or in a URI also a URI parameter character.
+            let name_bits = match ctx {
+                ParamCtx::Header => TOKEN_BIT,
+                ParamCtx::Uri => TOKEN_BIT | PARAM_BIT,
+            };
+            let name = cur.take_while(|b| class(b, name_bits));
+            if name.is_empty() {
+                return Err(Anomaly::EmptyParameter);
+            }
+            let mut after_name = cur.clone();
+            if ctx == ParamCtx::Header {
+                after_name.skip_ws();
+            }
+            if after_name.eat(b'=') {
+                *cur = after_name;
+                if ctx == ParamCtx::Header {
+                    cur.skip_ws();
+                }
+                match cur.peek() {
+                    Some(b'"') => {
+                        cur.quoted()?;
+                    }
+                    Some(b'[') => {
+                        cur.take_while(|b| b != b']' && !is_ws(b) && b != b';' && b != b',');
+                        if !cur.eat(b']') {
+                            return Err(Anomaly::EmptyParameter);
+                        }
+                    }
+                    _ => {
+                        let v = match ctx {
+                            ParamCtx::Header => cur.take_while(|b| !class(b, HVAL_END_BIT)),
+                            ParamCtx::Uri => cur.take_while(is_uri_param_char),
+                        };
+                        if v.is_empty() {
+                            return Err(Anomaly::EmptyParameter);
+                        }
+                    }
+                }
+            }
+            end = cur.pos();
+        }
+        Ok(Params::new(cur.slice(start, end)))
+    }
+
+    /// Both parsers on `s` in both contexts: same result, same position afterwards.
+    fn params_agree(s: &str) {
+        for ctx in [ParamCtx::Header, ParamCtx::Uri] {
+            let (mut a, mut b) = (Cursor::new(s), Cursor::new(s));
+            let fast = parse_params(&mut a, ctx);
+            let reference = reference_parse_params(&mut b, ctx);
+            assert_eq!(fast, reference, "{s:?}");
+            if fast.is_ok() {
+                assert_eq!(a.pos(), b.pos(), "{s:?}");
+            }
+        }
+    }
+
+    /// Parameter-list-like text: names, values and every byte the parser decides on.
+    fn param_text() -> impl Strategy<Value = String> {
+        let piece = proptest::sample::select(std::vec![
+            ";",
+            ";",
+            "=",
+            "tag",
+            "branch",
+            "z9hG4bK-1",
+            "rport",
+            "lr",
+            "5060",
+            " ",
+            "\t",
+            "\r\n ",
+            "\"",
+            "\"q;uo\\\"te\"",
+            "\\",
+            "[",
+            "]",
+            "[2001:db8::1]",
+            ",",
+            "?",
+            "<",
+            ">",
+            "%41",
+            "/",
+            ":",
+            "&",
+            "é",
+            "{",
+            "}",
+            "@",
+        ]);
+        prop_oneof![
+            proptest::collection::vec(piece, 0..12).prop_map(|v| v.concat()),
+            proptest::collection::vec(any::<char>(), 0..16)
+                .prop_map(|v| String::from(";") + &v.into_iter().collect::<String>()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn params_by_index_give_what_the_cursor_walk_gives(s in param_text()) {
+            params_agree(&s);
+        }
+    }
+
+    #[test]
+    fn params_agree_on_the_usual_and_the_odd_shapes() {
+        for s in [
+            "",
+            ";branch=z9hG4bK-524287-1---4f3b;rport",
+            ";tag=2a7d9f1b>",
+            " ; tag = 98asjd8 ;x=\"a;b\";lr",
+            ";received=[2001:db8::9:1];rport=1234",
+            ";received=[2001:db8::9:1",
+            ";;",
+            ";x=",
+            ";x=\"open",
+            ";x= ,",
+            ";transport=udp?h=v",
+            ";a=b c",
+            "\r\n ;expires=3600",
+        ] {
+            params_agree(s);
+        }
+    }
 
     #[test]
     fn quoted_strings_end_at_the_first_unescaped_quote_whatever_they_contain() {
@@ -691,6 +895,7 @@ mod tests {
                 b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
             );
             assert_eq!(is_ws(b), matches!(b, b' ' | b'\t' | b'\r' | b'\n'), "{b}");
+            assert_eq!(class(b, WORD_BIT), word_class(b), "{b}");
         }
     }
 

@@ -79,21 +79,29 @@ impl<'b> Via<'b> {
     /// [`Anomaly::BadVia`], [`Anomaly::EmptyParameter`] or [`Anomaly::UnbalancedQuotes`].
     pub fn parse(s: &'b str) -> Result<Self, Anomaly> {
         let mut cur = Cursor::new(s);
-        cur.skip_ws();
-        let protocol = cur.token().ok_or(Anomaly::BadVia)?;
         let slash = |cur: &mut Cursor<'b>| {
             cur.skip_ws();
             let ok = cur.eat(b'/');
             cur.skip_ws();
             ok
         };
-        if !slash(&mut cur) {
-            return Err(Anomaly::BadVia);
-        }
-        let version = cur.token().ok_or(Anomaly::BadVia)?;
-        if !slash(&mut cur) {
-            return Err(Anomaly::BadVia);
-        }
+        let (protocol, version) = if s.starts_with("SIP/2.0/") {
+            // The usual sent-protocol, read as the general path below would read it.
+            cur.advance(8);
+            cur.skip_ws();
+            (cur.slice(0, 3), cur.slice(4, 7))
+        } else {
+            cur.skip_ws();
+            let protocol = cur.token().ok_or(Anomaly::BadVia)?;
+            if !slash(&mut cur) {
+                return Err(Anomaly::BadVia);
+            }
+            let version = cur.token().ok_or(Anomaly::BadVia)?;
+            if !slash(&mut cur) {
+                return Err(Anomaly::BadVia);
+            }
+            (protocol, version)
+        };
         let transport = Transport(cur.token().ok_or(Anomaly::BadVia)?);
         if !cur.skip_ws() {
             return Err(Anomaly::BadVia);
@@ -151,6 +159,146 @@ impl<'b> Via<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::string::String;
+
+    /// `Via::parse` as it was before the `SIP/2.0/` fast path: the reference.
+    fn reference_parse<'b>(s: &'b str) -> Result<Via<'b>, Anomaly> {
+        let mut cur = Cursor::new(s);
+        cur.skip_ws();
+        let protocol = cur.token().ok_or(Anomaly::BadVia)?;
+        let slash = |cur: &mut Cursor<'b>| {
+            cur.skip_ws();
+            let ok = cur.eat(b'/');
+            cur.skip_ws();
+            ok
+        };
+        if !slash(&mut cur) {
+            return Err(Anomaly::BadVia);
+        }
+        let version = cur.token().ok_or(Anomaly::BadVia)?;
+        if !slash(&mut cur) {
+            return Err(Anomaly::BadVia);
+        }
+        let transport = Transport(cur.token().ok_or(Anomaly::BadVia)?);
+        if !cur.skip_ws() {
+            return Err(Anomaly::BadVia);
+        }
+        let host = parse_host(&mut cur).map_err(|_| Anomaly::BadVia)?;
+        cur.skip_ws();
+        let port = parse_port(&mut cur).map_err(|_| Anomaly::BadVia)?;
+        let params = parse_params(&mut cur, ParamCtx::Header)?;
+        cur.skip_ws();
+        if !cur.at_end() {
+            return Err(Anomaly::BadVia);
+        }
+        Ok(Via {
+            protocol,
+            version,
+            transport,
+            host,
+            port,
+            params,
+        })
+    }
+
+    /// Via-like text around the usual shape.
+    fn via_text() -> impl Strategy<Value = String> {
+        let piece = proptest::sample::select(std::vec![
+            "SIP/2.0/",
+            "SIP",
+            "sip",
+            "/",
+            "2.0",
+            " ",
+            "\t",
+            "\r\n ",
+            "UDP",
+            "TCP",
+            " ",
+            "198.51.100.7",
+            "[2001:db8::1]",
+            ":5060",
+            ":",
+            "99999",
+            ";branch=z9hG4bK-1",
+            ";rport",
+            ";",
+            "=",
+            "\"",
+            ",",
+            "é",
+            "@",
+        ]);
+        let pieces = proptest::collection::vec(piece, 0..10).prop_map(|v| v.concat());
+        prop_oneof![
+            pieces.clone().prop_map(|p| String::from("SIP/2.0/") + &p),
+            pieces
+                .clone()
+                .prop_map(|p| String::from("SIP/2.0/UDP ") + &p),
+            pieces,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn fast_path_gives_what_the_general_parser_gives(s in via_text()) {
+            let fast = Via::parse(&s);
+            prop_assert_eq!(fast, reference_parse(&s));
+            if let Ok(v) = fast {
+                // Still borrowed from the value itself.
+                prop_assert!(s.as_ptr() <= v.protocol.as_ptr() && s.as_ptr() <= v.version.as_ptr());
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_on_the_usual_and_the_odd_shapes() {
+        for s in [
+            "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-1;rport",
+            "SIP/2.0/ UDP host",
+            "SIP/2.0/\r\n UDP host",
+            "SIP/2.0/",
+            "SIP/2.0//UDP host",
+            "SIP/2.0/UDP",
+            "SIP/2.0/UDP host:0",
+            "SIP/2.0/UDP host:65535",
+            "SIP/2.0/UDP host:65536",
+            "SIP/2.0/UDP host:00005060",
+            "SIP/2.0/UDP host:",
+            " SIP/2.0/UDP host",
+            "SIP /2.0/UDP host",
+        ] {
+            assert_eq!(Via::parse(s), reference_parse(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn short_ports_read_as_parse_number_reads_them() {
+        let reference = |digits: &str| {
+            crate::text::parse_number(digits.as_bytes(), u64::from(u16::MAX))
+                .map(|p| u16::try_from(p).ok())
+                .map_err(|_| Anomaly::BadRequestUri)
+        };
+        let mut text = String::new();
+        for len in 0..=6u32 {
+            for n in 0..10u32.pow(len).min(200_000) {
+                text.clear();
+                text.push(':');
+                let digits = std::format!("{n:0width$}", width = len as usize);
+                text.push_str(if len == 0 { "" } else { &digits });
+                text.push(';');
+                let mut cur = Cursor::new(&text);
+                assert_eq!(
+                    parse_port(&mut cur),
+                    reference(&text[1..text.len() - 1]),
+                    "{text}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn via_with_folded_lws_rfc4475_wsinv() {
