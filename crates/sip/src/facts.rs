@@ -538,7 +538,7 @@ impl<'b> Facts<'b> {
 
 /// `callid = word [ "@" word ]` (RFC 3261 §25.1). `@` is no word character, so one run of word
 /// characters ends at the `@` (or at a byte that makes the Call-ID invalid).
-fn is_call_id(v: &[u8]) -> bool {
+pub(crate) fn is_call_id(v: &[u8]) -> bool {
     let first = word_run(v);
     match v.get(first) {
         None => first > 0,
@@ -561,24 +561,7 @@ mod tests {
 
     /// `is_call_id` as it was before it scanned with the class table: the reference.
     fn reference_is_call_id(v: &[u8]) -> bool {
-        let is_word = |b: &u8| {
-            is_token(*b)
-                || matches!(
-                    b,
-                    b'(' | b')'
-                        | b'<'
-                        | b'>'
-                        | b':'
-                        | b'\\'
-                        | b'"'
-                        | b'/'
-                        | b'['
-                        | b']'
-                        | b'?'
-                        | b'{'
-                        | b'}'
-                )
-        };
+        let is_word = |b: &u8| crate::text::word_class(*b);
         let mut parts = v.split(|b| *b == b'@');
         let ok = |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(is_word));
         match (parts.next(), parts.next(), parts.next()) {

@@ -403,7 +403,7 @@ impl<'h, 'b> Message<'h, 'b> {
                 }
                 HeaderName::CallId => {
                     call_id += 1;
-                    if !is_call_id(h.value()) {
+                    if !crate::facts::is_call_id(h.value()) {
                         an.insert(Anomaly::BadCallId);
                     }
                 }
@@ -462,34 +462,5 @@ impl<'h, 'b> Message<'h, 'b> {
             an.insert(Anomaly::DuplicateHeader);
         }
         an
-    }
-}
-
-/// `callid = word [ "@" word ]` (RFC 3261 §25.1).
-fn is_call_id(v: &[u8]) -> bool {
-    let is_word = |b: &u8| {
-        crate::text::is_token(*b)
-            || matches!(
-                b,
-                b'(' | b')'
-                    | b'<'
-                    | b'>'
-                    | b':'
-                    | b'\\'
-                    | b'"'
-                    | b'/'
-                    | b'['
-                    | b']'
-                    | b'?'
-                    | b'{'
-                    | b'}'
-            )
-    };
-    let mut parts = v.split(|b| *b == b'@');
-    let ok = |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(is_word));
-    match (parts.next(), parts.next(), parts.next()) {
-        (first, None, _) => ok(first),
-        (first, second @ Some(_), None) => ok(first) && ok(second),
-        _ => false,
     }
 }

@@ -98,7 +98,7 @@ pub(crate) fn is_host_char(b: u8) -> bool {
 }
 
 /// Characters of a Call-ID `word`: `token` characters and `( ) < > : \ " / [ ] ? { }`.
-const fn word_class(b: u8) -> bool {
+pub(crate) const fn word_class(b: u8) -> bool {
     token_class(b)
         || matches!(
             b,

@@ -224,43 +224,52 @@ pub(crate) fn parse_uri<'b>(cur: &mut Cursor<'b>, bare: bool) -> Result<Uri<'b>,
                 uri.password = password;
                 cur.advance(at + 1);
             }
-            uri.host = Some(parse_host(cur)?);
-            uri.port = parse_port(cur)?;
-            if !bare {
-                uri.params = parse_params(cur, ParamCtx::Uri)?;
-                if cur.eat(b'?') {
-                    let h = cur.take_while(is_header_char);
-                    uri.headers = Some(h);
-                }
-            } else if cur.peek() == Some(b'?') {
-                return Err(Anomaly::BadContact);
-            }
+            sip_uri_rest(cur, &mut uri, bare)?;
         }
-        Scheme::Tel => {
-            let number = cur.take_while(|b| {
-                b.is_ascii_alphanumeric()
-                    || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
-            });
-            if number.is_empty() {
-                return Err(Anomaly::BadRequestUri);
-            }
-            uri.user = Some(number);
-            if !bare {
-                uri.params = parse_params(cur, ParamCtx::Uri)?;
-            }
-        }
-        Scheme::Other(_) => {
-            // absoluteURI: opaque, keep everything up to a delimiter.
-            let stop = |b: u8| {
-                !(b.is_ascii_graphic())
-                    || matches!(b, b'>' | b'<' | b'"')
-                    || (bare && matches!(b, b';' | b','))
-            };
-            cur.take_while(|b| !stop(b));
-        }
+        Scheme::Tel | Scheme::Other(_) => other_uri_rest(cur, &mut uri, bare)?,
     }
     uri.raw = cur.slice(start, cur.pos());
     Ok(uri)
+}
+
+/// A SIP or SIPS URI after its userinfo: host, port, and unless `bare`, parameters and headers.
+fn sip_uri_rest<'b>(cur: &mut Cursor<'b>, uri: &mut Uri<'b>, bare: bool) -> Result<(), Anomaly> {
+    uri.host = Some(parse_host(cur)?);
+    uri.port = parse_port(cur)?;
+    if !bare {
+        uri.params = parse_params(cur, ParamCtx::Uri)?;
+        if cur.eat(b'?') {
+            uri.headers = Some(cur.take_while(is_header_char));
+        }
+    } else if cur.peek() == Some(b'?') {
+        return Err(Anomaly::BadContact);
+    }
+    Ok(())
+}
+
+/// A tel URI (the subscriber number, then parameters unless `bare`) or an URI of another scheme
+/// (absoluteURI: opaque, everything up to a delimiter) after its scheme.
+fn other_uri_rest<'b>(cur: &mut Cursor<'b>, uri: &mut Uri<'b>, bare: bool) -> Result<(), Anomaly> {
+    if uri.scheme == Scheme::Tel {
+        let number = cur.take_while(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+        });
+        if number.is_empty() {
+            return Err(Anomaly::BadRequestUri);
+        }
+        uri.user = Some(number);
+        if !bare {
+            uri.params = parse_params(cur, ParamCtx::Uri)?;
+        }
+    } else {
+        let stop = |b: u8| {
+            !(b.is_ascii_graphic())
+                || matches!(b, b'>' | b'<' | b'"')
+                || (bare && matches!(b, b';' | b','))
+        };
+        cur.take_while(|b| !stop(b));
+    }
+    Ok(())
 }
 
 /// The scheme and its `:` at the cursor, for any URI.
@@ -342,38 +351,9 @@ mod tests {
                     uri.password = password;
                     cur.advance(at + 1);
                 }
-                uri.host = Some(parse_host(cur)?);
-                uri.port = parse_port(cur)?;
-                if !bare {
-                    uri.params = parse_params(cur, ParamCtx::Uri)?;
-                    if cur.eat(b'?') {
-                        uri.headers = Some(cur.take_while(is_header_char));
-                    }
-                } else if cur.peek() == Some(b'?') {
-                    return Err(Anomaly::BadContact);
-                }
+                sip_uri_rest(cur, &mut uri, bare)?;
             }
-            Scheme::Tel => {
-                let number = cur.take_while(|b| {
-                    b.is_ascii_alphanumeric()
-                        || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
-                });
-                if number.is_empty() {
-                    return Err(Anomaly::BadRequestUri);
-                }
-                uri.user = Some(number);
-                if !bare {
-                    uri.params = parse_params(cur, ParamCtx::Uri)?;
-                }
-            }
-            Scheme::Other(_) => {
-                let stop = |b: u8| {
-                    !(b.is_ascii_graphic())
-                        || matches!(b, b'>' | b'<' | b'"')
-                        || (bare && matches!(b, b';' | b','))
-                };
-                cur.take_while(|b| !stop(b));
-            }
+            Scheme::Tel | Scheme::Other(_) => other_uri_rest(cur, &mut uri, bare)?,
         }
         uri.raw = cur.slice(start, cur.pos());
         Ok(uri)

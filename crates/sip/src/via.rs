@@ -102,6 +102,15 @@ impl<'b> Via<'b> {
             }
             (protocol, version)
         };
+        Self::parse_rest(cur, protocol, version)
+    }
+
+    /// The rest of a Via value after its `protocol/version/`: transport, sent-by, parameters.
+    fn parse_rest(
+        mut cur: Cursor<'b>,
+        protocol: &'b str,
+        version: &'b str,
+    ) -> Result<Self, Anomaly> {
         let transport = Transport(cur.token().ok_or(Anomaly::BadVia)?);
         if !cur.skip_ws() {
             return Err(Anomaly::BadVia);
@@ -180,26 +189,7 @@ mod tests {
         if !slash(&mut cur) {
             return Err(Anomaly::BadVia);
         }
-        let transport = Transport(cur.token().ok_or(Anomaly::BadVia)?);
-        if !cur.skip_ws() {
-            return Err(Anomaly::BadVia);
-        }
-        let host = parse_host(&mut cur).map_err(|_| Anomaly::BadVia)?;
-        cur.skip_ws();
-        let port = parse_port(&mut cur).map_err(|_| Anomaly::BadVia)?;
-        let params = parse_params(&mut cur, ParamCtx::Header)?;
-        cur.skip_ws();
-        if !cur.at_end() {
-            return Err(Anomaly::BadVia);
-        }
-        Ok(Via {
-            protocol,
-            version,
-            transport,
-            host,
-            port,
-            params,
-        })
+        Via::parse_rest(cur, protocol, version)
     }
 
     /// Via-like text around the usual shape.
