@@ -331,13 +331,14 @@ fn ready(name: &str) -> bool {
 }
 
 /// The lab with the carrier at `ATK` as trunk `carrier` capped at `cap` calls, the guard inline, and
-/// Kamailio relaying calls to the phones. The policy's directory must outlive the lab.
-fn trunk_lab(cap: u32) -> (Lab, tempfile::TempDir) {
+/// Kamailio relaying calls to the phones; the policy's directory (which must outlive the lab) and the
+/// carrier's scenario of a refused call, written in the lab.
+fn trunk_lab(cap: u32) -> (Lab, tempfile::TempDir, PathBuf) {
     trunk_lab_with(cap, "")
 }
 
 /// As [`trunk_lab`], with `top` added at the top of the policy file.
-fn trunk_lab_with(cap: u32, top: &str) -> (Lab, tempfile::TempDir) {
+fn trunk_lab_with(cap: u32, top: &str) -> (Lab, tempfile::TempDir, PathBuf) {
     let policy_dir = tempfile::tempdir().unwrap();
     let policy = policy_dir.path().join("policy.toml");
     fs::write(
@@ -359,7 +360,9 @@ fn trunk_lab_with(cap: u32, top: &str) -> (Lab, tempfile::TempDir) {
             .replace("PHONE", GOOD)
             .replace("CARRIER", ATK),
     );
-    (lab, policy_dir)
+    let refused_xml = lab.path("refused.xml");
+    fs::write(&refused_xml, refused()).unwrap();
+    (lab, policy_dir, refused_xml)
 }
 
 /// Starts a phone (SIPp UAS with `scenario` arguments) at `GOOD:port` and waits until it listens.
@@ -429,9 +432,7 @@ fn inline_the_third_concurrent_call_on_a_trunk_capped_at_two_is_refused_until_on
     if !ready(name) {
         return;
     }
-    let (lab, _policy_dir) = trunk_lab(2);
-    let refused_xml = lab.path("refused.xml");
-    fs::write(&refused_xml, refused()).unwrap();
+    let (lab, _policy_dir, refused_xml) = trunk_lab(2);
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
 
     // Two calls, answered and held (a for 20 s, b for 6 s after the answer).
@@ -498,9 +499,8 @@ fn inline_a_call_the_pbx_hangs_up_frees_its_trunk() {
     if !ready(name) {
         return;
     }
-    let (lab, _policy_dir) = trunk_lab(1);
-    let (refused_xml, hung_up_xml) = (lab.path("refused.xml"), lab.path("hung-up.xml"));
-    fs::write(&refused_xml, refused()).unwrap();
+    let (lab, _policy_dir, refused_xml) = trunk_lab(1);
+    let hung_up_xml = lab.path("hung-up.xml");
     fs::write(&hung_up_xml, hung_up()).unwrap();
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
 
@@ -526,9 +526,7 @@ fn inline_a_call_the_pbx_places_on_the_trunk_counts_against_its_cap() {
     if !ready(name) {
         return;
     }
-    let (lab, _policy_dir) = trunk_lab(1);
-    let refused_xml = lab.path("refused.xml");
-    fs::write(&refused_xml, refused()).unwrap();
+    let (lab, _policy_dir, refused_xml) = trunk_lab(1);
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
     let _gateway = gateway(&lab);
 
@@ -568,9 +566,7 @@ fn inline_with_an_outbound_trunk_a_phones_call_on_a_full_trunk_never_reaches_kam
     if !ready(name) {
         return;
     }
-    let (lab, _policy_dir) = trunk_lab_with(1, "outbound_trunk = \"carrier\"\n");
-    let refused_xml = lab.path("refused.xml");
-    fs::write(&refused_xml, refused()).unwrap();
+    let (lab, _policy_dir, refused_xml) = trunk_lab_with(1, "outbound_trunk = \"carrier\"\n");
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
     let _gateway = gateway(&lab);
 
@@ -606,9 +602,7 @@ fn inline_calls_up_before_a_policy_reload_still_count_against_the_cap() {
     if !ready(name) {
         return;
     }
-    let (lab, policy_dir) = trunk_lab(2);
-    let refused_xml = lab.path("refused.xml");
-    fs::write(&refused_xml, refused()).unwrap();
+    let (lab, policy_dir, refused_xml) = trunk_lab(2);
     let _phone = phone(&lab, "5060", &["-sn", "uas"]);
 
     let mut m = Call::start(&lab, "m", 5085, Duration::from_secs(12), None);
