@@ -185,6 +185,23 @@ impl Expected {
         }
         added
     }
+
+    /// The ports `--closed-tcp` and `--closed-udp` name, expected closed.
+    fn add_closed_flags(&mut self, args: &CheckArgs) -> Result<(), Failure> {
+        self.add(
+            ProbeKind::TCP,
+            &ports("closed-tcp", &args.closed_tcp)?,
+            Expect::Closed,
+            "",
+        );
+        self.add(
+            ProbeKind::UDP,
+            &ports("closed-udp", &args.closed_udp)?,
+            Expect::Closed,
+            "",
+        );
+        Ok(())
+    }
 }
 
 /// The sample of an RTP range: both ends, `spread` ports evenly between them, and `random` ports
@@ -279,18 +296,7 @@ fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
             ));
         }
         let markers = marked..x.probes.len();
-        x.add(
-            ProbeKind::TCP,
-            &ports("closed-tcp", &args.closed_tcp)?,
-            Expect::Closed,
-            "",
-        );
-        x.add(
-            ProbeKind::UDP,
-            &ports("closed-udp", &args.closed_udp)?,
-            Expect::Closed,
-            "",
-        );
+        x.add_closed_flags(args)?;
         for (spec, _) in x.probes.drain(markers) {
             x.services.remove(&spec);
         }
@@ -305,18 +311,7 @@ fn plan(args: &CheckArgs) -> Result<Expected, Failure> {
             x.add(kind, &ports, Expect::Closed, &e.services.join(", "));
         }
     } else {
-        x.add(
-            ProbeKind::TCP,
-            &ports("closed-tcp", &args.closed_tcp)?,
-            Expect::Closed,
-            "",
-        );
-        x.add(
-            ProbeKind::UDP,
-            &ports("closed-udp", &args.closed_udp)?,
-            Expect::Closed,
-            "",
-        );
+        x.add_closed_flags(args)?;
     }
     Ok(x)
 }
